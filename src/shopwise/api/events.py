@@ -1,0 +1,56 @@
+"""``POST /v1/events``: batches of events into the collector."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from shopwise.api._auth import authorize, runtime
+from shopwise.auth import ApiKey, Scope
+from shopwise.collect import MAX_BATCH_BYTES, parse_batch
+from shopwise.errors import PayloadTooLarge
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 before reading when it announces more than ``limit``."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body is {declared} bytes; limit {limit}")
+    return await request.body()
+
+
+@router.post("/events")
+async def post_events(
+    request: Request, key: Annotated[ApiKey, Depends(authorize(Scope.EVENTS_WRITE))]
+) -> dict[str, Any]:
+    """Store a batch of events; the answer comes after the accepted ones are committed.
+
+    Response: ``{"accepted": n, "duplicates": d, "rejected": [{"index", "code", "message"}]}``.
+    """
+    batch = parse_batch(await read_body(request, MAX_BATCH_BYTES))
+    result = await runtime(request).collector.ingest_async(batch, key.id)
+    return result.public()
+
+
+@router.get("/dead-letters")
+def list_dead_letters(
+    request: Request,
+    _key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))],
+    include_replayed: bool = False,
+    limit: int = Query(100, ge=1, le=1000),
+) -> dict[str, Any]:
+    """Rejected events with their reasons (admin key)."""
+    letters = runtime(request).dead_letters.list(include_replayed=include_replayed, limit=limit)
+    return {"dead_letters": [asdict(letter) for letter in letters]}
+
+
+@router.post("/dead-letters/replay")
+def replay_dead_letters(
+    request: Request, _key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
+) -> dict[str, int]:
+    """Re-validate pending dead letters and ingest the ones that now pass (admin key)."""
+    return asdict(runtime(request).dead_letters.replay())

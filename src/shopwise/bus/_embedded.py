@@ -1,0 +1,144 @@
+"""The embedded bus: the event table is the log, ``bus_offsets`` holds each consumer's position.
+
+Publishing only wakes the consumer threads; they read committed rows after their offset, so a
+consumer that crashed or a process that restarted resumes without losing an event. Event ids are
+assigned by a single writer per database file, so id order is commit order.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from shopwise.bus._protocol import Handler, StoredEvent
+from shopwise.store import bus_offsets, events
+
+log = logging.getLogger("shopwise.bus")
+
+_COLUMNS = [events.c[name] for name in StoredEvent.__slots__ if name in events.c]
+
+
+class _Consumer:
+    def __init__(self, name: str, handler: Handler, batch_size: int) -> None:
+        self.name = name
+        self.handler = handler
+        self.batch_size = batch_size
+        self.position = 0
+        self.thread: threading.Thread | None = None
+
+
+class EmbeddedBus:
+    """In-process bus over the event table (see module docstring)."""
+
+    def __init__(self, engine: sa.Engine, poll_seconds: float = 0.5) -> None:
+        self._engine = engine
+        self._poll = poll_seconds
+        self._consumers: dict[str, _Consumer] = {}
+        self._wake = threading.Condition()
+        self._progress = threading.Condition()
+        self._stopping = threading.Event()
+        self._generation = 0
+
+    def publish(self, events: Sequence[StoredEvent]) -> None:
+        with self._wake:
+            self._generation += 1
+            self._wake.notify_all()
+
+    def subscribe(self, consumer: str, handler: Handler, batch_size: int = 500) -> None:
+        if consumer in self._consumers:
+            raise ValueError(f"consumer {consumer!r} is already subscribed")
+        self._consumers[consumer] = _Consumer(consumer, handler, batch_size)
+
+    def start(self) -> None:
+        self._stopping.clear()
+        for consumer in self._consumers.values():
+            consumer.position = self._load_position(consumer.name)
+            consumer.thread = threading.Thread(
+                target=self._run, args=(consumer,), name=f"bus-{consumer.name}", daemon=True
+            )
+            consumer.thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._wake:
+            self._wake.notify_all()
+        for consumer in self._consumers.values():
+            if consumer.thread is not None:
+                consumer.thread.join(timeout=10)
+                consumer.thread = None
+
+    def position(self, consumer: str) -> int:
+        return self._consumers[consumer].position
+
+    def wait_until_consumed(self, event_id: int, timeout: float = 5.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._progress:
+            while any(c.position < event_id for c in self._consumers.values()):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                with self._wake:
+                    self._generation += 1
+                    self._wake.notify_all()
+                self._progress.wait(min(left, 0.05))
+        return True
+
+    def _run(self, consumer: _Consumer) -> None:
+        while not self._stopping.is_set():
+            try:
+                batch = self._read(consumer)
+                if batch:
+                    consumer.handler(batch)
+                    self._save_position(consumer, batch[-1].id)
+                    continue
+            except Exception:  # boundary: a failing consumer retries, it never kills the bus
+                log.exception("bus consumer failed; retrying", extra={"consumer": consumer.name})
+                self._stopping.wait(1.0)
+                continue
+            self._sleep()
+
+    def _sleep(self) -> None:
+        with self._wake:
+            generation = self._generation
+            self._wake.wait_for(
+                lambda: self._generation != generation or self._stopping.is_set(),
+                timeout=self._poll,
+            )
+
+    def _read(self, consumer: _Consumer) -> list[StoredEvent]:
+        query = (
+            sa.select(*_COLUMNS)
+            .where(events.c.id > consumer.position)
+            .order_by(events.c.id)
+            .limit(consumer.batch_size)
+        )
+        with self._engine.connect() as conn:
+            return [StoredEvent.from_row(dict(row._mapping)) for row in conn.execute(query)]
+
+    def _load_position(self, name: str) -> int:
+        query = sa.select(bus_offsets.c.position).where(bus_offsets.c.consumer == name)
+        with self._engine.connect() as conn:
+            position = conn.execute(query).scalar_one_or_none()
+        return int(position or 0)
+
+    def _save_position(self, consumer: _Consumer, position: int) -> None:
+        now = int(time.time() * 1000)
+        with self._engine.begin() as conn:
+            updated = conn.execute(
+                bus_offsets.update()
+                .where(bus_offsets.c.consumer == consumer.name)
+                .values(position=position, updated_at=now)
+            ).rowcount
+            if not updated:
+                conn.execute(
+                    bus_offsets.insert().values(
+                        consumer=consumer.name, position=position, updated_at=now
+                    )
+                )
+        with self._progress:
+            consumer.position = position
+            self._progress.notify_all()

@@ -1,0 +1,47 @@
+"""What every command shares: settings from the environment, the runtime, one-line failures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from shopwise.errors import ShopwiseError
+from shopwise.runtime import Runtime
+from shopwise.settings import Settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def fail(message: str) -> NoReturn:
+    """Print one line to stderr and exit with status 2 (bad input or state)."""
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "settings"
+        fail(f"invalid setting SHOPWISE_{field.upper()}: {first['msg']}")
+
+
+@contextmanager
+def open_runtime(migrate: bool = True, start: bool = True) -> Iterator[Runtime]:
+    """A started runtime for one command; shopwise errors become one-line exits."""
+    runtime = Runtime.build(load_settings(), migrate=migrate)
+    try:
+        if start:
+            runtime.start()
+        yield runtime
+    except ShopwiseError as exc:
+        fail(exc.message)
+    finally:
+        runtime.stop()

@@ -1,0 +1,39 @@
+"""The ``shopwise`` command: one sub-command group per stage."""
+
+from __future__ import annotations
+
+import typer
+
+from shopwise import __version__
+from shopwise.cli import db, demo, events, keys
+from shopwise.cli._common import console, load_settings
+from shopwise.cli.serve import prepare_runtime, run_server
+
+app = typer.Typer(
+    name="shopwise",
+    help="shopwise: a self-hostable personalization engine for online shops.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
+app.add_typer(events.app, name="events")
+app.add_typer(events.import_app, name="import")
+app.command("demo")(demo.demo)
+
+
+@app.command()
+def serve(
+    host: str | None = typer.Option(None, help="Bind address (default SHOPWISE_HOST)."),
+    port: int | None = typer.Option(None, help="Port (default SHOPWISE_PORT)."),
+) -> None:
+    """Serve the HTTP API (migrating a new store first)."""
+    settings = load_settings()
+    runtime = prepare_runtime(settings)
+    run_server(settings, runtime, host or settings.host, port or settings.port)
+
+
+@app.command()
+def version() -> None:
+    """Print the shopwise version."""
+    console.print(__version__)

@@ -1,0 +1,80 @@
+"""``shopwise events`` (dead letters) and ``shopwise import`` (bulk files)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import typer
+from rich.table import Table
+
+from shopwise.cli._common import console, fail, open_runtime
+from shopwise.cli._progress import progress_bar
+from shopwise.collect import FORMATS, ImportSummary, import_events, read_events
+from shopwise.errors import ShopwiseError
+
+app = typer.Typer(help="Event log: dead letters and replay.", no_args_is_help=True)
+import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
+_FILE_HELP = f"Events as {', '.join(FORMATS)}."
+
+
+@app.command("dead-letters")
+def dead_letters(
+    replay: bool = typer.Option(False, "--replay", help="Re-validate and ingest the pending ones."),
+    include_replayed: bool = typer.Option(False, "--all", help="Also list replayed ones."),
+    limit: int = typer.Option(100, min=1, help="How many to list."),
+) -> None:
+    """List rejected events with their reasons, or replay them after a fix."""
+    with open_runtime() as runtime:
+        if replay:
+            result = runtime.dead_letters.replay()
+            console.print(
+                f"replayed {result.replayed}, duplicates {result.duplicates}, "
+                f"still invalid {result.still_invalid}"
+            )
+            return
+        letters = runtime.dead_letters.list(include_replayed=include_replayed, limit=limit)
+    table = Table("id", "code", "message", "raw", "replayed")
+    for letter in letters:
+        table.add_row(
+            str(letter.id),
+            letter.code,
+            letter.message,
+            letter.raw[:80],
+            str(letter.replayed_at or ""),
+        )
+    console.print(table)
+
+
+def _count(path: Path) -> int | None:
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    with path.open("rb") as handle:
+        lines = sum(1 for line in handle if line.strip())
+    return lines - 1 if suffix == ".csv" else lines
+
+
+def print_summary(summary: ImportSummary) -> None:
+    console.print(
+        f"read {summary.read}: accepted {summary.accepted}, duplicates {summary.duplicates}, "
+        f"rejected {summary.rejected} (see 'shopwise events dead-letters')"
+    )
+    for rejection in summary.examples:
+        console.print(f"  #{rejection.index} {rejection.code}: {rejection.message}", markup=False)
+
+
+@import_app.command("events")
+def import_events_command(
+    file: Path = typer.Argument(..., help=_FILE_HELP),
+) -> None:
+    """Import an event file with the same validation and dedupe as the API."""
+    try:
+        events = read_events(file)
+        total = _count(file)
+    except ShopwiseError as exc:
+        fail(exc.message)
+    with open_runtime() as runtime, progress_bar() as bar:
+        task = bar.add_task(f"importing {file.name}", total=total)
+        summary = import_events(runtime.collector, events, lambda n: bar.advance(task, n))
+    print_summary(summary)

@@ -1,0 +1,54 @@
+"""``shopwise keys``: create, list and revoke API keys."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from shopwise.auth import KeyKind, parse_kind
+from shopwise.cli._common import console, fail, open_runtime
+from shopwise.errors import ShopwiseError
+
+app = typer.Typer(help="API keys (write, secret, admin).", no_args_is_help=True)
+
+
+@app.command()
+def create(
+    kind: str = typer.Option(..., "--kind", help="write | secret | admin"),
+    name: str | None = typer.Option(None, "--name", help="A label for listings."),
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    try:
+        parsed: KeyKind = parse_kind(kind)
+    except ShopwiseError as exc:
+        fail(exc.message)
+    with open_runtime(start=False) as runtime:
+        key, plaintext = runtime.keys.create(parsed, name)
+    console.print(
+        f"created {key.kind} key {key.id} ({key.name}); store it now, it is not shown again:"
+    )
+    typer.echo(plaintext)
+
+
+@app.command("list")
+def list_keys(
+    all_keys: bool = typer.Option(False, "--all", help="Include revoked keys."),
+) -> None:
+    """List keys (ids, kinds, names; never the secrets)."""
+    with open_runtime(start=False) as runtime:
+        keys = runtime.keys.list(include_revoked=all_keys)
+    table = Table("id", "kind", "name", "created", "revoked")
+    for key in keys:
+        revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
+        table.add_row(
+            key.id, key.kind, key.name, key.created_at.isoformat(timespec="seconds"), revoked
+        )
+    console.print(table)
+
+
+@app.command()
+def revoke(key_id: str = typer.Argument(..., help="The id shown by 'keys list'.")) -> None:
+    """Revoke a key; requests with it are refused from then on."""
+    with open_runtime(start=False) as runtime:
+        key = runtime.keys.revoke(key_id)
+    console.print(f"revoked {key.kind} key {key.id}")

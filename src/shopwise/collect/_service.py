@@ -1,0 +1,181 @@
+"""The ingestion service: validate, sessionise, group-commit, publish; API- and CLI-independent."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import orjson
+import sqlalchemy as sa
+
+from shopwise.collect._sessions import Sessionizer
+from shopwise.collect._validate import Rejection, validate_event
+from shopwise.collect._writer import GroupCommitWriter, WriteOutcome
+from shopwise.errors import InvalidInput, PayloadTooLarge
+from shopwise.schema import Columns
+from shopwise.store import dead_letters
+
+MAX_BATCH_EVENTS: Final = 500
+MAX_BATCH_BYTES: Final = 512 * 1024
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """The answer to one batch: counts, and each rejected event with its reason."""
+
+    accepted: int
+    duplicates: int
+    rejected: list[Rejection] = field(default_factory=list)
+    last_event_id: int = 0
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": [r.public() for r in self.rejected],
+        }
+
+
+def parse_batch(body: bytes) -> list[Any]:
+    """The events of a ``{"batch": [...]}`` request body, within the request limits."""
+    if len(body) > MAX_BATCH_BYTES:
+        raise PayloadTooLarge(f"request body is {len(body)} bytes; limit {MAX_BATCH_BYTES}")
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(f"body is not valid JSON: {exc}", code="malformed_json") from None
+    if not isinstance(payload, dict) or set(payload) != {"batch"}:
+        raise InvalidInput(
+            "body must be an object with exactly one field, 'batch'", code="invalid_batch"
+        )
+    batch = payload["batch"]
+    if not isinstance(batch, list):
+        raise InvalidInput("batch: must be an array of events", code="invalid_batch")
+    if len(batch) > MAX_BATCH_EVENTS:
+        raise PayloadTooLarge(f"batch: {len(batch)} events; limit {MAX_BATCH_EVENTS}")
+    return batch
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _dead_row(rejection: Rejection, received: int, key_id: str | None) -> dict[str, Any]:
+    return {
+        Columns.RECEIVED: received,
+        "key_id": key_id,
+        "fingerprint": hashlib.sha256(rejection.raw.encode()).hexdigest(),
+        "raw": rejection.raw,
+        "code": rejection.code,
+        "message": rejection.message,
+    }
+
+
+class Collector:
+    """Accepts event batches: every valid event is stored once, every invalid one dead-lettered."""
+
+    def __init__(self, writer: GroupCommitWriter, sessionizer: Sessionizer) -> None:
+        self._writer = writer
+        self._sessions = sessionizer
+
+    def _prepare(
+        self, batch: Sequence[Any], key_id: str | None
+    ) -> tuple[list[dict[str, Any]], list[Rejection], list[dict[str, Any]]]:
+        received = _now_ms()
+        rows: list[dict[str, Any]] = []
+        rejected: list[Rejection] = []
+        for index, raw in enumerate(batch):
+            result = validate_event(raw, index, received)
+            if isinstance(result, Rejection):
+                rejected.append(result)
+            else:
+                result["key_id"] = key_id
+                rows.append(result)
+        self._sessions.assign(rows)
+        dead = [_dead_row(r, received, key_id) for r in rejected]
+        return rows, rejected, dead
+
+    @staticmethod
+    def _result(outcome: WriteOutcome, rejected: list[Rejection]) -> IngestResult:
+        last = outcome.stored[-1].id if outcome.stored else 0
+        return IngestResult(len(outcome.stored), outcome.duplicates, rejected, last)
+
+    def ingest(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
+        """Validate and store ``batch``; returns after the accepted events are committed."""
+        rows, rejected, dead = self._prepare(batch, key_id)
+        if not rows and not dead:
+            return IngestResult(0, 0)
+        outcome = self._writer.submit(rows, dead).result()
+        return self._result(outcome, rejected)
+
+    async def ingest_async(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
+        """:meth:`ingest` for the event loop: waits for the group commit without blocking it."""
+        rows, rejected, dead = self._prepare(batch, key_id)
+        if not rows and not dead:
+            return IngestResult(0, 0)
+        outcome = await asyncio.wrap_future(self._writer.submit(rows, dead))
+        return self._result(outcome, rejected)
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    id: int
+    received_at: int
+    key_id: str | None
+    fingerprint: str
+    code: str
+    message: str
+    raw: str
+    replayed_at: int | None
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    replayed: int
+    still_invalid: int
+    duplicates: int
+
+
+class DeadLetters:
+    """Lists dead letters and replays them through the collector once the cause is fixed."""
+
+    def __init__(self, engine: sa.Engine, collector: Collector) -> None:
+        self._engine = engine
+        self._collector = collector
+
+    def list(self, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+        query = sa.select(dead_letters).order_by(dead_letters.c.id).limit(limit)
+        if not include_replayed:
+            query = query.where(dead_letters.c.replayed_at.is_(None))
+        with self._engine.connect() as conn:
+            return [DeadLetter(**row._mapping) for row in conn.execute(query)]
+
+    def replay(self, limit: int = 10_000) -> ReplayResult:
+        """Re-validate pending dead letters; the ones now valid are ingested and marked replayed.
+
+        Ones still invalid stay pending (their reason is updated) and are not duplicated.
+        """
+        pending = self.list(limit=limit)
+        replayed = duplicates = still_invalid = 0
+        received = _now_ms()
+        for letter in pending:
+            result = validate_event(orjson.loads(letter.raw), 0, received)
+            if isinstance(result, Rejection):
+                still_invalid += 1
+                self._update(letter.id, code=result.code, message=result.message)
+                continue
+            outcome = self._collector.ingest([orjson.loads(letter.raw)], letter.key_id)
+            replayed += outcome.accepted
+            duplicates += outcome.duplicates
+            self._update(letter.id, replayed_at=_now_ms())
+        return ReplayResult(replayed, still_invalid, duplicates)
+
+    def _update(self, letter_id: int, **values: Any) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                dead_letters.update().where(dead_letters.c.id == letter_id).values(**values)
+            )

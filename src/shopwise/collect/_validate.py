@@ -1,0 +1,91 @@
+"""Validation of raw events into store rows, or into rejections that keep the raw payload.
+
+Validation is per event, so one bad event never costs the good ones beside it in a batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+import orjson
+from pydantic import ValidationError
+
+from shopwise.schema import CUSTOM_PREFIX, Columns, Envelope, EventType, properties_model, utc_ms
+
+MAX_EVENT_BYTES: Final = 32 * 1024
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why one event of a batch was refused; ``raw`` is kept for the dead-letter table."""
+
+    index: int
+    code: str
+    message: str
+    raw: str
+
+    def public(self) -> dict[str, object]:
+        return {"index": self.index, "code": self.code, "message": self.message}
+
+
+def _describe(exc: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        field = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{prefix}{field}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _raw_text(raw: Any) -> str:
+    return orjson.dumps(raw, default=str).decode()
+
+
+def _item_of(event_type: str, properties: dict[str, Any]) -> str | None:
+    if event_type == EventType.RECOMMENDATION_VIEWED:
+        return None
+    product = properties.get(Columns.ITEM)
+    return product if isinstance(product, str) else None
+
+
+def validate_event(raw: Any, index: int, received_at: int) -> dict[str, Any] | Rejection:
+    """A row for the ``events`` table, or the :class:`Rejection` that explains why not."""
+    if not isinstance(raw, dict):
+        return Rejection(index, "not_an_object", "event must be a JSON object", _raw_text(raw))
+    text = _raw_text(raw)
+    if len(text) > MAX_EVENT_BYTES:
+        return Rejection(
+            index, "event_too_large", f"event is {len(text)} bytes; limit {MAX_EVENT_BYTES}", text
+        )
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as exc:
+        return Rejection(index, "invalid_envelope", _describe(exc), text)
+    if envelope.anonymous_id is None and envelope.user_id is None:
+        return Rejection(
+            index, "missing_identity", "anonymous_id or user_id is required (at least one)", text
+        )
+    model = properties_model(envelope.type)
+    if model is None:
+        return Rejection(
+            index,
+            "unknown_type",
+            f"type: {envelope.type!r} is not in the vocabulary; use '{CUSTOM_PREFIX}<name>' "
+            "(lower case, digits, _ . -) for shop-specific events",
+            text,
+        )
+    try:
+        properties = model.model_validate(envelope.properties).model_dump(exclude_none=True)
+    except ValidationError as exc:
+        return Rejection(index, "invalid_properties", _describe(exc, "properties."), text)
+    return {
+        Columns.MESSAGE: envelope.message_id,
+        Columns.TYPE: envelope.type,
+        Columns.ANONYMOUS: envelope.anonymous_id,
+        Columns.USER: envelope.user_id,
+        Columns.TIME: utc_ms(envelope.timestamp),
+        Columns.RECEIVED: received_at,
+        Columns.ITEM: _item_of(envelope.type, properties),
+        Columns.CONTEXT: envelope.context.model_dump(mode="json", exclude_none=True),
+        Columns.PROPERTIES: properties,
+    }

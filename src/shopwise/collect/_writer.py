@@ -1,0 +1,150 @@
+"""Group commit: one writer thread turns concurrent submissions into one transaction and one fsync.
+
+Each submission (a batch of valid rows and dead letters) gets a future that resolves only after the
+transaction holding it has committed, so an acknowledged event is durable. Duplicates of a
+``message_id`` already stored are skipped by the unique index and reported per submission.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from shopwise.bus import StoredEvent
+from shopwise.errors import Unavailable
+from shopwise.schema import Columns
+from shopwise.store import dead_letters, events
+
+log = logging.getLogger("shopwise.collect")
+
+
+@dataclass(frozen=True)
+class WriteOutcome:
+    """What one submission became: the events stored, and how many were already there."""
+
+    stored: list[StoredEvent]
+    duplicates: int
+
+
+@dataclass
+class _Submission:
+    rows: list[dict[str, Any]]
+    dead: list[dict[str, Any]]
+    future: Future[WriteOutcome] = field(default_factory=Future)
+
+
+def _insert_once(engine: sa.Engine, table: sa.Table, unique: str) -> sa.Insert:
+    """INSERT that skips rows whose ``unique`` column is already stored."""
+    if engine.dialect.name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique])
+    return postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique])
+
+
+class GroupCommitWriter:
+    """The single writer of the event table (see module docstring)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        on_commit: Callable[[Sequence[StoredEvent]], None],
+        max_rows: int = 5000,
+    ) -> None:
+        self._engine = engine
+        self._on_commit = on_commit
+        self._max_rows = max_rows
+        self._insert = _insert_once(engine, events, Columns.MESSAGE).returning(
+            events.c.id, events.c.message_id
+        )
+        self._insert_dead = _insert_once(engine, dead_letters, "fingerprint")
+        self._queue: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="group-commit", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def submit(
+        self, rows: list[dict[str, Any]], dead: list[dict[str, Any]]
+    ) -> Future[WriteOutcome]:
+        """Queue rows for the next group commit; the future resolves after the commit."""
+        if self._thread is None:
+            raise Unavailable("the event writer is not running")
+        submission = _Submission(rows, dead)
+        self._queue.put(submission)
+        return submission.future
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            group = [first]
+            size = len(first.rows) + len(first.dead)
+            stop = False
+            while size < self._max_rows:
+                try:
+                    extra = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if extra is None:
+                    stop = True
+                    break
+                group.append(extra)
+                size += len(extra.rows) + len(extra.dead)
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Submission]) -> None:
+        rows = [row for sub in group for row in sub.rows]
+        dead = [row for sub in group for row in sub.dead]
+        try:
+            with self._engine.begin() as conn:
+                inserted = (
+                    {row[0]: row[1] for row in conn.execute(self._insert, rows)} if rows else {}
+                )
+                if dead:
+                    conn.execute(self._insert_dead, dead)
+        except Exception as exc:  # boundary: every waiting request learns the write failed
+            log.exception("group commit failed", extra={"rows": len(rows), "dead": len(dead)})
+            failure = Unavailable(f"event store write failed: {exc.__class__.__name__}")
+            for sub in group:
+                sub.future.set_exception(failure)
+            return
+        unclaimed = {message: event_id for event_id, message in inserted.items()}
+        stored_all: list[StoredEvent] = []
+        for sub in group:
+            outcome = _outcome(sub.rows, unclaimed)
+            stored_all.extend(outcome.stored)
+            sub.future.set_result(outcome)
+        if stored_all:
+            self._on_commit(stored_all)
+
+
+def _outcome(rows: list[dict[str, Any]], unclaimed: dict[str, int]) -> WriteOutcome:
+    """Claim this submission's inserted rows (the first claimant of a message id wins)."""
+    stored = []
+    for row in rows:
+        event_id = unclaimed.pop(row[Columns.MESSAGE], None)
+        if event_id is not None:
+            fields: dict[str, Any] = {name: row.get(name) for name in _FIELDS}
+            stored.append(StoredEvent(id=event_id, **fields))
+    return WriteOutcome(stored=stored, duplicates=len(rows) - len(stored))
+
+
+_FIELDS = [name for name in StoredEvent.__slots__ if name != "id"]

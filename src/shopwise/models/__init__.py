@@ -1,0 +1,1 @@
+"""Models of the personalization loop: candidate generators, rankers and customer models."""

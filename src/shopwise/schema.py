@@ -1,0 +1,336 @@
+"""Field names and the e-commerce event vocabulary shared by every stage.
+
+Collection validates against these models, the store names its columns with :class:`Columns`, and
+features, models and decisions read frames whose columns carry the same names. Event types are
+snake_case; shop-specific events use ``custom:<name>``. Each type declares the properties it
+requires with a pydantic model that allows extra properties, so shops may send more than we read.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+)
+
+
+class Columns:
+    """Column and field names used in tables and frames; never spell these as bare strings."""
+
+    EVENT_ID: Final = "id"
+    MESSAGE: Final = "message_id"
+    TYPE: Final = "type"
+    PROFILE: Final = "profile_id"
+    USER: Final = "user_id"
+    ANONYMOUS: Final = "anonymous_id"
+    SESSION: Final = "session_id"
+    TIME: Final = "timestamp"
+    RECEIVED: Final = "received_at"
+    CONTEXT: Final = "context"
+    PROPERTIES: Final = "properties"
+    CONSENT: Final = "consent"
+    ITEM: Final = "product_id"
+    ORDER: Final = "order_id"
+    REVENUE: Final = "revenue"
+    PRICE: Final = "price"
+    QUANTITY: Final = "quantity"
+    CATEGORY: Final = "category"
+    BRAND: Final = "brand"
+    CURRENCY: Final = "currency"
+    DISCOUNT: Final = "discount"
+    QUERY: Final = "query"
+    WEIGHT: Final = "weight"
+    SCORE: Final = "score"
+    RANK: Final = "rank"
+
+
+class EventType(StrEnum):
+    """The built-in event vocabulary (e-commerce spec, snake_case)."""
+
+    PAGE_VIEWED = "page_viewed"
+    PRODUCT_LIST_VIEWED = "product_list_viewed"
+    PRODUCT_VIEWED = "product_viewed"
+    PRODUCTS_SEARCHED = "products_searched"
+    PRODUCT_LIST_FILTERED = "product_list_filtered"
+    PRODUCT_ADDED = "product_added"
+    PRODUCT_REMOVED = "product_removed"
+    CART_VIEWED = "cart_viewed"
+    WISHLIST_ADDED = "wishlist_added"
+    CHECKOUT_STARTED = "checkout_started"
+    ORDER_COMPLETED = "order_completed"
+    ORDER_REFUNDED = "order_refunded"
+    PRODUCT_REVIEWED = "product_reviewed"
+    PRODUCT_SHARED = "product_shared"
+    PROMOTION_VIEWED = "promotion_viewed"
+    PROMOTION_CLICKED = "promotion_clicked"
+    RECOMMENDATION_VIEWED = "recommendation_viewed"
+    RECOMMENDATION_CLICKED = "recommendation_clicked"
+    EMAIL_SENT = "email_sent"
+    EMAIL_OPENED = "email_opened"
+    EMAIL_CLICKED = "email_clicked"
+    IDENTIFY = "identify"
+    ALIAS = "alias"
+
+
+CUSTOM_PREFIX: Final = "custom:"
+CUSTOM_NAME = re.compile(r"^custom:[a-z0-9][a-z0-9_.\-]{0,62}$")
+
+
+class Purpose(StrEnum):
+    """Purposes an event's data may serve; consent is given or refused per purpose."""
+
+    ANALYTICS = "analytics"
+    PERSONALIZATION = "personalization"
+    MARKETING = "marketing"
+    ADVERTISING = "advertising"
+
+
+def _as_text(value: Any) -> Any:
+    """Shops send ids as numbers as often as strings; both mean the same id."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    return value
+
+
+Id = Annotated[
+    str,
+    BeforeValidator(_as_text),
+    StringConstraints(min_length=1, max_length=128, strip_whitespace=True),
+]
+Text = Annotated[str, StringConstraints(max_length=2048)]
+Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Open(BaseModel):
+    """Properties models: what we read is typed, anything else the shop sends is kept."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+
+class Consent(_Strict):
+    """Consent as the client knows it: per purpose, plus the CCPA opt-out of sale."""
+
+    purposes: dict[Purpose, bool] = Field(default_factory=dict)
+    do_not_sell: bool | None = None
+
+
+class Page(_Strict):
+    url: Text | None = None
+    path: Text | None = None
+    referrer: Text | None = None
+    title: Text | None = None
+
+
+class Campaign(_Strict):
+    """UTM fields."""
+
+    source: Text | None = None
+    medium: Text | None = None
+    name: Text | None = None
+    term: Text | None = None
+    content: Text | None = None
+
+
+class Context(_Strict):
+    page: Page | None = None
+    user_agent: Text | None = None
+    locale: Annotated[str, StringConstraints(max_length=35)] | None = None
+    campaign: Campaign | None = None
+    ip: Annotated[str, StringConstraints(max_length=45)] | None = None
+    consent: Consent | None = None
+    library: dict[str, str] | None = None
+
+
+class Envelope(_Strict):
+    """One event as clients send it. Unknown top-level fields are rejected."""
+
+    message_id: Id
+    type: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    anonymous_id: Id | None = None
+    user_id: Id | None = None
+    timestamp: AwareDatetime
+    context: Context = Field(default_factory=Context)
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+class ProductLine(_Open):
+    """A product inside ``products[]``."""
+
+    product_id: Id
+    quantity: Annotated[int, Field(ge=1)] = 1
+    price: Money | None = None
+    category: Text | None = None
+    brand: Text | None = None
+
+
+class ProductProps(_Open):
+    product_id: Id
+    price: Money | None = None
+    category: Text | None = None
+    brand: Text | None = None
+
+
+class CartLineProps(ProductProps):
+    quantity: Annotated[int, Field(ge=1)] = 1
+    cart_id: Id | None = None
+
+
+class ProductListProps(_Open):
+    products: list[ProductLine]
+    list_id: Id | None = None
+    category: Text | None = None
+
+
+class SearchProps(_Open):
+    query: Annotated[str, StringConstraints(max_length=512)]
+
+
+class FilterProps(_Open):
+    filters: list[dict[str, Any]]
+    list_id: Id | None = None
+    category: Text | None = None
+
+
+class CartProps(_Open):
+    products: list[ProductLine]
+    cart_id: Id | None = None
+
+
+class OrderProps(_Open):
+    order_id: Id
+    products: Annotated[list[ProductLine], Field(min_length=1)]
+    revenue: Money
+    currency: Currency
+    discount: Money = 0.0
+    coupon: Text | None = None
+    shipping: Money | None = None
+    tax: Money | None = None
+
+
+class RefundProps(_Open):
+    order_id: Id
+    revenue: Money | None = None
+    currency: Currency | None = None
+    products: list[ProductLine] | None = None
+
+
+class ReviewProps(_Open):
+    product_id: Id
+    rating: Annotated[float, Field(ge=0, le=5)]
+
+
+class PromotionProps(_Open):
+    promotion_id: Id
+    name: Text | None = None
+    creative: Text | None = None
+    position: Text | None = None
+
+
+class RecommendationViewedProps(_Open):
+    recommendation_id: Id
+    product_ids: list[Id] = Field(default_factory=list)
+    placement: Text | None = None
+
+
+class RecommendationClickedProps(_Open):
+    recommendation_id: Id
+    product_id: Id
+    position: Annotated[int, Field(ge=0)] | None = None
+
+
+class EmailProps(_Open):
+    email_id: Id
+    campaign: Text | None = None
+
+
+class EmailClickProps(EmailProps):
+    url: Text
+
+
+class IdentifyProps(_Open):
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+
+class AliasProps(_Open):
+    previous_id: Id
+
+
+class NoProps(_Open):
+    """Types that require no property."""
+
+
+PROPERTIES: Final[dict[str, type[_Open]]] = {
+    EventType.PAGE_VIEWED: NoProps,
+    EventType.PRODUCT_LIST_VIEWED: ProductListProps,
+    EventType.PRODUCT_VIEWED: ProductProps,
+    EventType.PRODUCTS_SEARCHED: SearchProps,
+    EventType.PRODUCT_LIST_FILTERED: FilterProps,
+    EventType.PRODUCT_ADDED: CartLineProps,
+    EventType.PRODUCT_REMOVED: CartLineProps,
+    EventType.CART_VIEWED: CartProps,
+    EventType.WISHLIST_ADDED: ProductProps,
+    EventType.CHECKOUT_STARTED: CartProps,
+    EventType.ORDER_COMPLETED: OrderProps,
+    EventType.ORDER_REFUNDED: RefundProps,
+    EventType.PRODUCT_REVIEWED: ReviewProps,
+    EventType.PRODUCT_SHARED: ProductProps,
+    EventType.PROMOTION_VIEWED: PromotionProps,
+    EventType.PROMOTION_CLICKED: PromotionProps,
+    EventType.RECOMMENDATION_VIEWED: RecommendationViewedProps,
+    EventType.RECOMMENDATION_CLICKED: RecommendationClickedProps,
+    EventType.EMAIL_SENT: EmailProps,
+    EventType.EMAIL_OPENED: EmailProps,
+    EventType.EMAIL_CLICKED: EmailClickProps,
+    EventType.IDENTIFY: IdentifyProps,
+    EventType.ALIAS: AliasProps,
+}
+"""Properties model per built-in type; ``custom:<name>`` events use :class:`NoProps`."""
+
+
+def properties_model(event_type: str) -> type[_Open] | None:
+    """The properties model of ``event_type``; ``None`` when the type is not in the vocabulary."""
+    model = PROPERTIES.get(event_type)
+    if model is None and CUSTOM_NAME.match(event_type):
+        return NoProps
+    return model
+
+
+def required_properties(event_type: str) -> list[str]:
+    """Names of the properties ``event_type`` requires (for docs and error messages)."""
+    model = properties_model(event_type)
+    if model is None:
+        return []
+    return [name for name, field in model.model_fields.items() if field.is_required()]
+
+
+ITEM_EVENT_WEIGHTS: Final[dict[str, float]] = {
+    EventType.PRODUCT_VIEWED: 1.0,
+    EventType.RECOMMENDATION_CLICKED: 1.0,
+    EventType.WISHLIST_ADDED: 2.0,
+    EventType.PRODUCT_SHARED: 2.0,
+    EventType.PRODUCT_REVIEWED: 3.0,
+    EventType.PRODUCT_ADDED: 3.0,
+    EventType.ORDER_COMPLETED: 5.0,
+}
+"""Implicit-feedback weight of each event type that touches a product (view < cart < purchase)."""
+
+
+def utc_ms(moment: datetime) -> int:
+    """Milliseconds since the epoch, the time unit of the event store."""
+    return int(moment.timestamp() * 1000)

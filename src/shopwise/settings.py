@@ -1,0 +1,61 @@
+"""Runtime configuration: one :class:`Settings` object, read from ``SHOPWISE_*`` variables.
+
+Built by the app factory and the CLI (never at import), and passed down explicitly, so tests build
+their own with a temporary data directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    """Everything a shopwise process needs to know about its environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SHOPWISE_", extra="forbid", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    """``production`` refuses default secrets."""
+    data_dir: Path = Path("./var")
+    """Where the embedded database, model artifacts and logs live."""
+    database_url: str | None = None
+    """SQLAlchemy URL; unset means a SQLite file ``shopwise.db`` in ``data_dir``."""
+    redis_url: str | None = None
+    """Redis for online state and the bus; unset means embedded (in-process) state."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    """Keys the HMAC of API keys and, later, PII encryption."""
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    """FULL makes every acknowledged commit survive power loss; NORMAL survives process crashes."""
+    rate_limit_per_second: float = Field(default=2000.0, gt=0)
+    """Token refill rate of each API key's bucket (requests a second)."""
+    rate_limit_burst: int = Field(default=4000, ge=1)
+    """Bucket size of each API key."""
+    session_idle_minutes: int = Field(default=30, ge=1)
+    datasets_dir: Path | None = None
+    """The shared benchmark data (tests and benchmarks only; the product never needs it)."""
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("SHOPWISE_SECRET_KEY must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL actually used (the SQLite default made explicit)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'shopwise.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"

@@ -1,0 +1,26 @@
+"""The relational store: Core tables, engine factory and migrations (SQLite or PostgreSQL)."""
+
+from shopwise.store._engine import create_engine, is_sqlite
+from shopwise.store._migrate import (
+    current_revisions,
+    downgrade,
+    head_revisions,
+    is_current,
+    upgrade,
+)
+from shopwise.store._tables import api_keys, bus_offsets, dead_letters, events, metadata
+
+__all__ = [
+    "api_keys",
+    "bus_offsets",
+    "create_engine",
+    "current_revisions",
+    "dead_letters",
+    "downgrade",
+    "events",
+    "head_revisions",
+    "is_current",
+    "is_sqlite",
+    "metadata",
+    "upgrade",
+]

@@ -1,0 +1,76 @@
+"""The relational schema as SQLAlchemy Core tables; Alembic migrations create exactly these.
+
+Every personal row carries the canonical ``profile_id`` (or the raw ids that resolve to it) so
+that the privacy stage can find and erase it.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from shopwise.schema import Columns as C
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+"""Autoincrement keys: BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite."""
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("key_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column(C.EVENT_ID, BigId, primary_key=True, autoincrement=True),
+    sa.Column(C.MESSAGE, sa.String(128), nullable=False, unique=True),
+    sa.Column(C.TYPE, sa.String(80), nullable=False),
+    sa.Column(C.ANONYMOUS, sa.String(128), nullable=True, index=True),
+    sa.Column(C.USER, sa.String(128), nullable=True, index=True),
+    sa.Column(C.SESSION, sa.String(64), nullable=True),
+    sa.Column(C.TIME, sa.BigInteger, nullable=False, index=True),
+    sa.Column(C.RECEIVED, sa.BigInteger, nullable=False),
+    sa.Column(C.ITEM, sa.String(128), nullable=True),
+    sa.Column(C.CONTEXT, sa.JSON, nullable=False),
+    sa.Column(C.PROPERTIES, sa.JSON, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=True),
+)
+"""Accepted events. Times are epoch milliseconds; ``message_id`` is the dedupe key."""
+
+dead_letters = sa.Table(
+    "dead_letters",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(C.RECEIVED, sa.BigInteger, nullable=False, index=True),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False, unique=True),
+    sa.Column("raw", sa.Text, nullable=False),
+    sa.Column("code", sa.String(64), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("replayed_at", sa.BigInteger, nullable=True),
+)
+"""Rejected events, kept once (by payload fingerprint) with the reason until replayed."""
+
+bus_offsets = sa.Table(
+    "bus_offsets",
+    metadata,
+    sa.Column("consumer", sa.String(100), primary_key=True),
+    sa.Column("position", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+"""How far each consumer of the embedded bus has read the event table."""

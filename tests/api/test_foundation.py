@@ -1,0 +1,63 @@
+"""Health probes, the error format, request ids and key-kind authorization."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from shopwise import store
+from shopwise.api import create_app
+from shopwise.runtime import Runtime
+from shopwise.settings import Settings
+
+
+def test_healthz_and_readyz(client: TestClient) -> None:
+    assert client.get("/healthz").json()["status"] == "ok"
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["revision"] == sorted(store.head_revisions())
+
+
+def test_readyz_reports_pending_migrations(settings: Settings) -> None:
+    runtime = Runtime.build(settings, migrate=False)
+    with TestClient(create_app(settings, runtime)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "migrations_pending"
+
+
+def test_request_id_is_echoed_or_made(client: TestClient) -> None:
+    assert (
+        client.get("/healthz", headers={"X-Request-ID": "abc-1"}).headers["x-request-id"] == "abc-1"
+    )
+    assert len(client.get("/healthz").headers["x-request-id"]) == 32
+
+
+def test_unknown_route_uses_the_error_format(client: TestClient) -> None:
+    response = client.get("/nope")
+    assert response.status_code == 404
+    body = response.json()["error"]
+    assert body["code"] == "not_found"
+    assert set(body) >= {"code", "message", "details"}
+
+
+def test_missing_and_wrong_keys_are_401(client: TestClient) -> None:
+    payload = {"batch": []}
+    assert client.post("/v1/events", json=payload).status_code == 401
+    bad = {"Authorization": "Bearer sw_write_nope_nope"}
+    assert client.post("/v1/events", json=payload, headers=bad).json()["error"]["code"] == (
+        "unauthorized"
+    )
+    assert client.post(
+        "/v1/events", json=payload, headers={"Authorization": "Basic x"}
+    ).status_code == (401)
+
+
+def test_revoked_key_is_refused(client: TestClient) -> None:
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    from shopwise.auth import KeyKind
+
+    key, plaintext = runtime.keys.create(KeyKind.WRITE)
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    assert client.post("/v1/events", json={"batch": []}, headers=headers).status_code == 200
+    runtime.keys.revoke(key.id)
+    assert client.post("/v1/events", json={"batch": []}, headers=headers).status_code == 401

@@ -1,0 +1,73 @@
+"""Shared fixtures: settings in a temporary data dir, a migrated runtime, an API client, keys."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from shopwise.api import create_app
+from shopwise.auth import KeyKind
+from shopwise.runtime import Runtime
+from shopwise.settings import Settings
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(42)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "var", environment="test", log_level="WARNING")
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = Runtime.build(settings, migrate=True)
+    rt.start()
+    yield rt
+    rt.stop()
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    rt = Runtime.build(settings, migrate=True)
+    with TestClient(create_app(settings, rt)) as test_client:
+        yield test_client
+
+
+def _key(client: TestClient, kind: KeyKind) -> dict[str, str]:
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    return {"Authorization": f"Bearer {runtime.keys.create(kind)[1]}"}
+
+
+@pytest.fixture
+def write_auth(client: TestClient) -> dict[str, str]:
+    return _key(client, KeyKind.WRITE)
+
+
+@pytest.fixture
+def secret_auth(client: TestClient) -> dict[str, str]:
+    return _key(client, KeyKind.SECRET)
+
+
+@pytest.fixture
+def admin_auth(client: TestClient) -> dict[str, str]:
+    return _key(client, KeyKind.ADMIN)
+
+
+@pytest.fixture(scope="session")
+def datasets_dir() -> Path:
+    """The shared benchmark datasets; tests that need them skip when they are absent."""
+    value = os.environ.get("SHOPWISE_DATASETS_DIR")
+    if not value:
+        pytest.skip("SHOPWISE_DATASETS_DIR is not set (realdata tests need the shared datasets)")
+    path = Path(value)
+    if not path.is_dir():
+        pytest.skip(f"SHOPWISE_DATASETS_DIR={value} is not a directory")
+    return path
