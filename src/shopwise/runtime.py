@@ -12,7 +12,9 @@ import sqlalchemy as sa
 from shopwise import store
 from shopwise.auth import KeyService, RateLimiter
 from shopwise.bus import Bus, EmbeddedBus
+from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Sessionizer
+from shopwise.profiles import CONSUMER, Profiles
 from shopwise.settings import Settings
 
 
@@ -28,6 +30,8 @@ class Runtime:
     writer: GroupCommitWriter
     collector: Collector
     dead_letters: DeadLetters
+    catalog: Catalog
+    profiles: Profiles
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = False) -> Runtime:
@@ -39,6 +43,9 @@ class Runtime:
         bus = EmbeddedBus(engine)
         writer = GroupCommitWriter(engine, on_commit=bus.publish)
         collector = Collector(writer, Sessionizer(settings.session_idle_minutes))
+        catalog = Catalog(engine)
+        profiles = Profiles(engine, item_info=catalog.item_info)
+        bus.subscribe(CONSUMER, profiles.consume)
         return cls(
             settings=settings,
             engine=engine,
@@ -48,6 +55,8 @@ class Runtime:
             writer=writer,
             collector=collector,
             dead_letters=DeadLetters(engine, collector),
+            catalog=catalog,
+            profiles=profiles,
         )
 
     def start(self) -> None:

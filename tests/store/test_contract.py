@@ -79,3 +79,20 @@ def test_sqlite_pragmas(tmp_path: object) -> None:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     eng.dispose()
+
+
+def test_json_scalars_round_trip(engine: sa.Engine) -> None:
+    """Regression: SQLite's NUMERIC affinity turned stored JSON "2" into the integer 2."""
+    rows = [
+        {"product_id": "p", "field": f, "old": old, "new": new, "changed_at": 1}
+        for f, old, new in [("stock", 2, 0), ("price", 1.5, None), ("available", True, False)]
+    ]
+    with engine.begin() as conn:
+        conn.execute(store.catalog_changes.insert(), rows)
+    with engine.connect() as conn:
+        got = conn.execute(
+            sa.select(store.catalog_changes.c.old, store.catalog_changes.c.new).order_by(
+                store.catalog_changes.c.id
+            )
+        ).all()
+    assert [tuple(r) for r in got] == [(2, 0), (1.5, None), (True, False)]

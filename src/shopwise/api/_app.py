@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shopwise import __version__
-from shopwise.api import events, health
+from shopwise.api import catalog, events, health, profiles
 from shopwise.api._errors import install_error_handlers
 from shopwise.api._json import JsonResponse
 from shopwise.api._middleware import RequestContext
@@ -41,4 +41,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.add_middleware(RequestContext)
     app.include_router(health.router)
     app.include_router(events.router)
+    app.include_router(profiles.router)
+    app.include_router(catalog.router)
     return app

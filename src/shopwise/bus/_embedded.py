@@ -27,7 +27,8 @@ class _Consumer:
         self.name = name
         self.handler = handler
         self.batch_size = batch_size
-        self.position = 0
+        self.position = -1
+        """-1 until loaded from ``bus_offsets`` by the consumer's thread."""
         self.thread: threading.Thread | None = None
 
 
@@ -56,7 +57,6 @@ class EmbeddedBus:
     def start(self) -> None:
         self._stopping.clear()
         for consumer in self._consumers.values():
-            consumer.position = self._load_position(consumer.name)
             consumer.thread = threading.Thread(
                 target=self._run, args=(consumer,), name=f"bus-{consumer.name}", daemon=True
             )
@@ -90,6 +90,8 @@ class EmbeddedBus:
     def _run(self, consumer: _Consumer) -> None:
         while not self._stopping.is_set():
             try:
+                if consumer.position < 0:
+                    consumer.position = self._load_position(consumer.name)
                 batch = self._read(consumer)
                 if batch:
                     consumer.handler(batch)

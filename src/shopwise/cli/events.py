@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from itertools import islice
 from pathlib import Path
+from typing import Any
 
-import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 
+from shopwise.catalog import MAX_UPSERT
 from shopwise.cli._common import console, fail, open_runtime
 from shopwise.cli._progress import progress_bar
-from shopwise.collect import FORMATS, ImportSummary, import_events, read_events
+from shopwise.collect import ImportSummary, import_events, read_events
 from shopwise.errors import ShopwiseError
+from shopwise.records import FORMATS, count_records, read_records
 
 app = typer.Typer(help="Event log: dead letters and replay.", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
 _FILE_HELP = f"Events as {', '.join(FORMATS)}."
+_PRODUCTS_HELP = f"Products as {', '.join(FORMATS)}."
 
 
 @app.command("dead-letters")
@@ -46,15 +51,6 @@ def dead_letters(
     console.print(table)
 
 
-def _count(path: Path) -> int | None:
-    suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return int(pq.ParquetFile(path).metadata.num_rows)
-    with path.open("rb") as handle:
-        lines = sum(1 for line in handle if line.strip())
-    return lines - 1 if suffix == ".csv" else lines
-
-
 def print_summary(summary: ImportSummary) -> None:
     console.print(
         f"read {summary.read}: accepted {summary.accepted}, duplicates {summary.duplicates}, "
@@ -71,10 +67,35 @@ def import_events_command(
     """Import an event file with the same validation and dedupe as the API."""
     try:
         events = read_events(file)
-        total = _count(file)
+        total = count_records(file)
     except ShopwiseError as exc:
         fail(exc.message)
     with open_runtime() as runtime, progress_bar() as bar:
         task = bar.add_task(f"importing {file.name}", total=total)
         summary = import_events(runtime.collector, events, lambda n: bar.advance(task, n))
     print_summary(summary)
+
+
+@import_app.command("catalog")
+def import_catalog_command(
+    file: Path = typer.Argument(..., help=_PRODUCTS_HELP),
+) -> None:
+    """Import products (all rows of a chunk valid, or the import stops at the bad one)."""
+    try:
+        rows = read_records(file, ("category", "tags", "attributes"))
+        total = count_records(file)
+    except ShopwiseError as exc:
+        fail(exc.message)
+    created = updated = 0
+    with open_runtime(start=False) as runtime, progress_bar() as bar:
+        task = bar.add_task(f"importing {file.name}", total=total)
+        for chunk in _chunks(rows, MAX_UPSERT):
+            result = runtime.catalog.upsert(chunk)
+            created, updated = created + result.created, updated + result.updated
+            bar.advance(task, len(chunk))
+    console.print(f"products: {created} created, {updated} updated")
+
+
+def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while chunk := list(islice(rows, size)):
+        yield chunk

@@ -1,6 +1,6 @@
 """Event collection: validation, dedupe, group commit, dead letters, sessionisation."""
 
-from shopwise.collect._import import FORMATS, ImportSummary, import_events, read_events
+from shopwise.collect._import import ImportSummary, import_events, read_events
 from shopwise.collect._service import (
     MAX_BATCH_BYTES,
     MAX_BATCH_EVENTS,
@@ -16,7 +16,6 @@ from shopwise.collect._validate import MAX_EVENT_BYTES, Rejection, validate_even
 from shopwise.collect._writer import GroupCommitWriter, WriteOutcome
 
 __all__ = [
-    "FORMATS",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_EVENTS",
     "MAX_EVENT_BYTES",

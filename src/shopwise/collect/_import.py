@@ -1,33 +1,23 @@
-"""Bulk import of event files (JSONL, CSV, Parquet) through the same validation and dedupe.
-
-CSV and Parquet files have one column per envelope field; ``context`` and ``properties`` hold JSON
-text (or, in Parquet, nested structs). Empty cells mean the field is absent.
-"""
+"""Bulk import of event files through the same validation and dedupe as the API."""
 
 from __future__ import annotations
 
-import contextlib
-import csv
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
-import orjson
-import pyarrow.parquet as pq
-
 from shopwise.collect._service import MAX_BATCH_EVENTS, Collector
 from shopwise.collect._validate import Rejection
-from shopwise.errors import InvalidInput
+from shopwise.records import read_records
 
 _JSON_COLUMNS = ("context", "properties")
-FORMATS = (".jsonl", ".ndjson", ".csv", ".parquet")
 
 
 @dataclass
 class ImportSummary:
-    """Totals of an import; ``rejected`` keeps the first few reasons for display."""
+    """Totals of an import; ``examples`` keeps the first few rejections for display."""
 
     read: int = 0
     accepted: int = 0
@@ -36,58 +26,9 @@ class ImportSummary:
     examples: list[Rejection] = field(default_factory=list)
 
 
-def _from_cells(record: dict[str, Any]) -> dict[str, Any]:
-    event: dict[str, Any] = {}
-    for name, value in record.items():
-        if value is None or value == "":
-            continue
-        if name in _JSON_COLUMNS and isinstance(value, str):
-            # unparseable JSON stays text: validation then rejects it, naming the field
-            with contextlib.suppress(orjson.JSONDecodeError):
-                value = orjson.loads(value)
-        event[name] = value
-    return event
-
-
-def _jsonl(path: Path) -> Iterator[Any]:
-    with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield orjson.loads(line)
-            except orjson.JSONDecodeError:
-                yield {"_unparseable_line": number, "text": line.decode(errors="replace")[:2000]}
-
-
-def _csv(path: Path) -> Iterator[Any]:
-    with path.open(newline="", encoding="utf-8") as handle:
-        for record in csv.DictReader(handle):
-            yield _from_cells(record)
-
-
-def _parquet(path: Path) -> Iterator[Any]:
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=MAX_BATCH_EVENTS):
-        for record in batch.to_pylist():
-            yield _from_cells(record)
-
-
 def read_events(path: Path) -> Iterator[Any]:
-    """Raw events from ``path``, by its extension (unreadable lines come out as invalid events)."""
-    readers: dict[str, Callable[[Path], Iterator[Any]]] = {
-        ".jsonl": _jsonl,
-        ".ndjson": _jsonl,
-        ".csv": _csv,
-        ".parquet": _parquet,
-    }
-    reader = readers.get(path.suffix.lower())
-    if reader is None:
-        raise InvalidInput(
-            f"FILE: unsupported format {path.suffix!r}; use one of {', '.join(FORMATS)}"
-        )
-    if not path.is_file():
-        raise InvalidInput(f"FILE: {path} does not exist")
-    return reader(path)
+    """Raw events from a JSONL, CSV or Parquet file (``context``/``properties`` as JSON)."""
+    return read_records(path, _JSON_COLUMNS)
 
 
 def import_events(

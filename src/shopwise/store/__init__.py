@@ -8,19 +8,33 @@ from shopwise.store._migrate import (
     is_current,
     upgrade,
 )
-from shopwise.store._tables import api_keys, bus_offsets, dead_letters, events, metadata
+from shopwise.store._tables import (
+    api_keys,
+    bus_offsets,
+    catalog_changes,
+    dead_letters,
+    events,
+    identities,
+    metadata,
+    products,
+    profiles,
+)
 
 __all__ = [
     "api_keys",
     "bus_offsets",
+    "catalog_changes",
     "create_engine",
     "current_revisions",
     "dead_letters",
     "downgrade",
     "events",
     "head_revisions",
+    "identities",
     "is_current",
     "is_sqlite",
     "metadata",
+    "products",
+    "profiles",
     "upgrade",
 ]

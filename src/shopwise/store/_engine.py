@@ -18,6 +18,13 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
+def _json_loads(value: Any) -> Any:
+    # SQLite gives JSON columns NUMERIC affinity, so a stored scalar such as "2" comes back as 2
+    if isinstance(value, int | float):
+        return value
+    return orjson.loads(value)
+
+
 def create_engine(settings: Settings) -> sa.Engine:
     """An engine for ``settings``: WAL and foreign keys on SQLite, psycopg 3 on PostgreSQL."""
     url = make_url(settings.resolved_database_url)
@@ -26,7 +33,7 @@ def create_engine(settings: Settings) -> sa.Engine:
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     return sa.create_engine(
-        url, json_serializer=_json_dumps, json_deserializer=orjson.loads, pool_pre_ping=True
+        url, json_serializer=_json_dumps, json_deserializer=_json_loads, pool_pre_ping=True
     )
 
 
@@ -36,7 +43,7 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
     engine = sa.create_engine(
         url,
         json_serializer=_json_dumps,
-        json_deserializer=orjson.loads,
+        json_deserializer=_json_loads,
         connect_args={"check_same_thread": False, "timeout": 30},
     )
 

@@ -74,3 +74,57 @@ bus_offsets = sa.Table(
     sa.Column("updated_at", sa.BigInteger, nullable=False),
 )
 """How far each consumer of the embedded bus has read the event table."""
+
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("id_key", sa.String(140), primary_key=True),
+    sa.Column(C.PROFILE, sa.String(40), nullable=False, index=True),
+    sa.Column("link_ts", sa.BigInteger, nullable=True),
+    sa.Column("link_user", sa.String(128), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""The identity graph: ``a:<anonymous_id>`` and ``u:<user_id>`` keys to canonical profile ids."""
+
+profiles = sa.Table(
+    "profiles",
+    metadata,
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("merged_into", sa.String(40), nullable=True),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+"""Unified profiles (a fold of their events); merged ones point at the profile they joined."""
+
+products = sa.Table(
+    "products",
+    metadata,
+    sa.Column(C.ITEM, sa.String(128), primary_key=True),
+    sa.Column("title", sa.String(500), nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column(C.CATEGORY, sa.JSON, nullable=False),
+    sa.Column(C.BRAND, sa.String(200), nullable=True, index=True),
+    sa.Column(C.PRICE, sa.Float, nullable=False),
+    sa.Column("sale_price", sa.Float, nullable=True),
+    sa.Column(C.CURRENCY, sa.String(3), nullable=False),
+    sa.Column("stock", sa.Integer, nullable=True),
+    sa.Column("available", sa.Boolean, nullable=False),
+    sa.Column("tags", sa.JSON, nullable=False),
+    sa.Column("image_url", sa.String(1000), nullable=True),
+    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+)
+"""The catalog. Category is a path (list of names, root first); times are epoch ms."""
+
+catalog_changes = sa.Table(
+    "catalog_changes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column(C.ITEM, sa.String(128), nullable=False, index=True),
+    sa.Column("field", sa.String(40), nullable=False),
+    sa.Column("old", sa.JSON, nullable=True),
+    sa.Column("new", sa.JSON, nullable=True),
+    sa.Column("changed_at", sa.BigInteger, nullable=False, index=True),
+)
+"""History of price, sale price, stock and availability changes, for models and rules."""

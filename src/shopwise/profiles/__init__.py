@@ -1,0 +1,30 @@
+"""Unified profiles: the real-time identity graph, the profile fold, declared traits."""
+
+from shopwise.profiles._identity import (
+    IdentityGraph,
+    Link,
+    anon_key,
+    profile_id_for,
+    user_key,
+)
+from shopwise.profiles._service import CONSUMER, Profiles, ProfileView, links_of
+from shopwise.profiles._state import RECENT, ProfileState
+from shopwise.profiles._traits import TRAITS, TraitSpec, check_trait, is_pii
+
+__all__ = [
+    "CONSUMER",
+    "RECENT",
+    "TRAITS",
+    "IdentityGraph",
+    "Link",
+    "ProfileState",
+    "ProfileView",
+    "Profiles",
+    "TraitSpec",
+    "anon_key",
+    "check_trait",
+    "is_pii",
+    "links_of",
+    "profile_id_for",
+    "user_key",
+]

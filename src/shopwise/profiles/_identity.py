@@ -1,0 +1,154 @@
+"""The identity graph: anonymous ids and user ids linked into canonical profiles, in real time.
+
+Keys are ``a:<anonymous_id>`` and ``u:<user_id>``. A user id is the root of its own profile and is
+never re-parented, so two known users are never merged by accident. An anonymous id joins at most
+one user: the one from its earliest link (event time, then user id), which makes the graph the same
+whatever order links arrive in. An anonymous id with no link has a profile of its own; when it is
+linked, that profile is marked merged into the user's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from shopwise.schema import Columns
+from shopwise.store import events, identities, profiles
+
+
+def anon_key(anonymous_id: str) -> str:
+    return f"a:{anonymous_id}"
+
+
+def user_key(user_id: str) -> str:
+    return f"u:{user_id}"
+
+
+def profile_id_for(key: str) -> str:
+    """The canonical profile id rooted at identity ``key`` (stable, reveals nothing)."""
+    return "p_" + hashlib.blake2b(key.encode(), digest_size=10).hexdigest()
+
+
+@dataclass(frozen=True)
+class Link:
+    """An observation that an anonymous id and a user id are the same person, at event time."""
+
+    anonymous_id: str
+    user_id: str
+    timestamp: int
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class IdentityGraph:
+    """Reads and updates the graph inside the caller's transaction."""
+
+    def resolve(self, conn: sa.Connection, key: str) -> str | None:
+        query = sa.select(identities.c.profile_id).where(identities.c.id_key == key)
+        return conn.execute(query).scalar_one_or_none()
+
+    def ensure(self, conn: sa.Connection, key: str, cache: dict[str, str]) -> str:
+        """The profile of ``key``, creating the identity (rooted at itself) when new."""
+        if key in cache:
+            return cache[key]
+        profile = self.resolve(conn, key)
+        if profile is None:
+            profile = profile_id_for(key)
+            conn.execute(
+                identities.insert().values(id_key=key, profile_id=profile, created_at=_now())
+            )
+        cache[key] = profile
+        return profile
+
+    def link(self, conn: sa.Connection, link: Link, cache: dict[str, str]) -> set[str]:
+        """Apply ``link``; returns the profiles whose membership changed (to be rebuilt)."""
+        target = self.ensure(conn, user_key(link.user_id), cache)
+        key = anon_key(link.anonymous_id)
+        row = conn.execute(sa.select(identities).where(identities.c.id_key == key)).first()
+        if row is None:
+            conn.execute(
+                identities.insert().values(
+                    id_key=key,
+                    profile_id=target,
+                    link_ts=link.timestamp,
+                    link_user=link.user_id,
+                    created_at=_now(),
+                )
+            )
+            cache[key] = target
+            return set()
+        current = (row.link_ts, row.link_user) if row.link_user is not None else None
+        if current is not None and current <= (link.timestamp, link.user_id):
+            return set()
+        previous = row.profile_id
+        conn.execute(
+            identities.update()
+            .where(identities.c.id_key == key)
+            .values(profile_id=target, link_ts=link.timestamp, link_user=link.user_id)
+        )
+        cache[key] = target
+        if previous == target:
+            return set()
+        if current is None:  # the anonymous profile joins the user's
+            conn.execute(
+                profiles.update()
+                .where(profiles.c.profile_id == previous)
+                .values(merged_into=target, updated_at=_now())
+            )
+        return {previous, target}
+
+    def members(self, conn: sa.Connection, profile: str) -> tuple[list[str], list[str]]:
+        """(user ids, anonymous ids) that resolve to ``profile``."""
+        keys = conn.execute(
+            sa.select(identities.c.id_key).where(identities.c.profile_id == profile)
+        ).scalars()
+        users: list[str] = []
+        anons: list[str] = []
+        for key in keys:
+            (users if key.startswith("u:") else anons).append(key[2:])
+        return sorted(users), sorted(anons)
+
+    def lookup(self, conn: sa.Connection, any_id: str) -> str | None:
+        """The canonical profile for a user id, an anonymous id or a (merged) profile id."""
+        for key in (user_key(any_id), anon_key(any_id)):
+            profile = self.resolve(conn, key)
+            if profile is not None:
+                return profile
+        seen: set[str] = set()
+        current: str | None = any_id
+        while current is not None and current not in seen:
+            seen.add(current)
+            row = conn.execute(
+                sa.select(profiles.c.merged_into).where(profiles.c.profile_id == current)
+            ).first()
+            if row is None:
+                return None
+            if row.merged_into is None:
+                return current
+            current = row.merged_into
+        return None
+
+
+def event_key(anonymous_id: str | None, user_id: str | None) -> str:
+    """The identity an event is attributed to: its user id when it has one."""
+    if user_id is not None:
+        return user_key(user_id)
+    assert anonymous_id is not None
+    return anon_key(anonymous_id)
+
+
+def attribution_filter(users: list[str], anons: list[str]) -> sa.ColumnElement[bool]:
+    """Events of a profile with these members (user id first, else anonymous id)."""
+    clauses: list[sa.ColumnElement[bool]] = []
+    if users:
+        clauses.append(events.c[Columns.USER].in_(users))
+    if anons:
+        clauses.append(
+            sa.and_(events.c[Columns.USER].is_(None), events.c[Columns.ANONYMOUS].in_(anons))
+        )
+    return sa.or_(*clauses) if clauses else sa.false()

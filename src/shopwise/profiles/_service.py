@@ -1,0 +1,226 @@
+"""Profiles: the bus consumer that keeps them current, and the reads for the API and models.
+
+The consumer applies each batch in one transaction: first the identity links the batch carries
+(events with both ids, ``identify``, ``alias``), then each event is folded into its profile;
+profiles whose membership changed are rebuilt from their events. A profile's ``watermark``
+(highest event id folded in) makes redelivered batches harmless.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from shopwise.bus import StoredEvent
+from shopwise.profiles._identity import (
+    IdentityGraph,
+    Link,
+    attribution_filter,
+    event_key,
+)
+from shopwise.profiles._state import ItemInfo, ProfileState
+from shopwise.profiles._traits import is_pii
+from shopwise.schema import EventType
+from shopwise.store import events, profiles
+
+CONSUMER: Final = "profiles"
+_EVENT_COLUMNS = [events.c[name] for name in StoredEvent.__slots__]
+
+
+def links_of(event: StoredEvent) -> list[Link]:
+    """Identity links an event carries."""
+    found = []
+    if event.anonymous_id is not None and event.user_id is not None:
+        found.append(Link(event.anonymous_id, event.user_id, event.timestamp))
+    if event.type == EventType.ALIAS and event.user_id is not None:
+        previous = str(event.properties.get("previous_id", ""))
+        if previous and previous != event.user_id:
+            found.append(Link(previous, event.user_id, event.timestamp))
+    return found
+
+
+@dataclass(frozen=True)
+class ProfileView:
+    """A profile as the API returns it."""
+
+    profile_id: str
+    user_ids: list[str]
+    anonymous_ids: list[str]
+    state: ProfileState
+
+    def public(self, now_ms: int | None = None) -> dict[str, Any]:
+        s = self.state
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        orders = s.counts.get(EventType.ORDER_COMPLETED, 0)
+        return {
+            "profile_id": self.profile_id,
+            "user_ids": self.user_ids,
+            "anonymous_ids": self.anonymous_ids,
+            "traits": {
+                name: {"value": v[0], "source": v[3], "updated_at": _iso(v[1]), "pii": is_pii(name)}
+                for name, v in sorted(s.traits.items())
+            },
+            "consent": {
+                name: {"granted": v[0], "updated_at": _iso(v[1])}
+                for name, v in sorted(s.consent.items())
+            },
+            "first_seen": _iso(s.first_seen),
+            "last_seen": _iso(s.last_seen),
+            "counters": {
+                "events": s.events,
+                "sessions": len(s.sessions),
+                "views": s.counts.get(EventType.PRODUCT_VIEWED, 0),
+                "searches": s.counts.get(EventType.PRODUCTS_SEARCHED, 0),
+                "carts": s.counts.get(EventType.PRODUCT_ADDED, 0),
+                "orders": orders,
+                "revenue": s.revenue_cents / 100,
+                "refunds": s.counts.get(EventType.ORDER_REFUNDED, 0),
+                "refunded_revenue": s.refunded_cents / 100,
+            },
+            "recently_viewed": [e[2] for e in s.viewed],
+            "recently_carted": [e[2] for e in s.carted],
+            "recently_purchased": [e[2] for e in s.purchased],
+            "category_affinity": _shares(s.categories),
+            "brand_affinity": _shares(s.brands),
+            "rfm": {
+                "recency_days": None
+                if s.last_order_at is None
+                else round((now - s.last_order_at) / 86_400_000, 2),
+                "frequency": orders,
+                "monetary": s.revenue_cents / 100,
+            },
+        }
+
+
+def _iso(ms: int | None) -> str | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, UTC).isoformat()
+
+
+def _shares(weights: dict[str, float], top: int = 10) -> dict[str, float]:
+    total = sum(weights.values())
+    ranked = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return {name: round(w / total, 4) for name, w in ranked} if total else {}
+
+
+class Profiles:
+    """Keeps profiles current from the bus and answers profile reads."""
+
+    def __init__(self, engine: sa.Engine, item_info: ItemInfo | None = None) -> None:
+        self._engine = engine
+        self._graph = IdentityGraph()
+        self._item_info = item_info
+
+    # -- the consumer -------------------------------------------------------------------------
+
+    def consume(self, batch: Sequence[StoredEvent]) -> None:
+        """Fold a batch of events into profiles (idempotent; see module docstring)."""
+        cache: dict[str, str] = {}
+        with self._engine.begin() as conn:
+            dirty: set[str] = set()
+            for event in batch:
+                for link in links_of(event):
+                    dirty |= self._graph.link(conn, link, cache)
+            touched: dict[str, ProfileState] = {}
+            for event in batch:
+                profile = self._graph.ensure(
+                    conn, event_key(event.anonymous_id, event.user_id), cache
+                )
+                if profile in dirty:
+                    continue
+                state = touched.get(profile)
+                if state is None:
+                    state = self._load(conn, {profile}).get(profile, ProfileState())
+                    touched[profile] = state
+                if event.id > state.watermark:
+                    state.apply(event, self._item_info)
+            for profile in dirty:
+                touched[profile] = self._rebuild(conn, profile)
+            self._save(conn, touched)
+
+    def _rebuild(self, conn: sa.Connection, profile: str) -> ProfileState:
+        users, anons = self._graph.members(conn, profile)
+        query = (
+            sa.select(*_EVENT_COLUMNS).where(attribution_filter(users, anons)).order_by(events.c.id)
+        )
+        state = ProfileState()
+        for row in conn.execute(query).mappings():
+            state.apply(StoredEvent.from_row(dict(row)), self._item_info)
+        return state
+
+    @staticmethod
+    def _load(conn: sa.Connection, ids: set[str]) -> dict[str, ProfileState]:
+        if not ids:
+            return {}
+        query = sa.select(profiles.c.profile_id, profiles.c.state).where(
+            profiles.c.profile_id.in_(ids)
+        )
+        return {row.profile_id: ProfileState.from_json(row.state) for row in conn.execute(query)}
+
+    @staticmethod
+    def _save(conn: sa.Connection, states: dict[str, ProfileState]) -> None:
+        if not states:
+            return
+        now = int(time.time() * 1000)
+        existing = set(
+            conn.execute(
+                sa.select(profiles.c.profile_id).where(profiles.c.profile_id.in_(list(states)))
+            ).scalars()
+        )
+        for profile, state in states.items():
+            values = {"state": state.to_json(), "updated_at": now}
+            if profile in existing:
+                conn.execute(
+                    profiles.update().where(profiles.c.profile_id == profile).values(values)
+                )
+            else:
+                conn.execute(profiles.insert().values(profile_id=profile, **values))
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def canonical(self, any_id: str) -> str | None:
+        """The canonical profile id for any linked id (user, anonymous or old profile id)."""
+        with self._engine.connect() as conn:
+            return self._graph.lookup(conn, any_id)
+
+    def get(self, any_id: str) -> ProfileView | None:
+        with self._engine.connect() as conn:
+            profile = self._graph.lookup(conn, any_id)
+            if profile is None:
+                return None
+            state = self._load(conn, {profile}).get(profile)
+            if state is None:
+                return None
+            users, anons = self._graph.members(conn, profile)
+        return ProfileView(profile, users, anons, state)
+
+    def events_of(
+        self, any_id: str, after: int = 0, limit: int = 100
+    ) -> tuple[str, list[StoredEvent]] | None:
+        """The profile's events with id greater than ``after``, oldest first."""
+        with self._engine.connect() as conn:
+            profile = self._graph.lookup(conn, any_id)
+            if profile is None:
+                return None
+            users, anons = self._graph.members(conn, profile)
+            query = (
+                sa.select(*_EVENT_COLUMNS)
+                .where(attribution_filter(users, anons), events.c.id > after)
+                .order_by(events.c.id)
+                .limit(limit)
+            )
+            rows = conn.execute(query).mappings().all()
+        return profile, [StoredEvent.from_row(dict(row)) for row in rows]
+
+    def identity_of(self, any_id: str) -> tuple[str | None, str | None] | None:
+        """A (user_id, anonymous_id) pair that reaches the profile, for writing events to it."""
+        view = self.get(any_id)
+        if view is None:
+            return None
+        if view.user_ids:
+            return view.user_ids[0], None
+        return None, view.anonymous_ids[0] if view.anonymous_ids else None

@@ -1,0 +1,204 @@
+"""The unified profile as a commutative fold of events.
+
+A profile's state is built by :meth:`ProfileState.apply` over its events and two states combine
+with :meth:`ProfileState.merge`. Every part of the fold is order-independent (sums, unions, min/max,
+last-writer-wins by event time with the message id as tie-break, top-N by time), so the profile is
+the same whatever order events, identifies and aliases arrive in, and merging two profiles equals
+folding their events together. Money is kept in integer cents for exact sums.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeVar
+
+from shopwise.bus import StoredEvent
+from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType
+
+RECENT: Final = 20
+"""How many recently viewed, carted and purchased products a profile keeps."""
+
+ItemInfo = Callable[[str], tuple[str | None, str | None]]
+"""Category and brand of a product id (from the catalog), used for affinities."""
+
+_N = TypeVar("_N", int, float)
+
+Stamp = tuple[int, str]
+"""(event time in ms, message id): the order in which facts overwrite each other."""
+
+
+def _cents(value: Any) -> int:
+    return round(float(value) * 100) if isinstance(value, int | float) else 0
+
+
+def _top_recent(entries: list[list[Any]]) -> list[list[Any]]:
+    """Newest distinct products first: entries are ``[ts, message_id, product_id]``."""
+    seen: set[str] = set()
+    result = []
+    for entry in sorted(entries, key=lambda e: (-e[0], e[1], e[2])):
+        if entry[2] not in seen:
+            seen.add(entry[2])
+            result.append(entry)
+        if len(result) == RECENT:
+            break
+    return result
+
+
+def _add(target: dict[str, float], key: str | None, weight: float) -> None:
+    if key:
+        target[key] = target.get(key, 0.0) + weight
+
+
+def _newer(current: list[Any] | None, stamp: Stamp) -> bool:
+    return current is None or (current[1], current[2]) < stamp
+
+
+@dataclass
+class ProfileState:
+    """Counters, recency lists, affinities, traits and consent of one profile (see module doc)."""
+
+    first_seen: int | None = None
+    last_seen: int | None = None
+    events: int = 0
+    sessions: set[str] = field(default_factory=set)
+    counts: dict[str, int] = field(default_factory=dict)
+    revenue_cents: int = 0
+    refunded_cents: int = 0
+    first_order_at: int | None = None
+    last_order_at: int | None = None
+    viewed: list[list[Any]] = field(default_factory=list)
+    carted: list[list[Any]] = field(default_factory=list)
+    purchased: list[list[Any]] = field(default_factory=list)
+    categories: dict[str, float] = field(default_factory=dict)
+    brands: dict[str, float] = field(default_factory=dict)
+    traits: dict[str, list[Any]] = field(default_factory=dict)
+    """name -> [value, ts, message_id, source]"""
+    consent: dict[str, list[Any]] = field(default_factory=dict)
+    """purpose (or ``do_not_sell``) -> [granted, ts, message_id]"""
+    watermark: int = 0
+    """The highest event id folded in."""
+
+    def apply(self, event: StoredEvent, item_info: ItemInfo | None = None) -> None:
+        """Fold one event into the state."""
+        ts, mid = event.timestamp, event.message_id
+        self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
+        self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
+        self.events += 1
+        self.watermark = max(self.watermark, event.id)
+        self.counts[event.type] = self.counts.get(event.type, 0) + 1
+        if event.session_id:
+            self.sessions.add(event.session_id)
+        self._apply_consent(event.context.get(Columns.CONSENT), (ts, mid))
+        props = event.properties
+        if event.type == EventType.IDENTIFY:
+            source = str(props.get("source", "identify"))
+            for name, value in (props.get("traits") or {}).items():
+                if _newer(self.traits.get(name), (ts, mid)):
+                    self.traits[name] = [value, ts, mid, source]
+        elif event.type == EventType.ORDER_COMPLETED:
+            self._apply_order(props, ts, mid, item_info)
+        elif event.type == EventType.ORDER_REFUNDED:
+            self.refunded_cents += _cents(props.get(Columns.REVENUE))
+        self._apply_item(event, item_info)
+
+    def _apply_consent(self, consent: Any, stamp: Stamp) -> None:
+        if not isinstance(consent, dict):
+            return
+        choices = dict(consent.get("purposes") or {})
+        if consent.get("do_not_sell") is not None:
+            choices["do_not_sell"] = consent["do_not_sell"]
+        for purpose, granted in choices.items():
+            if _newer(self.consent.get(purpose), stamp):
+                self.consent[purpose] = [bool(granted), *stamp]
+
+    def _apply_order(
+        self, props: dict[str, Any], ts: int, mid: str, item_info: ItemInfo | None
+    ) -> None:
+        self.revenue_cents += _cents(props.get(Columns.REVENUE))
+        self.first_order_at = ts if self.first_order_at is None else min(self.first_order_at, ts)
+        self.last_order_at = ts if self.last_order_at is None else max(self.last_order_at, ts)
+        weight = ITEM_EVENT_WEIGHTS[EventType.ORDER_COMPLETED]
+        for line in props.get("products") or []:
+            product = str(line.get(Columns.ITEM))
+            self.purchased = _top_recent([*self.purchased, [ts, mid, product]])
+            self._affinity(product, line, weight, item_info)
+
+    def _apply_item(self, event: StoredEvent, item_info: ItemInfo | None) -> None:
+        product = event.product_id
+        weight = ITEM_EVENT_WEIGHTS.get(event.type)
+        if product is None or weight is None:
+            return
+        entry = [event.timestamp, event.message_id, product]
+        if event.type == EventType.PRODUCT_VIEWED:
+            self.viewed = _top_recent([*self.viewed, entry])
+        elif event.type == EventType.PRODUCT_ADDED:
+            self.carted = _top_recent([*self.carted, entry])
+        self._affinity(product, event.properties, weight, item_info)
+
+    def _affinity(
+        self, product: str, props: dict[str, Any], weight: float, item_info: ItemInfo | None
+    ) -> None:
+        category, brand = props.get(Columns.CATEGORY), props.get(Columns.BRAND)
+        if (category is None or brand is None) and item_info is not None:
+            known_category, known_brand = item_info(product)
+            category, brand = category or known_category, brand or known_brand
+        _add(self.categories, category, weight)
+        _add(self.brands, brand, weight)
+
+    def merge(self, other: ProfileState) -> ProfileState:
+        """The state of both profiles' events together (used when identities merge)."""
+        merged = ProfileState(
+            first_seen=_min(self.first_seen, other.first_seen),
+            last_seen=_max(self.last_seen, other.last_seen),
+            events=self.events + other.events,
+            sessions=self.sessions | other.sessions,
+            counts=_sum(self.counts, other.counts),
+            revenue_cents=self.revenue_cents + other.revenue_cents,
+            refunded_cents=self.refunded_cents + other.refunded_cents,
+            first_order_at=_min(self.first_order_at, other.first_order_at),
+            last_order_at=_max(self.last_order_at, other.last_order_at),
+            viewed=_top_recent(self.viewed + other.viewed),
+            carted=_top_recent(self.carted + other.carted),
+            purchased=_top_recent(self.purchased + other.purchased),
+            categories=_sum(self.categories, other.categories),
+            brands=_sum(self.brands, other.brands),
+            traits=_latest(self.traits, other.traits),
+            consent=_latest(self.consent, other.consent),
+            watermark=max(self.watermark, other.watermark),
+        )
+        return merged
+
+    def to_json(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        data["sessions"] = sorted(self.sessions)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProfileState:
+        state = cls(**data)
+        state.sessions = set(data["sessions"])
+        return state
+
+
+def _min(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else min(a, b)
+
+
+def _max(a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else max(a, b)
+
+
+def _sum(a: dict[str, _N], b: dict[str, _N]) -> dict[str, _N]:
+    result = dict(a)
+    for key, value in b.items():
+        result[key] = result[key] + value if key in result else value
+    return result
+
+
+def _latest(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    result = dict(a)
+    for key, value in b.items():
+        if _newer(result.get(key), (value[1], value[2])):
+            result[key] = value
+    return result

@@ -1,0 +1,114 @@
+"""The command line: keys, migrations, imports, dead letters, and one-line exit-2 failures."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from shopwise import __version__
+from shopwise.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SHOPWISE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SHOPWISE_LOG_LEVEL", "WARNING")
+    return tmp_path
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_db_upgrade_and_current(env: Path) -> None:
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    result = runner.invoke(app, ["db", "current"])
+    assert result.exit_code == 0 and "(current)" in result.output
+
+
+def test_keys_create_list_revoke(env: Path) -> None:
+    created = runner.invoke(app, ["keys", "create", "--kind", "secret", "--name", "backend"])
+    assert created.exit_code == 0
+    plaintext = created.output.strip().splitlines()[-1]
+    assert plaintext.startswith("sw_secret_")
+    key_id = plaintext.split("_")[2]
+    listed = runner.invoke(app, ["keys", "list"])
+    assert key_id in listed.output and "backend" in listed.output
+    assert plaintext not in listed.output
+    assert runner.invoke(app, ["keys", "revoke", key_id]).exit_code == 0
+    assert key_id not in runner.invoke(app, ["keys", "list"]).output
+
+
+def test_bad_input_exits_2_with_one_line(env: Path) -> None:
+    result = runner.invoke(app, ["keys", "create", "--kind", "superuser"])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "kind must be one of" in result.output
+    missing = runner.invoke(app, ["import", "events", str(env / "nope.jsonl")])
+    assert missing.exit_code == 2 and "does not exist" in missing.output
+    odd = runner.invoke(app, ["import", "events", str(env / "x.xml")])
+    assert odd.exit_code == 2 and "unsupported format" in odd.output
+    revoke = runner.invoke(app, ["keys", "revoke", "nope"])
+    assert revoke.exit_code == 2 and "no active API key" in revoke.output
+
+
+def test_bad_setting_exits_2(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPWISE_PORT", "not-a-port")
+    result = runner.invoke(app, ["keys", "list"])
+    assert result.exit_code == 2 and "SHOPWISE_PORT" in result.output
+
+
+def _event(i: int, **props: object) -> dict[str, object]:
+    return {
+        "message_id": f"imp-{i}",
+        "type": "product_viewed",
+        "anonymous_id": "a",
+        "timestamp": "2026-01-01T00:00:00Z",
+        "properties": props,
+    }
+
+
+def test_import_events_jsonl_dedupes_and_dead_letters(env: Path) -> None:
+    path = env / "events.jsonl"
+    lines = [orjson.dumps(_event(i, product_id=f"p{i}")) for i in range(7)]
+    lines += [orjson.dumps(_event(99)), b"{not json"]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    first = runner.invoke(app, ["import", "events", str(path)])
+    assert first.exit_code == 0, first.output
+    assert "accepted 7, duplicates 0, rejected 2" in first.output
+    again = runner.invoke(app, ["import", "events", str(path)])
+    assert "accepted 0, duplicates 7, rejected 2" in again.output
+    letters = runner.invoke(app, ["events", "dead-letters"])
+    assert "invalid_properties" in letters.output and "invalid_envelope" in letters.output
+
+
+def test_import_events_csv(env: Path) -> None:
+    path = env / "events.csv"
+    rows = ["message_id,type,anonymous_id,timestamp,properties"]
+    rows += [
+        f'{uuid.uuid4().hex},product_viewed,a,2026-01-01T00:00:00Z,"{{""product_id"": ""p{i}""}}"'
+        for i in range(3)
+    ]
+    path.write_text("\n".join(rows) + "\n")
+    result = runner.invoke(app, ["import", "events", str(path)])
+    assert "accepted 3, duplicates 0, rejected 0" in result.output
+
+
+def test_import_catalog(env: Path) -> None:
+    path = env / "products.jsonl"
+    rows = [
+        {"id": f"p{i}", "title": f"T{i}", "price": 1.5 * i, "category": "A > B"} for i in range(5)
+    ]
+    path.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    result = runner.invoke(app, ["import", "catalog", str(path)])
+    assert result.exit_code == 0 and "5 created, 0 updated" in result.output
+    bad = env / "bad.jsonl"
+    bad.write_bytes(orjson.dumps({"id": "x", "title": "T", "price": -3}))
+    failed = runner.invoke(app, ["import", "catalog", str(bad)])
+    assert failed.exit_code == 2 and "products[0].price" in failed.output
