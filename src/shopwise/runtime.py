@@ -5,16 +5,22 @@ Nothing here knows about HTTP: the API's routers and the CLI's commands both cal
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 import sqlalchemy as sa
 
 from shopwise import store
 from shopwise.auth import KeyService, RateLimiter
-from shopwise.bus import Bus, EmbeddedBus
+from shopwise.bus import Bus, EmbeddedBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Sessionizer
+from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
+from shopwise.models.registry import Champion, ModelRegistry
+from shopwise.models.training import RecommenderArtifact
 from shopwise.profiles import CONSUMER, Profiles
+from shopwise.serving import OnlineState, Recommendations
 from shopwise.settings import Settings
 
 
@@ -32,6 +38,14 @@ class Runtime:
     dead_letters: DeadLetters
     catalog: Catalog
     profiles: Profiles
+    online: OnlineState
+    recommenders: ModelRegistry
+    champion: Champion[RecommenderArtifact]
+    rules: VersionedStore[RuleSet]
+    content: VersionedStore[ContentSet]
+    recommendations: Recommendations
+    score_provider: Callable[[str], dict[str, float]] = field(default=lambda _id: {})
+    """Latest model scores of a profile; the customer-intelligence stage plugs in here."""
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = False) -> Runtime:
@@ -41,11 +55,29 @@ class Runtime:
         if migrate and not store.is_current(engine):
             store.upgrade(engine)
         bus = EmbeddedBus(engine)
-        writer = GroupCommitWriter(engine, on_commit=bus.publish)
+        online = OnlineState()
+
+        def on_commit(committed: Sequence[StoredEvent]) -> None:
+            online.record(committed)
+            bus.publish(committed)
+
+        writer = GroupCommitWriter(engine, on_commit=on_commit)
         collector = Collector(writer, Sessionizer(settings.session_idle_minutes))
         catalog = Catalog(engine)
         profiles = Profiles(engine, item_info=catalog.item_info)
         bus.subscribe(CONSUMER, profiles.consume)
+        recommenders = ModelRegistry(settings.models_dir, "recommenders")
+        champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
+        rules, content = rule_store(engine), content_store(engine)
+        recommendations = Recommendations(
+            catalog,
+            profiles,
+            online,
+            champion,
+            rules,
+            content,
+            exposure=lambda event: collector.enqueue([event]),
+        )
         return cls(
             settings=settings,
             engine=engine,
@@ -57,15 +89,35 @@ class Runtime:
             dead_letters=DeadLetters(engine, collector),
             catalog=catalog,
             profiles=profiles,
+            online=online,
+            recommenders=recommenders,
+            champion=champion,
+            rules=rules,
+            content=content,
+            recommendations=recommendations,
         )
+
+    def scores(self, any_id: str | None) -> dict[str, float]:
+        """The shopper's current model scores (propensities) by name, for decision thresholds."""
+        if any_id is None:
+            return {}
+        return self.score_provider(any_id)
 
     def start(self) -> None:
         """Start the writer and the bus consumers."""
         self.writer.start()
         self.bus.start()
+        self.champion.start()
 
     def stop(self) -> None:
         """Drain the writer, stop consumers and release connections."""
+        self.champion.stop()
         self.writer.stop()
         self.bus.stop()
         self.engine.dispose()
+
+
+def _artifact(value: Any) -> RecommenderArtifact:
+    if not isinstance(value, RecommenderArtifact):
+        raise TypeError(f"expected a RecommenderArtifact, got {type(value).__name__}")
+    return value

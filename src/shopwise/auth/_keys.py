@@ -17,7 +17,7 @@ from enum import StrEnum
 import sqlalchemy as sa
 
 from shopwise.errors import AuthError, Forbidden, InvalidInput, NotFound
-from shopwise.store import api_keys
+from shopwise.store import api_keys, write_transaction
 
 
 class KeyKind(StrEnum):
@@ -98,7 +98,7 @@ class KeyService:
         plaintext = f"sw_{kind}_{key_id}_{secrets.token_urlsafe(24)}"
         created = datetime.now(UTC)
         label = name or f"{kind} key {key_id}"
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 api_keys.insert().values(
                     id=key_id,
@@ -119,7 +119,7 @@ class KeyService:
 
     def revoke(self, key_id: str) -> ApiKey:
         now = datetime.now(UTC)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             result = conn.execute(
                 api_keys.update()
                 .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))

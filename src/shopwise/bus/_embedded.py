@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 
 from shopwise.bus._protocol import Handler, StoredEvent
-from shopwise.store import bus_offsets, events
+from shopwise.store import bus_offsets, events, write_transaction
 
 log = logging.getLogger("shopwise.bus")
 
@@ -129,7 +129,7 @@ class EmbeddedBus:
 
     def _save_position(self, consumer: _Consumer, position: int) -> None:
         now = int(time.time() * 1000)
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             updated = conn.execute(
                 bus_offsets.update()
                 .where(bus_offsets.c.consumer == consumer.name)

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from shopwise.catalog._models import Product, ProductIn, ProductPatch, ms_to_datetime
 from shopwise.errors import InvalidInput, NotFound
 from shopwise.schema import Columns, utc_ms
-from shopwise.store import catalog_changes, products
+from shopwise.store import catalog_changes, products, write_transaction
 
 TRACKED: Final = ("price", "sale_price", "stock", "available")
 MAX_UPSERT: Final = 1000
@@ -121,7 +121,7 @@ class Catalog:
         items = validate_products(rows)
         now = _now()
         new_rows = {item.id: _to_row(item, now) for item in items}
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             old_rows = self._rows(conn, list(new_rows))
             changes = [
                 c
@@ -146,7 +146,7 @@ class Catalog:
         if not values:
             raise InvalidInput("patch: no field to change", code="empty_patch")
         now = _now()
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             old = self._rows(conn, [product_id]).get(product_id)
             if old is None:
                 raise NotFound(f"product {product_id!r} is not in the catalog")

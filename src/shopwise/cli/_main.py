@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from shopwise import __version__
-from shopwise.cli import db, demo, events, keys
+from shopwise.cli import db, demo, events, keys, train, worker
 from shopwise.cli._common import console, load_settings
 from shopwise.cli.serve import prepare_runtime, run_server
 
@@ -19,7 +19,9 @@ app.add_typer(db.app, name="db")
 app.add_typer(keys.app, name="keys")
 app.add_typer(events.app, name="events")
 app.add_typer(events.import_app, name="import")
+app.add_typer(train.app, name="train")
 app.command("demo")(demo.demo)
+app.command("worker")(worker.worker)
 
 
 @app.command()

@@ -17,7 +17,7 @@ from shopwise.collect._validate import Rejection, validate_event
 from shopwise.collect._writer import GroupCommitWriter, WriteOutcome
 from shopwise.errors import InvalidInput, PayloadTooLarge
 from shopwise.schema import Columns
-from shopwise.store import dead_letters
+from shopwise.store import dead_letters, write_transaction
 
 MAX_BATCH_EVENTS: Final = 500
 MAX_BATCH_BYTES: Final = 512 * 1024
@@ -112,6 +112,15 @@ class Collector:
         outcome = self._writer.submit(rows, dead).result()
         return self._result(outcome, rejected)
 
+    def enqueue(self, batch: Sequence[Any], key_id: str | None = None) -> None:
+        """Queue ``batch`` for the next group commit without waiting (exposure logging).
+
+        Invalid events are still dead-lettered; the caller learns nothing of the outcome.
+        """
+        rows, _rejected, dead = self._prepare(batch, key_id)
+        if rows or dead:
+            self._writer.submit(rows, dead)
+
     async def ingest_async(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
         """:meth:`ingest` for the event loop: waits for the group commit without blocking it."""
         rows, rejected, dead = self._prepare(batch, key_id)
@@ -175,7 +184,7 @@ class DeadLetters:
         return ReplayResult(replayed, still_invalid, duplicates)
 
     def _update(self, letter_id: int, **values: Any) -> None:
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             conn.execute(
                 dead_letters.update().where(dead_letters.c.id == letter_id).values(**values)
             )

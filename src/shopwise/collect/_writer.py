@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from shopwise.bus import StoredEvent
 from shopwise.errors import Unavailable
 from shopwise.schema import Columns
-from shopwise.store import dead_letters, events
+from shopwise.store import dead_letters, events, write_transaction
 
 log = logging.getLogger("shopwise.collect")
 
@@ -114,7 +114,7 @@ class GroupCommitWriter:
         rows = [row for sub in group for row in sub.rows]
         dead = [row for sub in group for row in sub.dead]
         try:
-            with self._engine.begin() as conn:
+            with write_transaction(self._engine) as conn:
                 inserted = (
                     {row[0]: row[1] for row in conn.execute(self._insert, rows)} if rows else {}
                 )
@@ -127,13 +127,16 @@ class GroupCommitWriter:
                 sub.future.set_exception(failure)
             return
         unclaimed = {message: event_id for event_id, message in inserted.items()}
-        stored_all: list[StoredEvent] = []
-        for sub in group:
-            outcome = _outcome(sub.rows, unclaimed)
-            stored_all.extend(outcome.stored)
-            sub.future.set_result(outcome)
+        outcomes = [_outcome(sub.rows, unclaimed) for sub in group]
+        stored_all = [event for outcome in outcomes for event in outcome.stored]
         if stored_all:
-            self._on_commit(stored_all)
+            # before the acks: what a client was told is stored is visible to serving at once
+            try:
+                self._on_commit(stored_all)
+            except Exception:  # boundary: listeners must not fail a durable commit
+                log.exception("commit listener failed")
+        for sub, outcome in zip(group, outcomes, strict=True):
+            sub.future.set_result(outcome)
 
 
 def _outcome(rows: list[dict[str, Any]], unclaimed: dict[str, int]) -> WriteOutcome:

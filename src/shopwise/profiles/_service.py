@@ -26,7 +26,7 @@ from shopwise.profiles._identity import (
 from shopwise.profiles._state import ItemInfo, ProfileState
 from shopwise.profiles._traits import is_pii
 from shopwise.schema import EventType
-from shopwise.store import events, profiles
+from shopwise.store import events, profiles, write_transaction
 
 CONSUMER: Final = "profiles"
 _EVENT_COLUMNS = [events.c[name] for name in StoredEvent.__slots__]
@@ -120,7 +120,7 @@ class Profiles:
     def consume(self, batch: Sequence[StoredEvent]) -> None:
         """Fold a batch of events into profiles (idempotent; see module docstring)."""
         cache: dict[str, str] = {}
-        with self._engine.begin() as conn:
+        with write_transaction(self._engine) as conn:
             dirty: set[str] = set()
             for event in batch:
                 for link in links_of(event):

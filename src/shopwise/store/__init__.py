@@ -1,6 +1,6 @@
 """The relational store: Core tables, engine factory and migrations (SQLite or PostgreSQL)."""
 
-from shopwise.store._engine import create_engine, is_sqlite
+from shopwise.store._engine import create_engine, is_sqlite, write_transaction
 from shopwise.store._migrate import (
     current_revisions,
     downgrade,
@@ -15,9 +15,12 @@ from shopwise.store._tables import (
     dead_letters,
     events,
     identities,
+    job_locks,
+    job_runs,
     metadata,
     products,
     profiles,
+    rule_sets,
 )
 
 __all__ = [
@@ -33,8 +36,12 @@ __all__ = [
     "identities",
     "is_current",
     "is_sqlite",
+    "job_locks",
+    "job_runs",
     "metadata",
     "products",
     "profiles",
+    "rule_sets",
     "upgrade",
+    "write_transaction",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +50,8 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: ConnectionPoolEntry) -> None:
+        # shopwise issues BEGIN itself (below), so writers can take the write lock up front
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -56,7 +59,26 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
     return engine
+
+
+_BEGIN_OPTION = "shopwise_sqlite_begin"
+
+
+def write_transaction(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
+    """A transaction that will write: on SQLite it takes the write lock at BEGIN (IMMEDIATE).
+
+    A deferred SQLite transaction that reads first and writes later fails at once with "database
+    is locked" when another writer committed in between (WAL snapshot upgrade); taking the lock up
+    front makes it wait for the busy timeout instead. Read-only work keeps using
+    ``engine.connect()``, which never blocks on writers.
+    """
+    return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}).begin()
 
 
 def is_sqlite(engine: sa.Engine) -> bool:

@@ -128,3 +128,37 @@ catalog_changes = sa.Table(
     sa.Column("changed_at", sa.BigInteger, nullable=False, index=True),
 )
 """History of price, sale price, stock and availability changes, for models and rules."""
+
+rule_sets = sa.Table(
+    "rule_sets",
+    metadata,
+    sa.Column("version", BigId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(20), nullable=False, index=True),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("key_id", sa.String(32), nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Every version of the decision rules and content blocks (YAML); the newest of a kind is live."""
+
+job_runs = sa.Table(
+    "job_runs",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("job", sa.String(64), nullable=False, index=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("heartbeat_at", sa.BigInteger, nullable=False),
+    sa.Column("finished_at", sa.BigInteger, nullable=True),
+    sa.Column("detail", sa.JSON, nullable=False),
+)
+"""Every run of a scheduled job: status for the dashboard, and the lock (a running row)."""
+
+job_locks = sa.Table(
+    "job_locks",
+    metadata,
+    sa.Column("job", sa.String(64), primary_key=True),
+    sa.Column("owner", sa.String(64), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+)
+"""One row per running job; a worker may take it only when absent or expired."""

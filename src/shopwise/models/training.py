@@ -1,0 +1,247 @@
+"""Training data from the event store, and the recommender artifacts that serving loads.
+
+Only events whose shopper allowed personalization feed training: an event whose own consent says
+``personalization: false`` is left out, and so is every event of a profile whose latest consent
+refuses it. Each product event becomes an interaction weighted by its type (view < cart <
+purchase, :data:`shopwise.schema.ITEM_EVENT_WEIGHTS`), in the canonical profile's time order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import sqlalchemy as sa
+
+from shopwise.catalog import Catalog
+from shopwise.models.candidates import InteractionData, ItemContent, ItemIndex, Recommender
+from shopwise.profiles import ProfileState, anon_key, profile_id_for, user_key
+from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType, Purpose
+from shopwise.store import events, identities, profiles
+
+Progress = Callable[[str], None]
+
+_DAY_MS = 86_400_000
+
+
+@dataclass
+class Interaction:
+    profile: str
+    product: str
+    weight: float
+    timestamp: int
+
+
+@dataclass
+class TrainingSet:
+    """Interactions grouped by profile, with the item index and item content."""
+
+    data: InteractionData
+    items: ItemIndex
+    profile_ids: list[str]
+    excluded_events: int
+
+
+def _consents(context: dict[str, Any]) -> bool:
+    purposes = (context.get(Columns.CONSENT) or {}).get("purposes") or {}
+    return purposes.get(Purpose.PERSONALIZATION, True) is not False
+
+
+def refusing_profiles(engine: sa.Engine) -> set[str]:
+    """Profiles whose latest personalization consent is a refusal."""
+    refused = set()
+    with engine.connect() as conn:
+        for row in conn.execute(sa.select(profiles.c.profile_id, profiles.c.state)):
+            choice = row.state.get("consent", {}).get(Purpose.PERSONALIZATION)
+            if choice is not None and choice[0] is False:
+                refused.add(row.profile_id)
+    return refused
+
+
+def _identity_map(conn: sa.Connection) -> dict[str, str]:
+    rows = conn.execute(sa.select(identities.c.id_key, identities.c.profile_id))
+    return {row.id_key: row.profile_id for row in rows}
+
+
+def iter_interactions(engine: sa.Engine) -> Iterator[Interaction | None]:
+    """Interactions in event order; ``None`` marks an event left out for lack of consent."""
+    refused = refusing_profiles(engine)
+    query = (
+        sa.select(
+            events.c.type,
+            events.c.anonymous_id,
+            events.c.user_id,
+            events.c.product_id,
+            events.c.timestamp,
+            events.c.context,
+            events.c.properties,
+        )
+        .where(events.c.type.in_(list(ITEM_EVENT_WEIGHTS)))
+        .order_by(events.c.id)
+    )
+    with engine.connect() as conn:
+        owners = _identity_map(conn)
+        for row in conn.execution_options(yield_per=5000).execute(query):
+            key = user_key(row.user_id) if row.user_id else anon_key(row.anonymous_id)
+            # identities the profile consumer has not linked yet are roots of their own profile
+            profile = owners.get(key) or profile_id_for(key)
+            if profile in refused or not _consents(row.context):
+                yield None
+                continue
+            weight = ITEM_EVENT_WEIGHTS[row.type]
+            if row.type == EventType.ORDER_COMPLETED:
+                for line in row.properties.get("products") or []:
+                    yield Interaction(profile, str(line[Columns.ITEM]), weight, row.timestamp)
+            elif row.product_id:
+                yield Interaction(profile, row.product_id, weight, row.timestamp)
+
+
+def item_content(items: ItemIndex, catalog: Catalog) -> ItemContent:
+    snapshot = catalog.snapshot()
+    texts, categories, brands, prices = [], [], [], []
+    for item in items.ids:
+        product = snapshot.get(item)
+        texts.append(f"{product.title}. {product.description}" if product else "")
+        categories.append(list(product.category) if product else [])
+        brands.append((product.brand or "") if product else "")
+        prices.append(product.effective_price if product else math.nan)
+    return ItemContent(texts, categories, brands, np.asarray(prices, dtype=np.float32))
+
+
+def build_training_set(engine: sa.Engine, catalog: Catalog) -> TrainingSet:
+    """Every consented interaction, as sequences per profile over catalog + seen items."""
+    per_profile: dict[str, list[Interaction]] = defaultdict(list)
+    excluded = 0
+    for interaction in iter_interactions(engine):
+        if interaction is None:
+            excluded += 1
+        else:
+            per_profile[interaction.profile].append(interaction)
+    known = set(catalog.snapshot())
+    seen = {i.product for rows in per_profile.values() for i in rows}
+    items = ItemIndex(tuple(sorted(known | seen)))
+    profile_ids = sorted(per_profile)
+    sequences, weights, times = [], [], []
+    for profile in profile_ids:
+        rows = sorted(per_profile[profile], key=lambda i: i.timestamp)
+        sequences.append(np.asarray([items.positions[i.product] for i in rows], dtype=np.int64))
+        weights.append(np.asarray([i.weight for i in rows], dtype=np.float32))
+        times.append(np.asarray([i.timestamp // 1000 for i in rows], dtype=np.int64))
+    data = InteractionData(
+        sequences, len(items), weights, times, content=item_content(items, catalog)
+    )
+    return TrainingSet(data, items, profile_ids, excluded)
+
+
+@dataclass
+class Popularity:
+    """Fallback rankings: time-decayed popularity overall, per category name, and trending."""
+
+    overall: list[tuple[str, float]] = field(default_factory=list)
+    by_category: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
+    trending: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _ranked(scores: dict[str, float], limit: int) -> list[tuple[str, float]]:
+    return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+
+
+def popularity(
+    training: TrainingSet, catalog: Catalog, half_life_days: float = 14.0, limit: int = 200
+) -> Popularity:
+    """Popularity with a time decay (and a 3-day half-life for trending)."""
+    now = max((int(t.max()) for t in training.data.timestamps or [] if len(t)), default=0)
+    overall: dict[str, float] = defaultdict(float)
+    trending: dict[str, float] = defaultdict(float)
+    for seq, w, t in zip(
+        training.data.sequences,
+        training.data.weights or [],
+        training.data.timestamps or [],
+        strict=True,
+    ):
+        age_days = (now - t) / 86_400
+        for item, weight, age in zip(seq, w, age_days, strict=True):
+            pid = training.items.ids[int(item)]
+            overall[pid] += float(weight) * 0.5 ** (age / half_life_days)
+            trending[pid] += float(weight) * 0.5 ** (age / 3.0)
+    snapshot = catalog.snapshot()
+    by_category: dict[str, dict[str, float]] = defaultdict(dict)
+    for pid, score in overall.items():
+        product = snapshot.get(pid)
+        for name in product.category if product else []:
+            by_category[name][pid] = score
+    return Popularity(
+        _ranked(overall, limit),
+        {name: _ranked(scores, limit) for name, scores in by_category.items()},
+        _ranked(trending, limit),
+    )
+
+
+@dataclass
+class RecommenderArtifact:
+    """What serving needs from one training run."""
+
+    model: Recommender
+    items: ItemIndex
+    popular: Popularity
+    trained_at: int
+    stats: dict[str, Any]
+
+
+def profile_products(state: ProfileState) -> list[tuple[int, str]]:
+    """The profile's recent (time ms, product id) pairs: viewed, carted and purchased."""
+    return [(int(e[0]), str(e[2])) for e in state.viewed + state.carted + state.purchased]
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def build_model(name: str) -> Recommender:
+    """The production recommender by name: ``shopwise`` (candidates + ranker) or ``transition``."""
+    if name == "shopwise":
+        from shopwise.models.pipeline import ShopwiseRecommender
+
+        return ShopwiseRecommender()
+    if name == "transition":
+        from shopwise.models.candidates.transition import TransitionConfig, TransitionRecommender
+
+        return TransitionRecommender(TransitionConfig(session_gap_minutes=30.0))
+    raise ValueError(f"unknown recommender {name!r}; use 'shopwise' or 'transition'")
+
+
+def train_recommender(
+    engine: sa.Engine, catalog: Catalog, model_name: str, progress: Progress
+) -> tuple[RecommenderArtifact, dict[str, Any]]:
+    """Train the named recommender on the consented events of the store."""
+    started = time.perf_counter()
+    progress("reading consented interactions from the event store")
+    training = build_training_set(engine, catalog)
+    n_interactions = sum(len(s) for s in training.data.sequences)
+    if n_interactions == 0:
+        raise ValueError("no consented product interactions in the store to train on")
+    people = len(training.profile_ids)
+    progress(f"fitting {model_name} on {n_interactions} interactions of {people} profiles")
+    model = build_model(model_name)
+    model.fit(training.data)
+    stats = {
+        "model": model_name,
+        "profiles": len(training.profile_ids),
+        "items": len(training.items),
+        "interactions": n_interactions,
+        "excluded_events_without_consent": training.excluded_events,
+        "fit_seconds": round(time.perf_counter() - started, 2),
+    }
+    artifact = RecommenderArtifact(
+        model=model,
+        items=training.items,
+        popular=popularity(training, catalog),
+        trained_at=now_ms(),
+        stats=stats,
+    )
+    return artifact, stats

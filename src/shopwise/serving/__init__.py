@@ -1,0 +1,11 @@
+"""Serving: recommendations and page decisions in milliseconds, with graceful degradation."""
+
+from shopwise.serving._online import OnlineState
+from shopwise.serving._service import (
+    CANDIDATES,
+    RecommendationRequest,
+    Recommendations,
+    Served,
+)
+
+__all__ = ["CANDIDATES", "OnlineState", "RecommendationRequest", "Recommendations", "Served"]

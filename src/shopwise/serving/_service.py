@@ -1,0 +1,329 @@
+"""Recommendations and page decisions, independent of HTTP.
+
+Fast path: identity -> profile (store) and the session's fresh events (online state) -> history
+-> candidates from the champion model (scored on the fresh history) merged with the worker's
+precomputed candidates -> business rules -> answer with a recommendation id and reason codes. The
+exposure (``recommendation_viewed``) is queued to the collector without waiting. Any failure of a
+dependency degrades to a rule-filtered fallback, flagged in the answer, never an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from shopwise.catalog import Catalog, Product
+from shopwise.decide import (
+    Candidate,
+    ContentSet,
+    RuledList,
+    RuleEngine,
+    RuleSet,
+    ShopperContext,
+    VersionedStore,
+)
+from shopwise.models.candidates import top_n
+from shopwise.models.registry import Champion
+from shopwise.models.training import RecommenderArtifact, profile_products
+from shopwise.profiles import Profiles, ProfileState
+from shopwise.serving._online import OnlineState
+
+log = logging.getLogger("shopwise.serving")
+
+CANDIDATES = 200
+
+
+@dataclass(frozen=True)
+class RecommendationRequest:
+    placement: str
+    n: int = 10
+    user_id: str | None = None
+    anonymous_id: str | None = None
+    product_id: str | None = None
+    cart: tuple[str, ...] = ()
+    category: str | None = None
+    query: str | None = None
+
+
+@dataclass
+class Served:
+    """An answer: items with reasons, plus what produced it."""
+
+    recommendation_id: str
+    placement: str
+    items: list[dict[str, Any]]
+    model_version: str | None
+    rules_version: int
+    rules_fired: list[str]
+    fallback: str | None
+    degraded: list[str] = field(default_factory=list)
+    experiment: dict[str, str] | None = None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "recommendation_id": self.recommendation_id,
+            "placement": self.placement,
+            "items": self.items,
+            "model_version": self.model_version,
+            "rules_version": self.rules_version,
+            "rules_fired": self.rules_fired,
+            "fallback": self.fallback,
+            "degraded": self.degraded,
+            "experiment": self.experiment,
+        }
+
+
+Exposure = Callable[[dict[str, Any]], None]
+"""Queues one event for ingestion without waiting (exposure logging)."""
+
+
+class Recommendations:
+    """Serving of recommendations and decisions (see module docstring)."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        profiles: Profiles,
+        online: OnlineState,
+        champion: Champion[RecommenderArtifact],
+        rules: VersionedStore[RuleSet],
+        content: VersionedStore[ContentSet],
+        exposure: Exposure,
+    ) -> None:
+        self._catalog = catalog
+        self._profiles = profiles
+        self._online = online
+        self._champion = champion
+        self._rules = rules
+        self._content = content
+        self._exposure = exposure
+        self._engine = RuleEngine(catalog.snapshot, self._fallback_items)
+
+    # -- context ----------------------------------------------------------------------------
+
+    def _profile(self, request: RecommendationRequest, degraded: list[str]) -> ProfileState | None:
+        any_id = request.user_id or request.anonymous_id
+        if any_id is None:
+            return None
+        try:
+            view = self._profiles.get(any_id)
+        except Exception:  # boundary: a store outage degrades to a profile-less answer
+            log.exception("profile lookup failed; serving without the profile")
+            degraded.append("profile_unavailable")
+            return None
+        return view.state if view else None
+
+    def context(
+        self,
+        request: RecommendationRequest,
+        degraded: list[str],
+        scores: dict[str, float] | None = None,
+    ) -> ShopperContext:
+        return ShopperContext(
+            placement=request.placement,
+            now=datetime.now(UTC),
+            profile=self._profile(request, degraded),
+            category=request.category,
+            product_id=request.product_id,
+            cart=request.cart,
+            query=request.query,
+            scores=scores or {},
+        )
+
+    def _history(self, request: RecommendationRequest, ctx: ShopperContext) -> list[str]:
+        entries = profile_products(ctx.profile) if ctx.profile is not None else []
+        entries += [
+            (ts, pid)
+            for ts, _type, pid in self._online.recent(request.anonymous_id, request.user_id)
+        ]
+        products = [pid for _ts, pid in sorted(set(entries))]
+        products += list(request.cart)
+        if request.product_id:
+            products.append(request.product_id)
+        return products[-50:]
+
+    # -- candidates -------------------------------------------------------------------------
+
+    def _model_candidates(
+        self, artifact: RecommenderArtifact, history: list[str]
+    ) -> list[Candidate]:
+        """The model's top candidates for the fresh history, with its reason codes if any."""
+        indices = artifact.items.encode(history)
+        model = artifact.model
+        default = [f"model:{model.name}"]
+        explained = getattr(model, "recommend", None)
+        if explained is not None:
+            result = explained(indices, CANDIDATES)
+            rows = zip(result.items, result.scores, result.reasons, strict=True)
+            return [
+                Candidate(artifact.items.ids[int(i)], float(v), [str(r) for r in why] or default)
+                for i, v, why in rows
+            ]
+        items, values = top_n(model.score([indices])[0], CANDIDATES, indices)
+        return [
+            Candidate(artifact.items.ids[int(i)], float(v), list(default))
+            for i, v in zip(items, values, strict=True)
+        ]
+
+    def _fallback_items(self, source: str, ctx: ShopperContext) -> Sequence[tuple[str, float]]:
+        artifact = self._champion.get()
+        if artifact is None:
+            return _catalog_order(self._catalog.snapshot(), ctx.category)
+        popular = artifact.popular
+        if source == "trending":
+            return popular.trending
+        if source == "popular_in_category":
+            category = ctx.category or ctx.top_category()
+            leaf = category.split(" > ")[-1] if category else None
+            if leaf and leaf in popular.by_category:
+                return popular.by_category[leaf] + popular.overall
+        return popular.overall
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def recommend(self, request: RecommendationRequest) -> Served:
+        degraded: list[str] = []
+        ctx = self.context(request, degraded)
+        rules = self._rules.live()
+        artifact = self._champion.get()
+        candidates: list[Candidate] = []
+        model_ok = artifact is not None
+        if artifact is None:
+            degraded.append("model_missing")
+        else:
+            try:
+                candidates = self._model_candidates(artifact, self._history(request, ctx))
+            except Exception:  # boundary: a failing model degrades to the fallback rules
+                log.exception("model scoring failed; serving the fallback")
+                degraded.append("model_failed")
+                model_ok = False
+        exclude = set(request.cart) | ({request.product_id} if request.product_id else set())
+        ruled = self._engine.apply(rules.value, candidates, ctx, request.n, exclude, model_ok)
+        served = self._served(request, ruled, artifact, rules.version, degraded)
+        self._log_exposure(request, served)
+        return served
+
+    def _served(
+        self,
+        request: RecommendationRequest,
+        ruled: RuledList,
+        artifact: RecommenderArtifact | None,
+        rules_version: int,
+        degraded: list[str],
+    ) -> Served:
+        items = [
+            {"product_id": c.product_id, "score": round(c.score, 6), "reasons": c.reasons}
+            for c in ruled.items
+        ]
+        return Served(
+            recommendation_id=uuid.uuid4().hex,
+            placement=request.placement,
+            items=items,
+            model_version=self._champion.version if artifact is not None else None,
+            rules_version=rules_version,
+            rules_fired=ruled.rules_fired,
+            fallback=ruled.fallback,
+            degraded=degraded,
+        )
+
+    def similar(self, product_id: str, n: int, complementary: bool) -> Served:
+        """Products like ``product_id`` (same category, co-viewed) or complementary to it."""
+        request = RecommendationRequest(placement="product", n=n, product_id=product_id)
+        degraded: list[str] = []
+        ctx = self.context(request, degraded)
+        artifact = self._champion.get()
+        snapshot = self._catalog.snapshot()
+        candidates: list[Candidate] = []
+        if artifact is None:
+            degraded.append("model_missing")
+        elif product_id in artifact.items.positions:
+            items, scores = artifact.model.similar_items(
+                artifact.items.positions[product_id], CANDIDATES
+            )
+            candidates = _by_relation(
+                snapshot,
+                product_id,
+                [artifact.items.ids[int(i)] for i in items],
+                [float(s) for s in scores],
+                complementary,
+            )
+        ruled = self._engine.apply(self._rules.live().value, candidates, ctx, n, {product_id})
+        return self._served(request, ruled, artifact, self._rules.live().version, degraded)
+
+    def decide(self, request: RecommendationRequest, scores: dict[str, float]) -> dict[str, Any]:
+        """One call for a page slot: products, banner, triggered message, section order."""
+        served = self.recommend(request)
+        ctx = self.context(request, served.degraded, scores)
+        content = self._content.live()
+        banner = content.value.pick(ctx, "banner")
+        message = content.value.pick(ctx, "message")
+        return {
+            **served.public(),
+            "content_version": content.version,
+            "banner": _block(banner),
+            "message": _block(message),
+            "layout": content.value.layout(ctx),
+        }
+
+    def _log_exposure(self, request: RecommendationRequest, served: Served) -> None:
+        if not served.items or not (request.anonymous_id or request.user_id):
+            return
+        event = {
+            "message_id": f"exp-{served.recommendation_id}",
+            "type": "recommendation_viewed",
+            "timestamp": datetime.now(UTC).isoformat(),
+            "properties": {
+                "recommendation_id": served.recommendation_id,
+                "product_ids": [item["product_id"] for item in served.items],
+                "placement": served.placement,
+                "model_version": served.model_version,
+            },
+        }
+        if request.anonymous_id:
+            event["anonymous_id"] = request.anonymous_id
+        if request.user_id:
+            event["user_id"] = request.user_id
+        try:
+            self._exposure(event)
+        except Exception:  # boundary: exposure logging must never fail a response
+            log.exception("exposure logging failed")
+
+
+def _block(picked: tuple[Any, list[str]] | None) -> dict[str, Any] | None:
+    if picked is None:
+        return None
+    block, reasons = picked
+    return {"name": block.name, "kind": block.kind, "content": block.content, "reasons": reasons}
+
+
+def _catalog_order(
+    snapshot: Mapping[str, Product], category: str | None
+) -> list[tuple[str, float]]:
+    """With no model at all: newest in-stock products (of the category first)."""
+    ordered = sorted(snapshot.values(), key=lambda p: (p.created_at, p.id), reverse=True)
+    if category:
+        ordered.sort(key=lambda p: category not in p.category)
+    return [(p.id, 0.0) for p in ordered[:CANDIDATES]]
+
+
+def _by_relation(
+    snapshot: Mapping[str, Product],
+    product_id: str,
+    items: list[str],
+    scores: list[float],
+    complementary: bool,
+) -> list[Candidate]:
+    anchor = snapshot.get(product_id)
+    leaf = anchor.category[-1] if anchor and anchor.category else None
+    chosen = []
+    for item, score in zip(items, scores, strict=True):
+        product = snapshot.get(item)
+        same = bool(product and leaf and product.category and product.category[-1] == leaf)
+        if same != complementary:
+            reason = "complementary:co-visited" if complementary else "similar:co-viewed"
+            chosen.append(Candidate(item, score, [reason]))
+    return chosen
