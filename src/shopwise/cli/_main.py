@@ -21,6 +21,7 @@ app.add_typer(events.app, name="events")
 app.add_typer(events.import_app, name="import")
 app.add_typer(train.app, name="train")
 app.command("demo")(demo.demo)
+app.command("simulate")(demo.simulate)
 app.command("worker")(worker.worker)
 
 

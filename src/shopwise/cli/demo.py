@@ -1,13 +1,20 @@
-"""``shopwise demo``: build a believable shop, train, and serve it."""
+"""``shopwise demo``: build a believable shop, train and serve it; ``shopwise simulate``."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from typing import Any
+
 import orjson
+import sqlalchemy as sa
 import typer
 
+from shopwise import store
 from shopwise.auth import KeyKind
-from shopwise.cli._common import console, load_settings
-from shopwise.cli.serve import prepare_runtime, run_server
+from shopwise.cli._common import console, load_settings, open_runtime
+from shopwise.cli._progress import progress_bar
 from shopwise.runtime import Runtime
 
 DEMO_KEYS = "demo-keys.json"
@@ -27,19 +34,118 @@ def demo_keys(runtime: Runtime) -> dict[str, str]:
     return keys
 
 
+def load_shop(runtime: Runtime, shop: Any) -> dict[str, int]:
+    """Push products and events through the catalog and ingestion services, with progress."""
+    from shopwise.simulate import load
+
+    accepted = duplicates = rejected = 0
+    last = 0
+
+    def ingest(batch: list[dict[str, Any]]) -> object:
+        nonlocal accepted, duplicates, rejected, last
+        result = runtime.collector.ingest(batch)
+        accepted, duplicates = accepted + result.accepted, duplicates + result.duplicates
+        rejected += len(result.rejected)
+        last = max(last, result.last_event_id)
+        return result
+
+    total = len(shop.products) + len(shop.events)
+    with progress_bar() as bar:
+        task = bar.add_task("loading the shop", total=total)
+        load(
+            shop, ingest, runtime.catalog.upsert, lambda done, _t: bar.update(task, completed=done)
+        )
+        bar.update(task, description="updating profiles")
+        runtime.bus.wait_until_consumed(last, timeout=600)
+    return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
+
+
+def simulate(
+    quick: bool = typer.Option(
+        False, "--quick", help="About 200 products, 500 customers, 14 days."
+    ),
+    seed: int = typer.Option(7, help="Random seed (same seed, same shop)."),
+) -> None:
+    """Generate the demo shop and load it through the ingestion and catalog services."""
+    from shopwise.simulate import SimulationConfig
+    from shopwise.simulate import simulate as generate
+
+    config = SimulationConfig.quick(seed=seed) if quick else SimulationConfig(seed=seed)
+    with console.status("simulating the shop"):
+        shop = generate(config)
+    with open_runtime() as runtime:
+        counts = load_shop(runtime, shop)
+    console.print(
+        f"loaded {len(shop.products)} products; events accepted {counts['accepted']}, "
+        f"duplicates {counts['duplicates']}, rejected {counts['rejected']}"
+    )
+
+
+def _store_is_empty(runtime: Runtime) -> bool:
+    with runtime.engine.connect() as conn:
+        return (
+            conn.execute(sa.select(sa.func.count()).select_from(store.products)).scalar_one() == 0
+        )
+
+
+def _build(runtime: Runtime, quick: bool) -> None:
+    from shopwise.models.jobs import train_recommenders
+    from shopwise.simulate import SimulationConfig
+    from shopwise.simulate import simulate as generate
+
+    config = SimulationConfig.quick() if quick else SimulationConfig()
+    with console.status("simulating the shop"):
+        shop = generate(config)
+    runtime.start()
+    try:
+        counts = load_shop(runtime, shop)
+        console.print(f"loaded {len(shop.products)} products and {counts['accepted']} events")
+        with console.status("training the recommender") as status:
+            result = train_recommenders(
+                runtime, "transition" if quick else "shopwise", status.update
+            )
+        console.print(
+            f"trained {result['model']} ({result['version']}) in {result['fit_seconds']} s"
+        )
+    finally:
+        runtime.stop()
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "shopwise.cli", "worker"],
+        env=os.environ.copy(),
+        start_new_session=True,
+    )
+
+
 def demo(
     host: str | None = typer.Option(None, help="Bind address (default SHOPWISE_HOST)."),
     port: int | None = typer.Option(None, help="Port (default SHOPWISE_PORT)."),
+    quick: bool = typer.Option(
+        False, "--quick", envvar="SHOPWISE_DEMO_QUICK", help="A small shop, for smoke tests."
+    ),
 ) -> None:
-    """Create the data dir, migrate, create keys, then serve and print where to look."""
+    """Build the demo shop (first run), train, start the worker, serve, and print where to look."""
+    from shopwise.cli.serve import prepare_runtime, run_server
+
     settings = load_settings()
     runtime = prepare_runtime(settings)
+    if _store_is_empty(runtime):
+        _build(runtime, quick)
+        runtime = prepare_runtime(settings)
     keys = demo_keys(runtime)
     bind_host, bind_port = host or settings.host, port or settings.port
     base = f"http://{bind_host}:{bind_port}"
     console.print(f"[bold]shopwise demo[/] data in {settings.data_dir.resolve()}")
-    console.print(f"  API docs   {base}/docs")
-    console.print(f"  readiness  {base}/readyz")
+    console.print(f"  API docs         {base}/docs")
+    console.print(f"  readiness        {base}/readyz")
+    console.print(f"  recommendations  {base}/v1/recommendations?placement=home&anonymous_id=demo")
     for kind, key in keys.items():
         console.print(f"  {kind:<7} key {key}", markup=False)
-    run_server(settings, runtime, bind_host, bind_port)
+    worker = _start_worker()
+    try:
+        run_server(settings, runtime, bind_host, bind_port)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)

@@ -99,3 +99,24 @@ def import_catalog_command(
 def _chunks(rows: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while chunk := list(islice(rows, size)):
         yield chunk
+
+
+@import_app.command("uci")
+def import_uci_command(
+    file: Path = typer.Argument(..., help="online_retail.parquet of the UCI Online Retail data."),
+) -> None:
+    """Import the UCI Online Retail file as catalog rows and order/refund events."""
+    from shopwise.cli.demo import load_shop
+    from shopwise.collect.adapters import read_uci
+
+    if not file.is_file():
+        fail(f"FILE: {file} does not exist")
+    with console.status("converting invoices"):
+        converted = read_uci(file)
+    console.print(converted.report.summary(), markup=False)
+    with open_runtime() as runtime:
+        counts = load_shop(runtime, converted)
+    console.print(
+        f"events accepted {counts['accepted']}, duplicates {counts['duplicates']}, "
+        f"rejected {counts['rejected']}"
+    )

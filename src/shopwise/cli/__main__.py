@@ -1,0 +1,5 @@
+"""``python -m shopwise.cli``."""
+
+from shopwise.cli import main
+
+main()
