@@ -88,7 +88,7 @@ def _replay(ops: list[dict[str, Any]], order: list[int], cuts: list[int]) -> dic
                     result = runtime.collector.ingest(ordered[start:end])
                     assert not result.rejected, result.rejected
                     last = max(last, result.last_event_id)
-            assert runtime.bus.wait_until_consumed(last, timeout=10)
+            assert runtime.bus.wait_until_consumed(last, timeout=120)
             return _snapshot(runtime)
         finally:
             runtime.stop()

@@ -118,29 +118,33 @@ class Profiles:
     # -- the consumer -------------------------------------------------------------------------
 
     def consume(self, batch: Sequence[StoredEvent]) -> None:
-        """Fold a batch of events into profiles (idempotent; see module docstring)."""
-        cache: dict[str, str] = {}
+        """Fold a batch of events into profiles (idempotent; see module docstring).
+
+        The identities and profiles a batch touches are read with one query each and written
+        back with one statement each, so the write lock is held for milliseconds.
+        """
+        keys = {event_key(e.anonymous_id, e.user_id) for e in batch}
         with write_transaction(self._engine) as conn:
+            cache = self._graph.preload(conn, keys)
             dirty: set[str] = set()
             for event in batch:
                 for link in links_of(event):
                     dirty |= self._graph.link(conn, link, cache)
-            touched: dict[str, ProfileState] = {}
-            for event in batch:
-                profile = self._graph.ensure(
-                    conn, event_key(event.anonymous_id, event.user_id), cache
-                )
+            owners = [
+                self._graph.ensure(conn, event_key(e.anonymous_id, e.user_id), cache) for e in batch
+            ]
+            states = self._load(conn, set(owners) - dirty)
+            existing = set(states)
+            for event, profile in zip(batch, owners, strict=True):
                 if profile in dirty:
                     continue
-                state = touched.get(profile)
-                if state is None:
-                    state = self._load(conn, {profile}).get(profile, ProfileState())
-                    touched[profile] = state
+                state = states.setdefault(profile, ProfileState())
                 if event.id > state.watermark:
                     state.apply(event, self._item_info)
             for profile in dirty:
-                touched[profile] = self._rebuild(conn, profile)
-            self._save(conn, touched)
+                states[profile] = self._rebuild(conn, profile)
+            existing |= set(self._load(conn, dirty))
+            self._save(conn, states, existing)
 
     def _rebuild(self, conn: sa.Connection, profile: str) -> ProfileState:
         users, anons = self._graph.members(conn, profile)
@@ -162,23 +166,29 @@ class Profiles:
         return {row.profile_id: ProfileState.from_json(row.state) for row in conn.execute(query)}
 
     @staticmethod
-    def _save(conn: sa.Connection, states: dict[str, ProfileState]) -> None:
+    def _save(conn: sa.Connection, states: dict[str, ProfileState], existing: set[str]) -> None:
         if not states:
             return
         now = int(time.time() * 1000)
-        existing = set(
+        updates = [
+            {"pid": profile, "state": state.to_json(), "updated_at": now}
+            for profile, state in states.items()
+            if profile in existing
+        ]
+        inserts = [
+            {"profile_id": profile, "state": state.to_json(), "updated_at": now}
+            for profile, state in states.items()
+            if profile not in existing
+        ]
+        if updates:
             conn.execute(
-                sa.select(profiles.c.profile_id).where(profiles.c.profile_id.in_(list(states)))
-            ).scalars()
-        )
-        for profile, state in states.items():
-            values = {"state": state.to_json(), "updated_at": now}
-            if profile in existing:
-                conn.execute(
-                    profiles.update().where(profiles.c.profile_id == profile).values(values)
-                )
-            else:
-                conn.execute(profiles.insert().values(profile_id=profile, **values))
+                profiles.update()
+                .where(profiles.c.profile_id == sa.bindparam("pid"))
+                .values(state=sa.bindparam("state"), updated_at=sa.bindparam("updated_at")),
+                updates,
+            )
+        if inserts:
+            conn.execute(profiles.insert(), inserts)
 
     # -- reads --------------------------------------------------------------------------------
 
