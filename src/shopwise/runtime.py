@@ -18,7 +18,7 @@ from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
 from shopwise.models.registry import Champion, ModelRegistry
-from shopwise.models.training import RecommenderArtifact
+from shopwise.models.training import Precomputed, RecommenderArtifact
 from shopwise.profiles import CONSUMER, Profiles
 from shopwise.serving import OnlineState, Recommendations
 from shopwise.settings import Settings
@@ -41,6 +41,8 @@ class Runtime:
     online: OnlineState
     recommenders: ModelRegistry
     champion: Champion[RecommenderArtifact]
+    precomputed_registry: ModelRegistry
+    precomputed: Champion[Precomputed]
     rules: VersionedStore[RuleSet]
     content: VersionedStore[ContentSet]
     recommendations: Recommendations
@@ -68,12 +70,15 @@ class Runtime:
         bus.subscribe(CONSUMER, profiles.consume)
         recommenders = ModelRegistry(settings.models_dir, "recommenders")
         champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
+        precomputed_registry = ModelRegistry(settings.models_dir, "candidates")
+        precomputed: Champion[Precomputed] = Champion(precomputed_registry, validate=_precomputed)
         rules, content = rule_store(engine), content_store(engine)
         recommendations = Recommendations(
             catalog,
             profiles,
             online,
             champion,
+            precomputed,
             rules,
             content,
             exposure=lambda event: collector.enqueue([event]),
@@ -92,6 +97,8 @@ class Runtime:
             online=online,
             recommenders=recommenders,
             champion=champion,
+            precomputed_registry=precomputed_registry,
+            precomputed=precomputed,
             rules=rules,
             content=content,
             recommendations=recommendations,
@@ -103,15 +110,18 @@ class Runtime:
             return {}
         return self.score_provider(any_id)
 
-    def start(self) -> None:
-        """Start the writer and the bus consumers."""
+    def start(self, consumers: bool = True) -> None:
+        """Start the writer, model reloads and (unless a worker runs them) the bus consumers."""
         self.writer.start()
-        self.bus.start()
+        if consumers:
+            self.bus.start()
         self.champion.start()
+        self.precomputed.start()
 
     def stop(self) -> None:
         """Drain the writer, stop consumers and release connections."""
         self.champion.stop()
+        self.precomputed.stop()
         self.writer.stop()
         self.bus.stop()
         self.engine.dispose()
@@ -120,4 +130,10 @@ class Runtime:
 def _artifact(value: Any) -> RecommenderArtifact:
     if not isinstance(value, RecommenderArtifact):
         raise TypeError(f"expected a RecommenderArtifact, got {type(value).__name__}")
+    return value
+
+
+def _precomputed(value: Any) -> Precomputed:
+    if not isinstance(value, Precomputed):
+        raise TypeError(f"expected Precomputed candidates, got {type(value).__name__}")
     return value

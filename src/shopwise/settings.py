@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=4000, ge=1)
     """Bucket size of each API key."""
     session_idle_minutes: int = Field(default=30, ge=1)
+    api_consumers: bool = True
+    """Run the bus consumers (profiles) inside ``serve``; set false when workers run them."""
     datasets_dir: Path | None = None
     """The shared benchmark data (tests and benchmarks only; the product never needs it)."""
 

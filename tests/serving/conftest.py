@@ -66,8 +66,12 @@ def shop(tmp_path: Any) -> Iterator[tuple[TestClient, Runtime, dict[str, dict[st
     with TestClient(create_app(settings, runtime)) as client:
         runtime.catalog.upsert(product_rows())
         batch = journeys()
+        last = 0
         for start in range(0, len(batch), 200):
-            assert not runtime.collector.ingest(batch[start : start + 200]).rejected
+            result = runtime.collector.ingest(batch[start : start + 200])
+            assert not result.rejected
+            last = result.last_event_id
+        assert runtime.bus.wait_until_consumed(last, timeout=60)
         train_recommenders(runtime, "transition", lambda _m: None)
         keys = {
             kind.value: {"Authorization": f"Bearer {runtime.keys.create(kind)[1]}"}

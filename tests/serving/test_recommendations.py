@@ -40,7 +40,7 @@ def test_a_view_ingested_just_before_changes_the_next_answer(shop: Shop) -> None
     after = client.get("/v1/recommendations", params=params, headers=keys["write"]).json()
     assert _ids(after) != _ids(before)
     assert _ids(after)[0] == "t3"  # t2 is followed by t3 in other shoppers' journeys
-    assert after["items"][0]["reasons"] == ["model:transition"]
+    assert after["items"][0]["reasons"] == ["session:transition"]
 
 
 def test_stock_change_removes_the_product_from_the_very_next_response(shop: Shop) -> None:
@@ -140,3 +140,16 @@ def test_similar_and_complementary(shop: Shop) -> None:
     assert "k1" not in _ids(similar)
     complementary = client.get("/v1/products/k1/complementary", headers=keys["write"]).json()
     assert all(not pid.startswith("k") for pid in _ids(complementary))
+
+
+def test_precomputed_lists_are_served_and_fused_with_fresh_sessions(shop: Shop) -> None:
+    client, runtime, keys = shop
+    assert runtime.precomputed.get() is not None
+    params = {"placement": "home", "anonymous_id": "s0", "n": 3}  # s0 browsed k0..k5
+    body = client.get("/v1/recommendations", params=params, headers=keys["secret"]).json()
+    assert all(item["reasons"] == ["precomputed:transition"] for item in body["items"])
+    view = event("product_viewed", "s0", datetime.now(UTC), product_id="g4")
+    client.post("/v1/events", json={"batch": [view]}, headers=keys["write"])
+    fused = client.get("/v1/recommendations", params=params, headers=keys["secret"]).json()
+    assert fused["items"][0]["product_id"] == "g5"
+    assert "session:transition" in fused["items"][0]["reasons"]

@@ -24,7 +24,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt.start()
+        rt.start(consumers=settings.api_consumers)
         try:
             yield
         finally:

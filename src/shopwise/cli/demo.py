@@ -111,9 +111,9 @@ def _build(runtime: Runtime, quick: bool) -> None:
         runtime.stop()
 
 
-def _start_worker() -> subprocess.Popen[bytes]:
+def _start_worker(model: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "shopwise.cli", "worker"],
+        [sys.executable, "-m", "shopwise.cli", "worker", "--jobs-only", "--model", model],
         env=os.environ.copy(),
         start_new_session=True,
     )
@@ -143,7 +143,7 @@ def demo(
     console.print(f"  recommendations  {base}/v1/recommendations?placement=home&anonymous_id=demo")
     for kind, key in keys.items():
         console.print(f"  {kind:<7} key {key}", markup=False)
-    worker = _start_worker()
+    worker = _start_worker("transition" if quick else "shopwise")
     try:
         run_server(settings, runtime, bind_host, bind_port)
     finally:

@@ -50,6 +50,9 @@ ParamsOption = Annotated[
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Seed of every sample drawn.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", help="No progress bars or table.")]
+ValidOption = Annotated[
+    int, typer.Option("--max-valid-queries", min=1, help="Validation queries per grid point.")
+]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -63,7 +66,7 @@ def _existing(path: Path, what: str) -> Path:
     return path
 
 
-def _options(model: str, params: str | None, seed: int) -> RunOptions:
+def _options(model: str, params: str | None, seed: int, max_valid: int) -> RunOptions:
     fixed: dict[str, Any] | None = None
     if params is not None:
         try:
@@ -73,7 +76,7 @@ def _options(model: str, params: str | None, seed: int) -> RunOptions:
         if not isinstance(loaded, dict):
             raise _fail("--params must be a JSON object")
         fixed = loaded
-    return RunOptions(model=model, params=fixed, seed=seed)
+    return RunOptions(model=model, params=fixed, seed=seed, max_valid_queries=max_valid)
 
 
 def _show(result: Evaluation, console: Console) -> None:
@@ -129,13 +132,14 @@ def next_item(
     json_out: JsonOption = None,
     params: ParamsOption = None,
     seed: SeedOption = 0,
+    max_valid: ValidOption = 10_000,
     quiet: QuietOption = False,
 ) -> None:
     """Next-item full ranking, leave-one-out; parameters chosen on the validation target."""
     _existing(sequences, "sequences")
     if attributes is not None:
         _existing(attributes, "attributes")
-    options = _options(model, params, seed)
+    options = _options(model, params, seed, max_valid)
     _run(lambda progress: run_next_item(sequences, attributes, options, progress), json_out, quiet)
 
 
@@ -147,12 +151,13 @@ def sessions(
     json_out: JsonOption = None,
     params: ParamsOption = None,
     seed: SeedOption = 0,
+    max_valid: ValidOption = 10_000,
     quiet: QuietOption = False,
 ) -> None:
     """SR-GNN session protocol: rank all items per test prefix (P@20 = HR@20, MRR@20)."""
     _existing(train, "train")
     _existing(test, "test")
-    options = _options(model, params, seed)
+    options = _options(model, params, seed, max_valid)
     _run(lambda progress: run_sessions(train, test, options, progress), json_out, quiet)
 
 
@@ -169,11 +174,12 @@ def temporal(
     json_out: JsonOption = None,
     params: ParamsOption = None,
     seed: SeedOption = 0,
+    max_valid: ValidOption = 10_000,
     quiet: QuietOption = False,
 ) -> None:
     """Temporal split: train before the cutoff, rank what each user bought new after it."""
     _existing(events, "events")
-    options = _options(model, params, seed)
+    options = _options(model, params, seed, max_valid)
     try:
         when = parse_cutoff(cutoff)
     except EvaluationInputError as error:

@@ -8,17 +8,23 @@ from types import FrameType
 
 import typer
 
-from shopwise.cli._common import console, open_runtime
+from shopwise.cli._common import console, fail, load_settings
+from shopwise.errors import ShopwiseError
 from shopwise.jobs import Scheduler
+from shopwise.runtime import Runtime
 
 
 def worker(
     refresh_minutes: float = typer.Option(15.0, min=0.1, help="Candidate refresh interval."),
-    model: str = typer.Option("transition", help="Model the refresh job trains."),
+    retrain_hours: float = typer.Option(24.0, min=0.01, help="Recommender retraining interval."),
+    model: str = typer.Option("shopwise", help="Recommender the retraining job trains."),
+    jobs_only: bool = typer.Option(
+        False, "--jobs-only", help="Leave the bus consumers to 'shopwise serve'."
+    ),
     once: bool = typer.Option(False, "--once", help="Run every job once, then exit."),
 ) -> None:
-    """Run scheduled jobs; jobs take a database lock so two workers never run the same one."""
-    from shopwise.models.jobs import refresh_job
+    """Run bus consumers and scheduled jobs; a job runs in one worker at a time (DB lock)."""
+    from shopwise.models.jobs import worker_jobs
 
     stop = threading.Event()
 
@@ -27,8 +33,10 @@ def worker(
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with open_runtime() as runtime:
-        jobs = [refresh_job(runtime, model, refresh_minutes * 60)]
+    runtime = Runtime.build(load_settings(), migrate=True)
+    runtime.start(consumers=not jobs_only)
+    try:
+        jobs = worker_jobs(runtime, model, refresh_minutes * 60, retrain_hours * 3600)
         scheduler = Scheduler(runtime.engine, jobs)
         if once:
             for job in jobs:
@@ -36,3 +44,7 @@ def worker(
             return
         console.print(f"worker running {', '.join(j.name for j in jobs)}; Ctrl-C stops it")
         scheduler.run_forever(stop)
+    except ShopwiseError as exc:
+        fail(exc.message)
+    finally:
+        runtime.stop()

@@ -19,7 +19,13 @@ import numpy as np
 import sqlalchemy as sa
 
 from shopwise.catalog import Catalog
-from shopwise.models.candidates import InteractionData, ItemContent, ItemIndex, Recommender
+from shopwise.models.candidates import (
+    InteractionData,
+    ItemContent,
+    ItemIndex,
+    Recommender,
+    top_n,
+)
 from shopwise.profiles import ProfileState, anon_key, profile_id_for, user_key
 from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType, Purpose
 from shopwise.store import events, identities, profiles
@@ -184,13 +190,41 @@ def popularity(
 
 @dataclass
 class RecommenderArtifact:
-    """What serving needs from one training run."""
+    """What serving needs from one training run.
+
+    ``model`` is the full production recommender (the worker precomputes each shopper's ranked
+    list with it); ``session_model`` is its fast candidate generator, scored at request time on the
+    shopper's fresh session events.
+    """
 
     model: Recommender
+    session_model: Recommender
     items: ItemIndex
     popular: Popularity
     trained_at: int
     stats: dict[str, Any]
+
+
+def session_generator(model: Recommender) -> Recommender:
+    """The fast generator of ``model`` for request-time session candidates."""
+    from shopwise.models.candidates.transition import TransitionRecommender
+
+    if isinstance(model, TransitionRecommender):
+        return model
+    for generator in getattr(model, "generators", []):
+        if isinstance(generator, TransitionRecommender):
+            return generator
+    return model
+
+
+@dataclass
+class Precomputed:
+    """Each profile's ranked list from the full model, refreshed by the worker."""
+
+    model_version: str
+    computed_at: int
+    lists: dict[str, tuple[list[str], list[float], list[list[str]]]]
+    """profile id -> (product ids, scores, reason codes), best first."""
 
 
 def profile_products(state: ProfileState) -> list[tuple[int, str]]:
@@ -239,9 +273,38 @@ def train_recommender(
     }
     artifact = RecommenderArtifact(
         model=model,
+        session_model=session_generator(model),
         items=training.items,
         popular=popularity(training, catalog),
         trained_at=now_ms(),
         stats=stats,
     )
     return artifact, stats
+
+
+def precompute(
+    artifact: RecommenderArtifact,
+    model_version: str,
+    histories: dict[str, list[str]],
+    n: int = 100,
+    batch: int = 256,
+    progress: Progress | None = None,
+) -> Precomputed:
+    """Ranked lists for every profile history with the full model (batched)."""
+    lists: dict[str, tuple[list[str], list[float], list[list[str]]]] = {}
+    ids = sorted(p for p, h in histories.items() if h)
+    name = artifact.model.name
+    for start in range(0, len(ids), batch):
+        chunk = ids[start : start + batch]
+        encoded = [artifact.items.encode(histories[p]) for p in chunk]
+        scores = artifact.model.score(encoded)
+        for profile, history, row in zip(chunk, encoded, scores, strict=True):
+            items, values = top_n(row, n, history)
+            lists[profile] = (
+                [artifact.items.ids[int(i)] for i in items],
+                [float(v) for v in values],
+                [[f"precomputed:{name}"]] * len(items),
+            )
+        if progress is not None:
+            progress(f"precomputed {min(start + batch, len(ids))} of {len(ids)} profiles")
+    return Precomputed(model_version, now_ms(), lists)

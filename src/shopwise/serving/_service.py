@@ -28,13 +28,15 @@ from shopwise.decide import (
 )
 from shopwise.models.candidates import top_n
 from shopwise.models.registry import Champion
-from shopwise.models.training import RecommenderArtifact, profile_products
-from shopwise.profiles import Profiles, ProfileState
+from shopwise.models.training import Precomputed, RecommenderArtifact, profile_products
+from shopwise.profiles import Profiles, ProfileView
 from shopwise.serving._online import OnlineState
 
 log = logging.getLogger("shopwise.serving")
 
 CANDIDATES = 200
+PRECOMPUTED_WEIGHT = 0.5
+"""Weight of the long-term precomputed list against the fresh session list (weight 1)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ class Recommendations:
         profiles: Profiles,
         online: OnlineState,
         champion: Champion[RecommenderArtifact],
+        precomputed: Champion[Precomputed],
         rules: VersionedStore[RuleSet],
         content: VersionedStore[ContentSet],
         exposure: Exposure,
@@ -98,6 +101,7 @@ class Recommendations:
         self._profiles = profiles
         self._online = online
         self._champion = champion
+        self._precomputed = precomputed
         self._rules = rules
         self._content = content
         self._exposure = exposure
@@ -105,28 +109,27 @@ class Recommendations:
 
     # -- context ----------------------------------------------------------------------------
 
-    def _profile(self, request: RecommendationRequest, degraded: list[str]) -> ProfileState | None:
+    def _view(self, request: RecommendationRequest, degraded: list[str]) -> ProfileView | None:
         any_id = request.user_id or request.anonymous_id
         if any_id is None:
             return None
         try:
-            view = self._profiles.get(any_id)
+            return self._profiles.get(any_id)
         except Exception:  # boundary: a store outage degrades to a profile-less answer
             log.exception("profile lookup failed; serving without the profile")
             degraded.append("profile_unavailable")
             return None
-        return view.state if view else None
 
     def context(
         self,
         request: RecommendationRequest,
-        degraded: list[str],
+        view: ProfileView | None,
         scores: dict[str, float] | None = None,
     ) -> ShopperContext:
         return ShopperContext(
             placement=request.placement,
             now=datetime.now(UTC),
-            profile=self._profile(request, degraded),
+            profile=view.state if view else None,
             category=request.category,
             product_id=request.product_id,
             cart=request.cart,
@@ -149,23 +152,43 @@ class Recommendations:
     # -- candidates -------------------------------------------------------------------------
 
     def _model_candidates(
+        self,
+        artifact: RecommenderArtifact,
+        request: RecommendationRequest,
+        view: ProfileView | None,
+        ctx: ShopperContext,
+    ) -> list[Candidate]:
+        """The worker's precomputed list fused with request-time session candidates.
+
+        The session generator runs when the shopper did something since the precomputation (or
+        has no precomputed list), so a view ingested milliseconds ago changes the answer.
+        """
+        precomputed = self._precomputed.get()
+        listed = precomputed.lists.get(view.profile_id) if precomputed and view else None
+        since = precomputed.computed_at if precomputed and listed else 0
+        fresh = [
+            pid
+            for ts, _t, pid in self._online.recent(request.anonymous_id, request.user_id)
+            if ts > since
+        ]
+        ranked: list[tuple[list[Candidate], float]] = []
+        if listed is not None:
+            long_term = [Candidate(p, s, list(r)) for p, s, r in zip(*listed, strict=True)]
+            ranked.append((long_term, PRECOMPUTED_WEIGHT))
+        if fresh or request.cart or request.product_id or listed is None:
+            session = self._session_candidates(artifact, self._history(request, ctx))
+            ranked.append((session, 1.0))
+        return _fuse(ranked)
+
+    def _session_candidates(
         self, artifact: RecommenderArtifact, history: list[str]
     ) -> list[Candidate]:
-        """The model's top candidates for the fresh history, with its reason codes if any."""
         indices = artifact.items.encode(history)
-        model = artifact.model
-        default = [f"model:{model.name}"]
-        explained = getattr(model, "recommend", None)
-        if explained is not None:
-            result = explained(indices, CANDIDATES)
-            rows = zip(result.items, result.scores, result.reasons, strict=True)
-            return [
-                Candidate(artifact.items.ids[int(i)], float(v), [str(r) for r in why] or default)
-                for i, v, why in rows
-            ]
+        model = artifact.session_model
         items, values = top_n(model.score([indices])[0], CANDIDATES, indices)
+        reason = [f"session:{model.name}"]
         return [
-            Candidate(artifact.items.ids[int(i)], float(v), list(default))
+            Candidate(artifact.items.ids[int(i)], float(v), list(reason))
             for i, v in zip(items, values, strict=True)
         ]
 
@@ -186,8 +209,13 @@ class Recommendations:
     # -- answers ----------------------------------------------------------------------------
 
     def recommend(self, request: RecommendationRequest) -> Served:
+        """Products for a placement (see module docstring)."""
+        return self._recommend(request)[0]
+
+    def _recommend(self, request: RecommendationRequest) -> tuple[Served, ProfileView | None]:
         degraded: list[str] = []
-        ctx = self.context(request, degraded)
+        view = self._view(request, degraded)
+        ctx = self.context(request, view)
         rules = self._rules.live()
         artifact = self._champion.get()
         candidates: list[Candidate] = []
@@ -196,7 +224,7 @@ class Recommendations:
             degraded.append("model_missing")
         else:
             try:
-                candidates = self._model_candidates(artifact, self._history(request, ctx))
+                candidates = self._model_candidates(artifact, request, view, ctx)
             except Exception:  # boundary: a failing model degrades to the fallback rules
                 log.exception("model scoring failed; serving the fallback")
                 degraded.append("model_failed")
@@ -205,7 +233,7 @@ class Recommendations:
         ruled = self._engine.apply(rules.value, candidates, ctx, request.n, exclude, model_ok)
         served = self._served(request, ruled, artifact, rules.version, degraded)
         self._log_exposure(request, served)
-        return served
+        return served, view
 
     def _served(
         self,
@@ -234,7 +262,7 @@ class Recommendations:
         """Products like ``product_id`` (same category, co-viewed) or complementary to it."""
         request = RecommendationRequest(placement="product", n=n, product_id=product_id)
         degraded: list[str] = []
-        ctx = self.context(request, degraded)
+        ctx = self.context(request, None)
         artifact = self._champion.get()
         snapshot = self._catalog.snapshot()
         candidates: list[Candidate] = []
@@ -256,8 +284,8 @@ class Recommendations:
 
     def decide(self, request: RecommendationRequest, scores: dict[str, float]) -> dict[str, Any]:
         """One call for a page slot: products, banner, triggered message, section order."""
-        served = self.recommend(request)
-        ctx = self.context(request, served.degraded, scores)
+        served, view = self._recommend(request)
+        ctx = self.context(request, view, scores)
         content = self._content.live()
         banner = content.value.pick(ctx, "banner")
         message = content.value.pick(ctx, "message")
@@ -327,3 +355,20 @@ def _by_relation(
             reason = "complementary:co-visited" if complementary else "similar:co-viewed"
             chosen.append(Candidate(item, score, [reason]))
     return chosen
+
+
+def _fuse(ranked: list[tuple[list[Candidate], float]], k: float = 1.0) -> list[Candidate]:
+    """Weighted reciprocal-rank fusion; each item keeps the reasons of every list holding it.
+
+    With ``k = 1`` the head of the heaviest list stays on top, so fresh session intent leads
+    and the precomputed long-term list supports and fills.
+    """
+    if len(ranked) == 1:
+        return ranked[0][0]
+    fused: dict[str, Candidate] = {}
+    for candidates, weight in ranked:
+        for rank, candidate in enumerate(candidates):
+            entry = fused.setdefault(candidate.product_id, Candidate(candidate.product_id, 0.0, []))
+            entry.score += weight / (k + rank)
+            entry.reasons += [r for r in candidate.reasons if r not in entry.reasons]
+    return sorted(fused.values(), key=lambda c: -c.score)
