@@ -153,3 +153,20 @@ def test_precomputed_lists_are_served_and_fused_with_fresh_sessions(shop: Shop) 
     fused = client.get("/v1/recommendations", params=params, headers=keys["secret"]).json()
     assert fused["items"][0]["product_id"] == "g5"
     assert "session:transition" in fused["items"][0]["reasons"]
+
+
+def test_store_outage_serves_without_the_profile(shop: Shop) -> None:
+    client, runtime, keys = shop
+
+    def down(_any_id: str) -> object:
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("database is unreachable"))
+
+    runtime.profiles.get = down  # type: ignore[method-assign]
+    response = client.get(
+        "/v1/recommendations",
+        params={"placement": "home", "user_id": "u1", "n": 3},
+        headers=keys["secret"],
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["degraded"] == ["profile_unavailable"] and len(body["items"]) == 3

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import date, timedelta
 from typing import Any
 
 import orjson
@@ -93,7 +94,9 @@ def _build(runtime: Runtime, quick: bool) -> None:
     from shopwise.simulate import SimulationConfig
     from shopwise.simulate import simulate as generate
 
-    config = SimulationConfig.quick() if quick else SimulationConfig()
+    base = SimulationConfig.quick() if quick else SimulationConfig()
+    # the demo's history ends today, so recency, trends and cart reminders look live
+    config = base.model_copy(update={"start": date.today() - timedelta(days=base.days)})
     with console.status("simulating the shop"):
         shop = generate(config)
     runtime.start()
