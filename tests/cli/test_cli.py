@@ -112,3 +112,17 @@ def test_import_catalog(env: Path) -> None:
     bad.write_bytes(orjson.dumps({"id": "x", "title": "T", "price": -3}))
     failed = runner.invoke(app, ["import", "catalog", str(bad)])
     assert failed.exit_code == 2 and "products[0].price" in failed.output
+
+
+def test_usage_errors_are_one_line_with_status_2(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopwise.cli import main
+
+    for argv in (["keys", "create"], ["nosuch"], ["keys", "list", "--bogus"]):
+        monkeypatch.setattr("sys.argv", ["shopwise", *argv])
+        with pytest.raises(SystemExit) as info:
+            main()
+        assert info.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("error: ") and err.count("\n") == 1, err
