@@ -147,20 +147,26 @@ def main() -> None:
     }
     name = "profiles-quick" if args.quick else "profiles"
     write_json(RESULTS / f"{name}.json", result)
+    shop = f"{loaded['customers']} customers, {loaded['events']} events, SQLite"
+    box = result["machine"]
+    rows = [
+        ("`Profiles.get` in process", summary["in_process"]),
+        ("`GET /v1/profiles/{id}` over HTTP", summary["http"]),
+        ("`GET /healthz` (floor, same server)", summary["healthz"]),
+    ]
     lines = [
-        f"# Profile read latency ({loaded['customers']} customers, {loaded['events']} events, SQLite)",
+        f"# Profile read latency ({shop})",
         "",
-        f"Machine: {result['machine']['cpu_model']}, {result['machine']['cores']} cores. "
-        f"Command: `{result['command']}`. Medians of {args.rounds} rounds of {requests} reads.",
+        f"Machine: {box['cpu_model']}, {box['cores']} cores. Command: `{result['command']}`. "
+        f"Medians of {args.rounds} rounds of {requests} reads.",
         "",
         "| path | p50 ms | p99 ms |",
         "|---|---|---|",
-        f"| `Profiles.get` in process | {summary['in_process']['p50']} | {summary['in_process']['p99']} |",
-        f"| `GET /v1/profiles/{{id}}` over HTTP | {summary['http']['p50']} | {summary['http']['p99']} |",
-        f"| `GET /healthz` (floor, same server) | {summary['healthz']['p50']} | {summary['healthz']['p99']} |",
+        *[f"| {label} | {row['p50']} | {row['p99']} |" for label, row in rows],
         "",
         f"HTTP profile read p50 is {ratio}x the floor's. Loading the shop took "
-        f"{loaded['load_seconds']} s, profiles current after {loaded['load_and_profiles_seconds']} s.",
+        f"{loaded['load_seconds']} s, profiles current after "
+        f"{loaded['load_and_profiles_seconds']} s.",
     ]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

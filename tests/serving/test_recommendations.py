@@ -161,7 +161,7 @@ def test_store_outage_serves_without_the_profile(shop: Shop) -> None:
     def down(_any_id: str) -> object:
         raise sa.exc.OperationalError("SELECT 1", {}, Exception("database is unreachable"))
 
-    runtime.profiles.get = down  # type: ignore[method-assign]
+    runtime.profiles.current = down  # type: ignore[method-assign]
     response = client.get(
         "/v1/recommendations",
         params={"placement": "home", "user_id": "u1", "n": 3},

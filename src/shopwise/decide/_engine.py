@@ -8,9 +8,10 @@ slots. Every rule that changed the answer is named in the result.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shopwise.catalog import Product
 from shopwise.decide._context import ShopperContext
@@ -19,6 +20,7 @@ from shopwise.decide._rules import (
     DiversifyRule,
     FallbackRule,
     FilterRule,
+    Match,
     PinRule,
     RuleSet,
 )
@@ -56,6 +58,7 @@ class RuleEngine:
     def __init__(self, catalog: Callable[[], Mapping[str, Product]], fallback: FallbackSource):
         self._catalog = catalog
         self._fallback = fallback
+        self._memo = _MatchMemo()
 
     def apply(
         self,
@@ -69,11 +72,12 @@ class RuleEngine:
         products = self._catalog()
         active = rules.active(ctx.placement, ctx.now)
         fired: list[str] = []
-        filters = [r for r in active if isinstance(r, FilterRule)]
+        matches = self._memo.for_request(products, ctx.now)
+        filters = _Filters([r for r in active if isinstance(r, FilterRule)], ctx, matches)
         blocked = set(exclude or ())
-        keep = self._filter(candidates, products, filters, ctx, blocked, fired)
+        keep = self._filter(candidates, products, filters, blocked, fired)
         _rank_scores(keep)
-        self._boost(keep, products, [r for r in active if isinstance(r, BoostRule)], ctx, fired)
+        self._boost(keep, products, [r for r in active if isinstance(r, BoostRule)], matches, fired)
         keep.sort(key=lambda c: -c.score)
         diversify = next((r for r in active if isinstance(r, DiversifyRule)), None)
         if diversify is not None:
@@ -84,15 +88,14 @@ class RuleEngine:
         if fallback is not None and _unsure(keep, candidates, fallback, model_ok):
             keep, used = self._fill(keep, products, filters, fallback, ctx, n, blocked, fired)
         pins = [r for r in active if isinstance(r, PinRule)]
-        keep = self._pin(keep, products, pins, filters, ctx, n, blocked, fired)
+        keep = self._pin(keep, products, pins, filters, n, blocked, fired)
         return RuledList(keep, fired, used)
 
     def _filter(
         self,
         candidates: Sequence[Candidate],
         products: Mapping[str, Product],
-        filters: list[FilterRule],
-        ctx: ShopperContext,
+        filters: _Filters,
         blocked: set[str],
         fired: list[str],
     ) -> list[Candidate]:
@@ -101,7 +104,7 @@ class RuleEngine:
             product = products.get(candidate.product_id)
             if product is None or candidate.product_id in blocked:
                 continue
-            rule = _blocking(product, filters, ctx)
+            rule = filters.blocking(product)
             if rule is not None:
                 _fire(fired, rule.name)
                 continue
@@ -113,12 +116,12 @@ class RuleEngine:
         keep: list[Candidate],
         products: Mapping[str, Product],
         boosts: list[BoostRule],
-        ctx: ShopperContext,
+        matches: _Matches,
         fired: list[str],
     ) -> None:
         for rule in boosts:
             for candidate in keep:
-                if rule.match.matches(products[candidate.product_id], ctx.now):
+                if matches(rule.match, products[candidate.product_id]):
                     candidate.score *= rule.factor
                     candidate.reasons.append(f"{rule.type}:{rule.name}")
                     _fire(fired, rule.name)
@@ -149,7 +152,7 @@ class RuleEngine:
         self,
         keep: list[Candidate],
         products: Mapping[str, Product],
-        filters: list[FilterRule],
+        filters: _Filters,
         rule: FallbackRule,
         ctx: ShopperContext,
         n: int,
@@ -162,7 +165,7 @@ class RuleEngine:
             if len(keep) >= n:
                 break
             product = products.get(product_id)
-            if product is None or product_id in present or _blocking(product, filters, ctx):
+            if product is None or product_id in present or filters.blocking(product):
                 continue
             keep.append(Candidate(product_id, min(score, 1e-3), [f"fallback:{rule.source}"]))
             present.add(product_id)
@@ -177,15 +180,14 @@ class RuleEngine:
         keep: list[Candidate],
         products: Mapping[str, Product],
         pins: list[PinRule],
-        filters: list[FilterRule],
-        ctx: ShopperContext,
+        filters: _Filters,
         n: int,
         blocked: set[str],
         fired: list[str],
     ) -> list[Candidate]:
         for rule in sorted(pins, key=lambda r: r.slot):
             product = products.get(rule.product_id)
-            if product is None or rule.product_id in blocked or _blocking(product, filters, ctx):
+            if product is None or rule.product_id in blocked or filters.blocking(product):
                 continue
             keep = [c for c in keep if c.product_id != rule.product_id]
             keep.insert(
@@ -204,17 +206,64 @@ def _unsure(
     return rule.min_score is not None and (top is None or top < rule.min_score)
 
 
-def _blocking(
-    product: Product, filters: list[FilterRule], ctx: ShopperContext
-) -> FilterRule | None:
-    for rule in filters:
-        if rule.exclude is not None and rule.exclude.matches(product, ctx.now):
-            return rule
-        if rule.purchased_within_days is not None:
-            since = ctx.now - timedelta(days=rule.purchased_within_days)
-            if product.id in ctx.purchased_since(int(since.timestamp() * 1000)):
+_Matches = Callable[[Match, Product], bool]
+
+
+class _MatchMemo:
+    """Remembers which products each rule condition selects.
+
+    Valid for one catalog snapshot and one minute (conditions such as "new within 14 days" move
+    with time), so a request costs a dictionary lookup per candidate and rule, not a evaluation.
+    The memo holds the :class:`Match` objects it saw, so their ids cannot be reused meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple[int, int] | None = None
+        self._seen: dict[int, tuple[Match, dict[str, bool]]] = {}
+        self._lock = threading.Lock()
+
+    def for_request(self, products: Mapping[str, Product], now: datetime) -> _Matches:
+        key = (id(products), int(now.timestamp() // 60))
+        with self._lock:
+            if key != self._key:
+                self._key, self._seen = key, {}
+            seen = self._seen
+
+        def matches(match: Match, product: Product) -> bool:
+            entry = seen.get(id(match))
+            if entry is None or entry[0] is not match:
+                entry = (match, {})
+                seen[id(match)] = entry
+            known = entry[1].get(product.id)
+            if known is None:
+                known = entry[1][product.id] = match.matches(product, now)
+            return known
+
+        return matches
+
+
+class _Filters:
+    """The active filter rules of one request, with the shopper's purchases looked up once."""
+
+    def __init__(self, rules: list[FilterRule], ctx: ShopperContext, matches: _Matches) -> None:
+        self.rules = rules
+        self.matches = matches
+        self.bought = {
+            rule.name: ctx.purchased_since(
+                int((ctx.now - timedelta(days=rule.purchased_within_days)).timestamp() * 1000)
+            )
+            for rule in rules
+            if rule.purchased_within_days is not None
+        }
+
+    def blocking(self, product: Product) -> FilterRule | None:
+        """The first rule that removes ``product``, or ``None``."""
+        for rule in self.rules:
+            if rule.exclude is not None and self.matches(rule.exclude, product):
                 return rule
-    return None
+            if product.id in self.bought.get(rule.name, ()):
+                return rule
+        return None
 
 
 def _fire(fired: list[str], name: str) -> None:

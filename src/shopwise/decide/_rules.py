@@ -15,7 +15,9 @@ Types:
 
 from __future__ import annotations
 
-from datetime import datetime
+import functools
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -60,23 +62,47 @@ class Match(_Config):
     """Equality on free attributes, e.g. ``{age_gated: true}`` or ``{margin_band: high}``."""
 
     def matches(self, product: Product, now: datetime) -> bool:
-        checks = (
-            self.product_ids is None or product.id in self.product_ids,
-            self.category is None or any(c in product.category for c in self.category),
-            self.brand is None or product.brand in self.brand,
-            self.tags is None or any(t in product.tags for t in self.tags),
-            self.price_min is None or product.effective_price >= self.price_min,
-            self.price_max is None or product.effective_price <= self.price_max,
-            self.on_sale is None or (product.sale_price is not None) == self.on_sale,
-            self.new_within_days is None
-            or (now - product.created_at).total_seconds() <= self.new_within_days * 86400,
-            self.stock_below is None
-            or (product.stock is not None and product.stock < self.stock_below),
-            self.out_of_stock is None or (not product.in_stock) == self.out_of_stock,
-            self.attributes is None
-            or all(product.attributes.get(k) == v for k, v in self.attributes.items()),
-        )
-        return all(checks)
+        """All given conditions hold for ``product`` (stops at the first that fails)."""
+        return all(check(product, now) for check in self._checks)
+
+    @functools.cached_property
+    def _checks(self) -> list[Callable[[Product, datetime], bool]]:
+        """One predicate per condition that is set, built once per rule set version."""
+        checks: list[Callable[[Product, datetime], bool]] = []
+        if self.product_ids is not None:
+            ids = frozenset(self.product_ids)
+            checks.append(lambda p, _now: p.id in ids)
+        if self.category is not None:
+            names = frozenset(self.category)
+            checks.append(lambda p, _now: not names.isdisjoint(p.category))
+        if self.brand is not None:
+            brands = frozenset(self.brand)
+            checks.append(lambda p, _now: p.brand in brands)
+        if self.tags is not None:
+            tags = frozenset(self.tags)
+            checks.append(lambda p, _now: not tags.isdisjoint(p.tags))
+        if self.price_min is not None:
+            low = self.price_min
+            checks.append(lambda p, _now: p.effective_price >= low)
+        if self.price_max is not None:
+            high = self.price_max
+            checks.append(lambda p, _now: p.effective_price <= high)
+        if self.on_sale is not None:
+            sale = self.on_sale
+            checks.append(lambda p, _now: (p.sale_price is not None) == sale)
+        if self.new_within_days is not None:
+            age = timedelta(days=self.new_within_days)
+            checks.append(lambda p, now: now - p.created_at <= age)
+        if self.stock_below is not None:
+            limit = self.stock_below
+            checks.append(lambda p, _now: p.stock is not None and p.stock < limit)
+        if self.out_of_stock is not None:
+            gone = self.out_of_stock
+            checks.append(lambda p, _now: (not p.in_stock) == gone)
+        if self.attributes is not None:
+            wanted = dict(self.attributes)
+            checks.append(lambda p, _now: all(p.attributes.get(k) == v for k, v in wanted.items()))
+        return checks
 
 
 class _Rule(_Config):

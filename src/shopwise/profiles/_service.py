@@ -20,13 +20,15 @@ from shopwise.bus import StoredEvent
 from shopwise.profiles._identity import (
     IdentityGraph,
     Link,
+    anon_key,
     attribution_filter,
     event_key,
+    user_key,
 )
 from shopwise.profiles._state import ItemInfo, ProfileState
 from shopwise.profiles._traits import is_pii
 from shopwise.schema import EventType
-from shopwise.store import events, profiles, write_transaction
+from shopwise.store import events, identities, profiles, write_transaction
 
 CONSUMER: Final = "profiles"
 _EVENT_COLUMNS = [events.c[name] for name in StoredEvent.__slots__]
@@ -196,6 +198,20 @@ class Profiles:
         """The canonical profile id for any linked id (user, anonymous or old profile id)."""
         with self._engine.connect() as conn:
             return self._graph.lookup(conn, any_id)
+
+    def current(self, any_id: str) -> tuple[str, ProfileState] | None:
+        """(canonical id, state) by a user or anonymous id, in one query (the serving path)."""
+        query = (
+            sa.select(identities.c.id_key, profiles.c.profile_id, profiles.c.state)
+            .join(profiles, profiles.c.profile_id == identities.c.profile_id)
+            .where(identities.c.id_key.in_([user_key(any_id), anon_key(any_id)]))
+        )
+        with self._engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return None
+        row = min(rows, key=lambda r: not r.id_key.startswith("u:"))  # a user id wins
+        return row.profile_id, ProfileState.from_json(row.state)
 
     def get(self, any_id: str) -> ProfileView | None:
         with self._engine.connect() as conn:

@@ -10,7 +10,7 @@ dependency degrades to a rule-filtered fallback, flagged in the answer, never an
 from __future__ import annotations
 
 import logging
-import uuid
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,12 +29,15 @@ from shopwise.decide import (
 from shopwise.models.candidates import top_n
 from shopwise.models.registry import Champion
 from shopwise.models.training import Precomputed, RecommenderArtifact, profile_products
-from shopwise.profiles import Profiles, ProfileView
+from shopwise.profiles import Profiles, ProfileState
 from shopwise.serving._online import OnlineState
 
 log = logging.getLogger("shopwise.serving")
 
-CANDIDATES = 200
+Shopper = tuple[str, ProfileState]
+"""(canonical profile id, profile state) of the requesting shopper."""
+
+CANDIDATES = 100
 PRECOMPUTED_WEIGHT = 0.5
 """Weight of the long-term precomputed list against the fresh session list (weight 1)."""
 
@@ -106,15 +109,17 @@ class Recommendations:
         self._content = content
         self._exposure = exposure
         self._engine = RuleEngine(catalog.snapshot, self._fallback_items)
+        # recommendation ids only need to be unique, not secret: skip the OS entropy per request
+        self._ids = random.Random()
 
     # -- context ----------------------------------------------------------------------------
 
-    def _view(self, request: RecommendationRequest, degraded: list[str]) -> ProfileView | None:
+    def _view(self, request: RecommendationRequest, degraded: list[str]) -> Shopper | None:
         any_id = request.user_id or request.anonymous_id
         if any_id is None:
             return None
         try:
-            return self._profiles.get(any_id)
+            return self._profiles.current(any_id)
         except Exception:  # boundary: a store outage degrades to a profile-less answer
             log.exception("profile lookup failed; serving without the profile")
             degraded.append("profile_unavailable")
@@ -123,13 +128,13 @@ class Recommendations:
     def context(
         self,
         request: RecommendationRequest,
-        view: ProfileView | None,
+        view: Shopper | None,
         scores: dict[str, float] | None = None,
     ) -> ShopperContext:
         return ShopperContext(
             placement=request.placement,
             now=datetime.now(UTC),
-            profile=view.state if view else None,
+            profile=view[1] if view else None,
             category=request.category,
             product_id=request.product_id,
             cart=request.cart,
@@ -155,7 +160,7 @@ class Recommendations:
         self,
         artifact: RecommenderArtifact,
         request: RecommendationRequest,
-        view: ProfileView | None,
+        view: Shopper | None,
         ctx: ShopperContext,
     ) -> list[Candidate]:
         """The worker's precomputed list fused with request-time session candidates.
@@ -164,7 +169,7 @@ class Recommendations:
         has no precomputed list), so a view ingested milliseconds ago changes the answer.
         """
         precomputed = self._precomputed.get()
-        listed = precomputed.lists.get(view.profile_id) if precomputed and view else None
+        listed = precomputed.lists.get(view[0]) if precomputed and view else None
         since = precomputed.computed_at if precomputed and listed else 0
         fresh = [
             pid
@@ -212,7 +217,7 @@ class Recommendations:
         """Products for a placement (see module docstring)."""
         return self._recommend(request)[0]
 
-    def _recommend(self, request: RecommendationRequest) -> tuple[Served, ProfileView | None]:
+    def _recommend(self, request: RecommendationRequest) -> tuple[Served, Shopper | None]:
         degraded: list[str] = []
         view = self._view(request, degraded)
         ctx = self.context(request, view)
@@ -248,7 +253,7 @@ class Recommendations:
             for c in ruled.items
         ]
         return Served(
-            recommendation_id=uuid.uuid4().hex,
+            recommendation_id=f"{self._ids.getrandbits(128):032x}",
             placement=request.placement,
             items=items,
             model_version=self._champion.version if artifact is not None else None,

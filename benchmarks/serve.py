@@ -1,0 +1,253 @@
+"""Serving latency and throughput with wrk against ``shopwise serve`` and the demo shop.
+
+Builds the demo shop (full by default), trains the production recommender and precomputes the
+shoppers' lists, then runs ``shopwise serve`` (one uvicorn process) with one extra route,
+``/floor``, that returns a fixed 20-item payload from the same app: the framework's floor. wrk
+(one thread) offers 200, 500 and 1,000 requests/s to ``GET /v1/recommendations`` for random
+shoppers (fixed rate through a per-connection think time), then saturates both endpoints.
+Medians of repeated rounds; the floor is measured in the same run.
+
+Run: ``.venv/bin/python benchmarks/serve.py [--quick] [--model shopwise|transition]``
+(needs Debian's ``wrk``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    HOST,
+    RESULTS,
+    Server,
+    machine,
+    median,
+    process_cpu_seconds,
+    temp_dir,
+    write_json,
+)
+
+RATES = (200, 500, 1000)
+DURATION = 12
+
+LUA = """
+local paths = {%(paths)s}
+local i = 0
+wrk.headers["Authorization"] = "Bearer %(key)s"
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i %% #paths) + 1])
+end
+%(delay)s
+done = function(summary, latency, requests)
+  local form = '{"requests": %%d, "seconds": %%f, "errors": %%d, "p50_us": %%d, "p99_us": %%d}'
+  io.write(string.format(form .. "\\n",
+    summary.requests, summary.duration / 1e6,
+    summary.errors.status + summary.errors.connect + summary.errors.read + summary.errors.write
+      + summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def build_shop(data_dir: Path, quick: bool, model: str) -> tuple[list[str], dict[str, Any]]:
+    from shopwise.models.jobs import train_recommenders
+    from shopwise.runtime import Runtime
+    from shopwise.settings import Settings
+    from shopwise.simulate import SimulationConfig, load, simulate
+
+    shop = simulate(SimulationConfig.quick() if quick else SimulationConfig())
+    runtime = Runtime.build(Settings(data_dir=data_dir, log_level="WARNING"), migrate=True)
+    runtime.start()
+    last = 0
+
+    def ingest(batch: list[dict[str, Any]]) -> object:
+        nonlocal last
+        result = runtime.collector.ingest(batch)
+        last = max(last, result.last_event_id)
+        return result
+
+    started = time.perf_counter()
+    load(shop, ingest, runtime.catalog.upsert)
+    assert runtime.bus.wait_until_consumed(last, timeout=3600)
+    loaded = time.perf_counter() - started
+    result = train_recommenders(runtime, model, lambda _m: None)
+    runtime.stop()
+    shoppers = [c.customer_id for c in shop.customers]
+    shoppers += [a for c in shop.customers for a in c.anonymous_ids]
+    return shoppers, {
+        "events": len(shop.events),
+        "products": len(shop.products),
+        "customers": len(shop.customers),
+        "load_seconds": round(loaded, 1),
+        "model": result,
+    }
+
+
+def serve_with_floor() -> None:
+    """``shopwise serve`` plus ``/floor`` (the fixed payload), run as the benchmark's server."""
+    import uvicorn
+
+    from shopwise.api import create_app
+    from shopwise.cli.serve import prepare_runtime
+    from shopwise.settings import Settings
+
+    settings = Settings()
+    app = create_app(settings, prepare_runtime(settings))
+    payload = {
+        "items": [
+            {"product_id": f"sku-{i:05d}", "score": 1.0 / (i + 1), "reasons": ["floor"]}
+            for i in range(20)
+        ]
+    }
+
+    @app.get("/floor")
+    def floor() -> dict[str, Any]:
+        return payload
+
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def wrk(
+    port: int, paths: list[str], key: str, rate: int | None, connections: int
+) -> dict[str, Any]:
+    delay = ""
+    if rate is not None:
+        think_ms = max(1, int(connections * 1000 / rate))
+        delay = f"delay = function() return {think_ms} end"
+    quoted = ",".join(json.dumps(p) for p in paths)
+    script = LUA % {"paths": quoted, "key": key, "delay": delay}
+    with temp_dir("shopwise-wrk-") as tmp:
+        lua = tmp / "bench.lua"
+        lua.write_text(script)
+        out = subprocess.run(
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{DURATION}s",
+                "-s",
+                str(lua),
+                f"http://{HOST}:{port}",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=DURATION + 60,
+        ).stdout
+    stats: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    stats["rps"] = round(stats["requests"] / stats["seconds"], 1)
+    stats["p50_ms"] = round(stats.pop("p50_us") / 1000, 2)
+    stats["p99_ms"] = round(stats.pop("p99_us") / 1000, 2)
+    return stats
+
+
+def measure(server: Server, key: str, rec_paths: list[str], rounds: int) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for _ in range(rounds):
+        for rate in RATES:
+            connections = max(10, rate // 20)
+            runs.setdefault(f"recommendations@{rate}", []).append(
+                wrk(server.port, rec_paths, key, rate, connections)
+            )
+            runs.setdefault(f"floor@{rate}", []).append(
+                wrk(server.port, ["/floor"], key, rate, connections)
+            )
+        for name, paths in (("recommendations", rec_paths), ("floor", ["/floor"])):
+            cpu = process_cpu_seconds(server.pid)
+            stats = wrk(server.port, paths, key, None, 32)
+            stats["server_cpu_ms_per_request"] = round(
+                (process_cpu_seconds(server.pid) - cpu) * 1000 / max(stats["requests"], 1), 3
+            )
+            runs.setdefault(f"{name}@saturation", []).append(stats)
+    return runs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--model", default="shopwise", choices=["shopwise", "transition"])
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed (apt-get install wrk)")
+    rng = np.random.default_rng(5)
+    with temp_dir("shopwise-serve-bench-") as data_dir:
+        shoppers, shop = build_shop(data_dir, args.quick, args.model)
+        server = Server(
+            data_dir, log_level="WARNING", command=[sys.executable, __file__, "serve-with-floor"]
+        )
+        server.start()
+        try:
+            key = server.create_key("secret")
+            picks = rng.choice(shoppers, size=2000)
+            paths = [
+                f"/v1/recommendations?placement=home&n=10&"
+                f"{'user_id' if s.startswith('cust') else 'anonymous_id'}={s}"
+                for s in picks
+            ]
+            runs = measure(server, key, paths, 1 if args.quick else args.rounds)
+        finally:
+            server.stop()
+    summary = {
+        name: {k: median([r[k] for r in values]) for k in values[0] if k != "seconds"}
+        for name, values in runs.items()
+    }
+    sat, floor = summary["recommendations@saturation"], summary["floor@saturation"]
+    ratio = round(sat["server_cpu_ms_per_request"] / floor["server_cpu_ms_per_request"], 2)
+    result = {
+        "benchmark": "serving",
+        "command": "python benchmarks/serve.py"
+        + (" --quick" if args.quick else "")
+        + f" --model {args.model}",
+        "machine": machine(),
+        "shop": shop,
+        "runs": runs,
+        "median": summary,
+        "cost_ratio_vs_floor": ratio,
+    }
+    name = "serve-quick" if args.quick else "serve"
+    write_json(RESULTS / f"{name}.json", result)
+    lines = [
+        f"# Serving benchmark ({shop['products']} products, {shop['customers']} customers, "
+        f"{shop['events']} events; model {args.model})",
+        "",
+        f"Machine: {result['machine']['cpu_model']}, {result['machine']['cores']} cores, shared "
+        f"by server and wrk. Command: `{result['command']}`. "
+        f"Medians of {len(runs['floor@200'])} rounds.",
+        "",
+        "| endpoint | offered rps | achieved rps | p50 ms | p99 ms | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for endpoint in ("recommendations", "floor"):
+        for rate in (*RATES, "saturation"):
+            row = summary[f"{endpoint}@{rate}"]
+            lines.append(
+                f"| {endpoint} | {rate} | {row['rps']} | {row['p50_ms']} | {row['p99_ms']} "
+                f"| {row['errors']} |"
+            )
+    lines += [
+        "",
+        f"Server CPU per request at saturation: recommendations "
+        f"{sat['server_cpu_ms_per_request']} ms, floor {floor['server_cpu_ms_per_request']} ms "
+        f"(ratio {ratio}).",
+    ]
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["serve-with-floor"]:
+        serve_with_floor()
+    else:
+        main()
