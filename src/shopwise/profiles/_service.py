@@ -143,15 +143,24 @@ class Profiles:
                 state = states.setdefault(profile, ProfileState())
                 if event.id > state.watermark:
                     state.apply(event, self._item_info)
+            horizon = max(event.id for event in batch)
             for profile in dirty:
-                states[profile] = self._rebuild(conn, profile)
+                states[profile] = self._rebuild(conn, profile, horizon)
             existing |= set(self._load(conn, dirty))
             self._save(conn, states, existing)
 
-    def _rebuild(self, conn: sa.Connection, profile: str) -> ProfileState:
+    def _rebuild(self, conn: sa.Connection, profile: str, horizon: int) -> ProfileState:
+        """The profile folded from its events up to ``horizon`` (the batch's last event).
+
+        Events after the horizon may already be committed, but they belong to later batches,
+        which fold them in; reading them here would move the watermark past events whose
+        identities are not linked yet, and those would then be skipped: a lost event.
+        """
         users, anons = self._graph.members(conn, profile)
         query = (
-            sa.select(*_EVENT_COLUMNS).where(attribution_filter(users, anons)).order_by(events.c.id)
+            sa.select(*_EVENT_COLUMNS)
+            .where(attribution_filter(users, anons), events.c.id <= horizon)
+            .order_by(events.c.id)
         )
         state = ProfileState()
         for row in conn.execute(query).mappings():
