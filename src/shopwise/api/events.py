@@ -1,8 +1,11 @@
 """``POST /v1/events``: batches of events into the collector.
 
-The ingestion route is the hottest path of the API, so it stays on the event loop: its key check
-is an ``async`` dependency (a cached, CPU-only lookup; no thread-pool hop per request) and it returns
-its JSON response directly instead of through FastAPI's response-model serialisation.
+The ingestion route is the hottest path of the API, so it is a plain Starlette route on the event
+loop: no dependency resolution, no thread-pool hop for the key check (a cached lookup that reads the
+database only when a key's cache entry expires) and no response-model serialisation; it measured
+about a quarter less CPU a request than the equivalent FastAPI route (``benchmarks/ingest.py``).
+Errors still go through the app's exception handlers. Being a Starlette route, it is not listed in
+the generated OpenAPI schema; the admin routes below are.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 
-from shopwise.api._auth import authorize, bearer_key, runtime
+from shopwise.api._auth import authorize, runtime
 from shopwise.api._json import JsonResponse
 from shopwise.auth import ApiKey, Scope
 from shopwise.collect import MAX_BATCH_BYTES, parse_batch
@@ -29,14 +32,16 @@ async def read_body(request: Request, limit: int) -> bytes:
     return await request.body()
 
 
+_events_writer = authorize(Scope.EVENTS_WRITE)
+
+
 async def post_events(request: Request) -> JsonResponse:
     """Store a batch of events; the answer comes after the accepted ones are committed.
 
-    Response: ``{"accepted": n, "duplicates": d, "rejected": [{"index", "code", "message"}]}``.
+    Needs a key with ``events:write``. Response: ``{"accepted": n, "duplicates": d, "rejected":
+    [{"index", "code", "message"}]}``.
     """
-    key = bearer_key(request)
-    key.require(Scope.EVENTS_WRITE)
-    runtime(request).limiter.take(key.id)
+    key = _events_writer(request)
     batch = parse_batch(await read_body(request, MAX_BATCH_BYTES))
     result = await runtime(request).collector.ingest_async(batch, key.id)
     return JsonResponse(result.public())

@@ -1,0 +1,386 @@
+"""Helpers shared by the HTTP benchmarks: a ``shopwise serve`` subprocess, keys, events, a client.
+
+The benchmarks drive the real server the way an operator runs it: ``shopwise serve`` as a separate
+process on 127.0.0.1 over a temporary data directory, a write key made with ``shopwise keys
+create``, and event batches posted to ``/v1/events``. The load generator is a lean HTTP/1.1
+keep-alive client on asyncio (uvloop when installed) that sends pre-encoded requests, so on a
+2-core machine shared with the server the client costs as little CPU as possible; it speaks only
+to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import dataclasses
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+import orjson
+
+HOST = "127.0.0.1"
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def shopwise_command() -> list[str]:
+    """The ``shopwise`` CLI of this interpreter's environment."""
+    script = Path(sys.executable).with_name("shopwise")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "from shopwise.cli import main; main()"]
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on: CPU model, cores, memory, Python, load at start."""
+    model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError, subprocess.SubprocessError):
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            name, _, value = line.partition(":")
+            if name.strip() == "Model name":
+                model = value.strip()
+    memory_gb = 0.0
+    with contextlib.suppress(OSError, ValueError):
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory_gb = round(pages / 2**30, 1)
+    return {
+        "cpu_model": model,
+        "cores": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def fsync_latency_ms(samples: int = 50) -> dict[str, float]:
+    """p50 / p99 of a 4 KiB write + fsync in the temp dir, where the benchmarks keep SQLite."""
+    times = []
+    with temp_dir("shopwise-fsync-") as path:
+        fd = os.open(path / "probe", os.O_WRONLY | os.O_CREAT, 0o600)
+        try:
+            for _ in range(samples):
+                os.write(fd, b"x" * 4096)
+                started = time.perf_counter()
+                os.fsync(fd)
+                times.append(time.perf_counter() - started)
+        finally:
+            os.close(fd)
+    return {"p50": percentile_ms(times, 50), "p99": percentile_ms(times, 99)}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+@dataclass
+class Server:
+    """A ``shopwise serve`` subprocess over ``data_dir``; :meth:`start` waits for ``/readyz``."""
+
+    data_dir: Path
+    synchronous: str = "FULL"
+    port: int = field(default_factory=free_port)
+    log_level: str = "INFO"
+    consumers: bool = True
+    """False: the API without in-process bus consumers (as when ``shopwise worker`` runs them)."""
+    command: list[str] | None = None
+    """Another server command over the same environment (default: ``shopwise serve``)."""
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def database(self) -> Path:
+        return self.data_dir / "shopwise.db"
+
+    def env(self) -> dict[str, str]:
+        """The server's environment: a private data dir, and a rate limit above the offered load."""
+        env = dict(os.environ)
+        env.update(
+            SHOPWISE_DATA_DIR=str(self.data_dir),
+            SHOPWISE_HOST=HOST,
+            SHOPWISE_PORT=str(self.port),
+            SHOPWISE_SQLITE_SYNCHRONOUS=self.synchronous,
+            SHOPWISE_LOG_LEVEL=self.log_level,
+            SHOPWISE_RATE_LIMIT_PER_SECOND="1000000",
+            SHOPWISE_RATE_LIMIT_BURST="1000000",
+        )
+        env.pop("SHOPWISE_DATABASE_URL", None)
+        return env
+
+    def create_key(self, kind: str = "write") -> str:
+        """A new key made with ``shopwise keys create`` (the plaintext: its last output line)."""
+        out = subprocess.run(
+            [*shopwise_command(), "keys", "create", "--kind", kind, "--name", "benchmark"],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        return out.strip().splitlines()[-1].strip()
+
+    def start(self, timeout: float = 120.0) -> None:
+        log = (self.data_dir / "server.log").open("ab")
+        command = [*shopwise_command(), "serve", "--host", HOST, "--port", str(self.port)]
+        if not self.consumers:
+            command = [sys.executable, str(Path(__file__).resolve()), "serve-without-consumers"]
+        if self.command is not None:
+            command = self.command
+        self.process = subprocess.Popen(
+            command, env=self.env(), stdout=log, stderr=log, preexec_fn=_die_with_parent
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}; see {log.name}")
+            if _ready(self.port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise TimeoutError(f"server not ready after {timeout} s")
+
+    @property
+    def pid(self) -> int:
+        if self.process is None:
+            raise RuntimeError("server is not running")
+        return self.process.pid
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no drain, no flush."""
+        if self.process is not None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def stop(self) -> None:
+        """A graceful stop (SIGTERM, then SIGKILL after 30 s)."""
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+            self.process = None
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into ``SystemExit`` so that ``finally`` blocks stop the server and clean up."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+
+
+def _die_with_parent() -> None:
+    """In the server's child process: get SIGKILL when the benchmark dies (Linux), no orphans."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{HOST}:{port}/readyz", timeout=2) as response:
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+@contextlib.contextmanager
+def temp_dir(prefix: str) -> Iterator[Path]:
+    """A temporary directory under the system's temp dir, removed afterwards.
+
+    The SQLite file lives there, so fsync costs are those of that file system (a tmpfs /tmp would
+    make FULL look free).
+    """
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+_TYPES = ("product_viewed", "product_viewed", "product_viewed", "page_viewed", "product_added")
+
+
+def make_events(count: int, rng: np.random.Generator, prefix: str) -> list[dict[str, Any]]:
+    """``count`` valid, realistic storefront events; ``message_id`` s are unique per call."""
+    token = uuid.uuid4().hex[:10]
+    products = rng.integers(1, 5000, size=count).tolist()
+    visitors = rng.integers(1, 20000, size=count).tolist()
+    kinds = rng.integers(0, len(_TYPES), size=count).tolist()
+    second = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(time.time() - 60))
+    out = []
+    for i in range(count):
+        kind = _TYPES[kinds[i]]
+        product = f"p{products[i]}"
+        properties: dict[str, Any] = {}
+        if kind != "page_viewed":
+            properties = {"product_id": product, "price": 19.99, "category": "shoes/running"}
+        if kind == "product_added":
+            properties["quantity"] = 1
+        out.append(
+            {
+                "message_id": f"{prefix}-{token}-{i}",
+                "type": kind,
+                "anonymous_id": f"a{visitors[i]}",
+                "timestamp": f"{second}.{i % 1000:03d}Z",
+                "context": {
+                    "page": {"url": f"https://shop.example/p/{product}", "referrer": ""},
+                    "user_agent": "Mozilla/5.0 (X11; Linux x86_64) benchmark",
+                    "locale": "en-GB",
+                    "ip": "203.0.113.9",
+                },
+                "properties": properties,
+            }
+        )
+    return out
+
+
+def request_bytes(port: int, key: str, events: Sequence[dict[str, Any]]) -> bytes:
+    """A complete ``POST /v1/events`` HTTP/1.1 request carrying ``events`` as one batch."""
+    body = orjson.dumps({"batch": list(events)})
+    head = (
+        f"POST /v1/events HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Authorization: Bearer {key}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class HttpError(Exception):
+    """The connection broke or the response could not be parsed."""
+
+
+class _Connection(asyncio.Protocol):
+    """One keep-alive HTTP/1.1 connection with one request in flight at a time."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0 or self.waiter is None:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        start = head.find(b"content-length:")
+        if start < 0:
+            self._fail(HttpError("response without content-length"))
+            return
+        length = int(head[start + 15 :].split(b"\r\n", 1)[0])
+        if len(self.buffer) < end + 4 + length:
+            return
+        status = int(head[9:12])
+        body = bytes(self.buffer[end + 4 : end + 4 + length])
+        del self.buffer[: end + 4 + length]
+        waiter, self.waiter = self.waiter, None
+        if not waiter.done():
+            waiter.set_result((status, body))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._fail(HttpError(f"connection lost: {exc}"))
+
+    def _fail(self, exc: Exception) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(exc)
+        self.waiter = None
+
+    async def request(self, raw: bytes) -> tuple[int, bytes]:
+        if self.transport is None:
+            raise HttpError("connection closed")
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(raw)
+        return await self.waiter
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def connect(port: int) -> _Connection:
+    """A new keep-alive connection to the server on 127.0.0.1."""
+    loop = asyncio.get_running_loop()
+    _, protocol = await loop.create_connection(_Connection, HOST, port)
+    return protocol
+
+
+def run_async(coro: Any) -> Any:
+    """Run ``coro`` on uvloop when installed (the cheaper client), else asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def percentile_ms(latencies: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile of latencies given in seconds, in milliseconds."""
+    if not latencies:
+        return float("nan")
+    return round(float(np.percentile(np.asarray(latencies), q)) * 1000, 2)
+
+
+def median(values: Sequence[float]) -> float:
+    return round(float(np.median(np.asarray(values))), 2) if values else float("nan")
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def _serve_without_consumers() -> None:
+    """``shopwise serve`` with a bus that has no subscribers: the API and collector alone."""
+    from shopwise.bus import EmbeddedBus
+    from shopwise.cli.serve import prepare_runtime, run_server
+    from shopwise.settings import Settings
+
+    settings = Settings()
+    runtime = prepare_runtime(settings)
+    runtime = dataclasses.replace(runtime, bus=EmbeddedBus(runtime.engine))
+    run_server(settings, runtime, settings.host, settings.port)
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["serve-without-consumers"]:
+    _serve_without_consumers()
