@@ -5,9 +5,10 @@ Nothing here knows about HTTP: the API's routers and the CLI's commands both cal
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -22,6 +23,9 @@ from shopwise.models.training import Precomputed, RecommenderArtifact
 from shopwise.profiles import CONSUMER, Profiles
 from shopwise.serving import OnlineState, Recommendations
 from shopwise.settings import Settings
+
+if TYPE_CHECKING:
+    from shopwise.models.customers import CustomerIntelligence
 
 
 @dataclass
@@ -46,8 +50,8 @@ class Runtime:
     rules: VersionedStore[RuleSet]
     content: VersionedStore[ContentSet]
     recommendations: Recommendations
-    score_provider: Callable[[str], dict[str, float]] = field(default=lambda _id: {})
-    """Latest model scores of a profile; the customer-intelligence stage plugs in here."""
+    score_provider: Callable[[str], dict[str, float]] | None = None
+    """Overrides where decision thresholds read scores (default: :attr:`intelligence`)."""
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = False) -> Runtime:
@@ -108,7 +112,16 @@ class Runtime:
         """The shopper's current model scores (propensities) by name, for decision thresholds."""
         if any_id is None:
             return {}
-        return self.score_provider(any_id)
+        if self.score_provider is not None:
+            return self.score_provider(any_id)
+        return self.intelligence.scores_of(any_id)
+
+    @functools.cached_property
+    def intelligence(self) -> CustomerIntelligence:
+        """Customer models (propensity, CLV, segments) over this runtime's store, built on use."""
+        from shopwise.models.customers import CustomerIntelligence
+
+        return CustomerIntelligence.from_runtime(self)
 
     def start(self, consumers: bool = True) -> None:
         """Start the writer, model reloads and (unless a worker runs them) the bus consumers."""

@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shopwise import __version__
-from shopwise.api import catalog, events, health, profiles, rules, segment, serving
+from shopwise.api import catalog, events, health, profiles, rules, scores, segment, serving
 from shopwise.api._errors import install_error_handlers
 from shopwise.api._json import JsonResponse
 from shopwise.api._middleware import RequestContext
@@ -46,4 +46,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(serving.router)
     app.include_router(rules.router)
     app.include_router(segment.router)
+    app.include_router(scores.router)
     return app

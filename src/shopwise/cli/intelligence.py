@@ -22,7 +22,6 @@ audiences_app = typer.Typer(help="Export audiences for ad platforms.", no_args_i
 
 
 def _train(family: str) -> dict[str, Any]:
-    from shopwise.models.customers import CustomerIntelligence
 
     with open_runtime() as runtime, progress_bar() as bar:
         task = bar.add_task(f"training {family}", total=2)
@@ -30,7 +29,7 @@ def _train(family: str) -> dict[str, Any]:
         def progress(message: str) -> None:
             bar.update(task, description=message)
 
-        service = CustomerIntelligence.from_runtime(runtime)
+        service = runtime.intelligence
         trainers: dict[str, Callable[..., dict[str, Any]]] = {
             "propensity": service.train_propensity,
             "clv": service.train_clv,
@@ -98,11 +97,10 @@ def export(
     seed_share: float = typer.Option(0.1, min=0.001, max=0.999, help="Top CLV share as seed."),
 ) -> None:
     """Write the lookalike audience (hashed emails, ad-consenting only) and the bids as CSV."""
-    from shopwise.models.customers import CustomerIntelligence
 
     with open_runtime() as runtime, progress_bar() as bar:
         task = bar.add_task("scoring lookalikes", total=1)
-        service = CustomerIntelligence.from_runtime(runtime)
+        service = runtime.intelligence
         result = service.export_audiences(output, bids, top_n=top_n, seed_share=seed_share)
         bar.update(task, description="done", completed=1)
     console.print(

@@ -24,6 +24,7 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Run every job once, then exit."),
 ) -> None:
     """Run bus consumers and scheduled jobs; a job runs in one worker at a time (DB lock)."""
+    from shopwise.models.customers import customer_jobs
     from shopwise.models.jobs import worker_jobs
 
     stop = threading.Event()
@@ -37,6 +38,7 @@ def worker(
     runtime.start(consumers=not jobs_only)
     try:
         jobs = worker_jobs(runtime, model, refresh_minutes * 60, retrain_hours * 3600)
+        jobs += customer_jobs(runtime)
         scheduler = Scheduler(runtime.engine, jobs)
         if once:
             for job in jobs:

@@ -12,6 +12,7 @@ from shopwise.store._tables import (
     api_keys,
     bus_offsets,
     catalog_changes,
+    customer_scores,
     dead_letters,
     events,
     identities,
@@ -21,6 +22,8 @@ from shopwise.store._tables import (
     products,
     profiles,
     rule_sets,
+    segment_memberships,
+    segment_sizes,
 )
 
 __all__ = [
@@ -29,6 +32,7 @@ __all__ = [
     "catalog_changes",
     "create_engine",
     "current_revisions",
+    "customer_scores",
     "dead_letters",
     "downgrade",
     "events",
@@ -42,6 +46,8 @@ __all__ = [
     "products",
     "profiles",
     "rule_sets",
+    "segment_memberships",
+    "segment_sizes",
     "upgrade",
     "write_transaction",
 ]

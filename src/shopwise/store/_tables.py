@@ -162,3 +162,40 @@ job_locks = sa.Table(
     sa.Column("expires_at", sa.BigInteger, nullable=False),
 )
 """One row per running job; a worker may take it only when absent or expired."""
+
+customer_scores = sa.Table(
+    "customer_scores",
+    metadata,
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("model_version", sa.String(40), nullable=False),
+    sa.Column("as_of", sa.BigInteger, nullable=False),
+    sa.Column("scored_at", sa.BigInteger, nullable=False),
+)
+"""Current customer-model scores per canonical profile (propensities, CLV), replaced on refresh."""
+
+segment_memberships = sa.Table(
+    "segment_memberships",
+    metadata,
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),
+    sa.Column("segment", sa.String(100), primary_key=True),
+    sa.Column("as_of", sa.BigInteger, nullable=False),
+    sa.Column("scored_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_segment_memberships_kind_segment", "kind", "segment"),
+)
+"""Current membership of each profile: its K-Means segment and its rule audiences."""
+
+segment_sizes = sa.Table(
+    "segment_sizes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("as_of", sa.BigInteger, nullable=False, index=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("segment", sa.String(100), nullable=False),
+    sa.Column("customers", sa.Integer, nullable=False),
+    sa.Column("model_version", sa.String(40), nullable=True),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+)
+"""Size of every segment and audience at each full refresh, for the dashboard's history."""
