@@ -2,12 +2,14 @@
 
 Point an SDK's host at ``https://<shopwise>/segment`` and it posts to ``/segment/v1/batch`` as it
 would to ``api.segment.io/v1/batch``. Routes: ``/batch`` (also ``/import``, and analytics.js's
-``/b``), and one per call type, ``/track``, ``/identify``, ``/page``, ``/screen``, ``/alias``,
-``/group`` (also analytics.js's one-letter forms ``/t``, ``/i``, ...). Authentication is Segment's:
-HTTP Basic with the write key as user name and an empty password, or the ``writeKey`` field of the
-body (analytics.js); a Bearer key works too. Bodies may be gzip. Limits are Segment's: 32 KB a
-call, 500 KB a batch. The answer is Segment's ``{"success": true}`` once the accepted events are
-committed; events that fail validation are dead-lettered with their reason, as on ``/v1/events``.
+``/b``); one per call type, ``/track``, ``/identify``, ``/page``, ``/screen``, ``/alias``,
+``/group`` (also analytics.js's one-letter forms ``/t``, ``/i``, ...); and the source settings
+analytics.js loads from its CDN (``GET /projects/{write_key}/settings``). Authentication is
+Segment's: HTTP Basic with the write key as user name and an empty password, or the ``writeKey``
+field of the body (analytics.js); a Bearer key works too. Bodies may be gzip. Limits are Segment's:
+32 KB a call, 500 KB a batch. The answer is Segment's ``{"success": true}`` once the accepted events
+are committed; events that fail validation are dead-lettered with their reason, as on
+``/v1/events``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Final
 from fastapi import APIRouter, Request, Response
 
 from shopwise.api._auth import runtime
+from shopwise.api._json import JsonResponse
 from shopwise.api.events import read_body
 from shopwise.auth import ApiKey, Scope
 from shopwise.collect.segment import (
@@ -38,8 +41,16 @@ from shopwise.errors import AuthError
 
 PREFIX: Final = "/segment/v1"
 SUCCESS: Final = {"success": True}
+ANY_ORIGIN: Final = {"Access-Control-Allow-Origin": "*"}
+CORS_PREFLIGHT: Final = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding, AnonymousId",
+    "Access-Control-Max-Age": "86400",
+}
+"""Browser SDKs that send an ``Authorization`` header ask first (CORS preflight); the answer."""
 
-Handler = Callable[[Request, Response], Awaitable[dict[str, bool]]]
+Handler = Callable[[Request], Awaitable[JsonResponse]]
 
 
 def _header_key(request: Request) -> str | None:
@@ -80,7 +91,17 @@ async def _receive(request: Request, limit: int) -> tuple[ApiKey, dict[str, Any]
         await read_body(request, limit), request.headers.get("content-encoding"), limit
     )
     payload = parse_object(body)
-    return key or _authorize(request, payload.get("writeKey")), payload
+    return key or _authorize(request, _body_key(payload)), payload
+
+
+def _body_key(payload: dict[str, Any]) -> Any:
+    """``writeKey`` of the body, else of its first message (analytics.js puts it in each)."""
+    if "writeKey" in payload:
+        return payload["writeKey"]
+    batch = payload.get("batch")
+    if isinstance(batch, list) and batch and isinstance(batch[0], dict):
+        return batch[0].get("writeKey")
+    return None
 
 
 def _ingest(request: Request, translator: SegmentTranslator) -> SegmentIngest:
@@ -89,45 +110,71 @@ def _ingest(request: Request, translator: SegmentTranslator) -> SegmentIngest:
 
 
 def _batch_handler(translator: SegmentTranslator) -> Handler:
-    async def post_batch(request: Request, response: Response) -> dict[str, bool]:
+    async def post_batch(request: Request) -> JsonResponse:
         """A batch of Segment messages of any call type (``{"batch": [...]}``)."""
         received = received_now()
         key, payload = await _receive(request, MAX_SEGMENT_BATCH_BYTES)
         messages = batch_messages(payload)
         await _ingest(request, translator).ingest(messages, key.id, received, payload)
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        return SUCCESS
+        return JsonResponse(SUCCESS, headers=ANY_ORIGIN)
 
     return post_batch
 
 
 def _call_handler(call_type: str, translator: SegmentTranslator) -> Handler:
-    async def post_call(request: Request, response: Response) -> dict[str, bool]:
+    async def post_call(request: Request) -> JsonResponse:
         received = received_now()
         key, payload = await _receive(request, MAX_SEGMENT_EVENT_BYTES)
         await _ingest(request, translator).ingest([payload], key.id, received, None, call_type)
-        response.headers["Access-Control-Allow-Origin"] = "*"
-        return SUCCESS
+        return JsonResponse(SUCCESS, headers=ANY_ORIGIN)
 
     post_call.__name__ = f"post_{call_type}"
     post_call.__doc__ = f"One Segment ``{call_type}`` call."
     return post_call
 
 
+def project_settings(request: Request, write_key: str, response: Response) -> dict[str, Any]:
+    """Source settings as analytics.js loads them from its CDN, pointing it back at shopwise.
+
+    With ``cdnURL: "https://<shopwise>/segment"`` analytics.js fetches this instead of
+    ``cdn.segment.com/v1/projects/<key>/settings`` and then sends its events to ``/segment/v1``.
+    """
+    _authorize(request, write_key)
+    response.headers.update(ANY_ORIGIN)
+    host = request.headers.get("host") or request.url.netloc
+    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    return {
+        "integrations": {
+            "Segment.io": {
+                "apiKey": write_key,
+                "apiHost": f"{host}{PREFIX}",
+                "protocol": scheme,
+            }
+        },
+        "plan": {"track": {"__default": {"enabled": True}}},
+    }
+
+
+def preflight(path: str) -> Response:
+    """CORS preflight for any compatibility route (browser SDKs post across origins)."""
+    return Response(status_code=204, headers=CORS_PREFLIGHT)
+
+
 def build_router(config: SegmentConfig | None = None) -> APIRouter:
     """The compatibility routes, reading payloads as ``config`` says."""
     translator = SegmentTranslator(config)
     router = APIRouter(prefix=PREFIX, tags=["segment"])
+    # Ingestion routes are plain Starlette routes, like POST /v1/events: no dependency resolution
+    # or response-model serialisation on the hot path (they are not in the OpenAPI schema).
     batch = _batch_handler(translator)
-    router.add_api_route("/batch", batch, methods=["POST"], name="segment_batch")
-    for alias in ("/import", "/b"):
-        router.add_api_route(alias, batch, methods=["POST"], include_in_schema=False)
+    for path in ("/batch", "/import", "/b"):
+        router.add_route(PREFIX + path, batch, methods=["POST"])
     for call_type in CALL_TYPES:
         handler = _call_handler(call_type, translator)
-        router.add_api_route(
-            f"/{call_type}", handler, methods=["POST"], name=f"segment_{call_type}"
-        )
-        router.add_api_route(f"/{call_type[0]}", handler, methods=["POST"], include_in_schema=False)
+        for path in (f"/{call_type}", f"/{call_type[0]}"):
+            router.add_route(PREFIX + path, handler, methods=["POST"])
+    router.add_api_route("/projects/{write_key}/settings", project_settings, methods=["GET"])
+    router.add_api_route("/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
     return router
 
 

@@ -14,26 +14,26 @@ from shopwise.serving import RecommendationRequest
 router = APIRouter(prefix="/v1", tags=["serving"])
 
 PLACEMENT = r"^[a-z0-9_\-]{1,64}$"
+IDENTITY_OPTIONAL = ("product", "category", "search")
+"""Placements that may be served without a shopper id (product and listing pages)."""
 
 
-def _request(
-    key: ApiKey,
-    placement: str,
-    n: int,
-    user_id: str | None,
-    anonymous_id: str | None,
-    product_id: str | None,
-    cart: list[str] | None,
-    category: str | None,
-    query: str | None,
+def shopper_request(
+    request: Request,
+    placement: str = Query(..., pattern=PLACEMENT),
+    n: int = Query(10, ge=1, le=100),
+    user_id: str | None = Query(None, max_length=128),
+    anonymous_id: str | None = Query(None, max_length=128),
+    product_id: str | None = Query(None, max_length=128),
+    cart: list[str] | None = Query(None),
+    category: str | None = Query(None, max_length=200),
+    query: str | None = Query(None, max_length=512),
 ) -> RecommendationRequest:
+    """The query parameters of a page slot, checked against what the key may ask for."""
+    key = authorize(Scope.RECOMMEND_OWN)(request)
     if Scope.READ not in key.scopes and user_id is not None:
         raise Forbidden("a write key may only ask for its own anonymous_id, not a user_id")
-    if (
-        user_id is None
-        and anonymous_id is None
-        and placement not in ("product", "category", "search")
-    ):
+    if user_id is None and anonymous_id is None and placement not in IDENTITY_OPTIONAL:
         raise InvalidInput(
             "user_id or anonymous_id is required for this placement", code="missing_identity"
         )
@@ -51,19 +51,9 @@ def _request(
 
 @router.get("/recommendations")
 def recommendations(
-    request: Request,
-    key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
-    placement: str = Query(..., pattern=PLACEMENT),
-    n: int = Query(10, ge=1, le=100),
-    user_id: str | None = Query(None, max_length=128),
-    anonymous_id: str | None = Query(None, max_length=128),
-    product_id: str | None = Query(None, max_length=128),
-    cart: list[str] | None = Query(None),
-    category: str | None = Query(None, max_length=200),
-    query: str | None = Query(None, max_length=512),
+    request: Request, req: Annotated[RecommendationRequest, Depends(shopper_request)]
 ) -> dict[str, Any]:
     """Products for a placement, ranked for this shopper, with reason codes."""
-    req = _request(key, placement, n, user_id, anonymous_id, product_id, cart, category, query)
     return runtime(request).recommendations.recommend(req).public()
 
 
@@ -91,17 +81,8 @@ def complementary(
 
 @router.get("/decide")
 def decide(
-    request: Request,
-    key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
-    placement: str = Query(..., pattern=PLACEMENT),
-    n: int = Query(10, ge=1, le=100),
-    user_id: str | None = Query(None, max_length=128),
-    anonymous_id: str | None = Query(None, max_length=128),
-    product_id: str | None = Query(None, max_length=128),
-    cart: list[str] | None = Query(None),
-    category: str | None = Query(None, max_length=200),
+    request: Request, req: Annotated[RecommendationRequest, Depends(shopper_request)]
 ) -> dict[str, Any]:
     """Everything for one page slot: products, banner, triggered message, section order."""
-    req = _request(key, placement, n, user_id, anonymous_id, product_id, cart, category, None)
     rt = runtime(request)
     return rt.recommendations.decide(req, rt.scores(req.user_id or req.anonymous_id))
