@@ -116,6 +116,16 @@ class Runtime:
             return self.score_provider(any_id)
         return self.intelligence.scores_of(any_id)
 
+    def segments(self, any_id: str | None) -> tuple[str, ...]:
+        """The shopper's segment and audience names, for content audience conditions."""
+        if any_id is None:
+            return ()
+        found = self.intelligence.profile_scores(any_id)
+        if found is None:
+            return ()
+        names = [found["segment"]] if found.get("segment") else []
+        return tuple(names + list(found.get("audiences") or []))
+
     @functools.cached_property
     def intelligence(self) -> CustomerIntelligence:
         """Customer models (propensity, CLV, segments) over this runtime's store, built on use."""

@@ -284,3 +284,18 @@ def test_layout_follows_affinity() -> None:
     sections = content.layout(ctx(profile=fan))
     assert [s["name"] for s in sections] == ["toys", "bestsellers", "garden"]
     assert sections[0]["reason"] == "affinity"
+
+
+def test_audience_segments_select_blocks() -> None:
+    content: ContentSet = parse_yaml(
+        """
+blocks:
+  - {name: vip, kind: banner, priority: 5, audience: {segments: [champions]}, content: {t: v}}
+  - {name: all, kind: banner, content: {t: a}}
+""",
+        ContentSet,
+    )
+    vip = content.pick(ctx(segments=("champions", "carted-no-order")), "banner")
+    assert vip is not None and vip[1] == ["block:vip", "segment:champions"]
+    other = content.pick(ctx(segments=("hibernating",)), "banner")
+    assert other is not None and other[0].name == "all"

@@ -85,4 +85,5 @@ def decide(
 ) -> dict[str, Any]:
     """Everything for one page slot: products, banner, triggered message, section order."""
     rt = runtime(request)
-    return rt.recommendations.decide(req, rt.scores(req.user_id or req.anonymous_id))
+    shopper = req.user_id or req.anonymous_id
+    return rt.recommendations.decide(req, rt.scores(shopper), rt.segments(shopper))

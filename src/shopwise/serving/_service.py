@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -287,10 +287,19 @@ class Recommendations:
         ruled = self._engine.apply(self._rules.live().value, candidates, ctx, n, {product_id})
         return self._served(request, ruled, artifact, self._rules.live().version, degraded)
 
-    def decide(self, request: RecommendationRequest, scores: dict[str, float]) -> dict[str, Any]:
-        """One call for a page slot: products, banner, triggered message, section order."""
+    def decide(
+        self,
+        request: RecommendationRequest,
+        scores: dict[str, float],
+        segments: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """One call for a page slot: products, banner, triggered message, section order.
+
+        ``scores`` (model scores by name) and ``segments`` (segment and audience names) come
+        from the customer-intelligence stage and feed thresholds and audience conditions.
+        """
         served, view = self._recommend(request)
-        ctx = self.context(request, view, scores)
+        ctx = replace(self.context(request, view, scores), segments=segments)
         content = self._content.live()
         banner = content.value.pick(ctx, "banner")
         message = content.value.pick(ctx, "message")

@@ -1,0 +1,84 @@
+"""Offline evaluation: protocols, metrics, dataset adapters and the model registry.
+
+Every model claim in shopwise is measured here, on the public datasets, with the published
+protocols (next-item leave-one-out, SR-GNN sessions, a temporal split for event logs) and beside
+peer baselines that run through the same code. The CLI (``shopwise evaluate``) and
+``benchmarks/quality.py`` are thin layers over :func:`run_next_item`, :func:`run_sessions` and
+:func:`run_temporal`.
+"""
+
+from shopwise.evaluate._datasets import (
+    EventLog,
+    SessionExamples,
+    read_attributes,
+    read_events,
+    read_sequences,
+    read_session_tests,
+    read_sessions,
+)
+from shopwise.evaluate._errors import EvaluationInputError
+from shopwise.evaluate._harness import Evaluation, Ranking, evaluate_model, rank_queries
+from shopwise.evaluate._metrics import (
+    CUTOFFS,
+    accuracy_metrics,
+    beyond_accuracy_metrics,
+    item_popularity,
+    target_ranks,
+    top_k_lists,
+)
+from shopwise.evaluate._protocols import (
+    RunOptions,
+    parse_cutoff,
+    run_next_item,
+    run_sessions,
+    run_temporal,
+)
+from shopwise.evaluate._registry import REGISTRY, ModelSpec, available_models, get_spec
+from shopwise.evaluate._splits import (
+    MAX_HISTORY,
+    Queries,
+    Split,
+    TemporalSplit,
+    default_cutoff,
+    leave_one_out,
+    session_splits,
+    temporal_splits,
+)
+
+__all__ = [
+    "CUTOFFS",
+    "MAX_HISTORY",
+    "REGISTRY",
+    "Evaluation",
+    "EvaluationInputError",
+    "EventLog",
+    "ModelSpec",
+    "Queries",
+    "Ranking",
+    "RunOptions",
+    "SessionExamples",
+    "Split",
+    "TemporalSplit",
+    "accuracy_metrics",
+    "available_models",
+    "beyond_accuracy_metrics",
+    "default_cutoff",
+    "evaluate_model",
+    "get_spec",
+    "item_popularity",
+    "leave_one_out",
+    "parse_cutoff",
+    "rank_queries",
+    "read_attributes",
+    "read_events",
+    "read_sequences",
+    "read_session_tests",
+    "read_sessions",
+    "run_next_item",
+    "run_sessions",
+    "run_temporal",
+    "session_splits",
+    "target_ranks",
+    "temporal_splits",
+    "top_k_lists",
+]
