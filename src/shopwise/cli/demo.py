@@ -115,10 +115,10 @@ def _build(runtime: Runtime, quick: bool) -> None:
 
 
 def _start_worker(model: str) -> subprocess.Popen[bytes]:
+    """The demo's worker, in the demo's process group so Ctrl-C or a group kill stops both."""
     return subprocess.Popen(
         [sys.executable, "-m", "shopwise.cli", "worker", "--jobs-only", "--model", model],
         env=os.environ.copy(),
-        start_new_session=True,
     )
 
 
