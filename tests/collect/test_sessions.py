@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
+from tests.collect.conftest import EventFactory
 
 from shopwise import store
 from shopwise.collect import Sessionizer
 from shopwise.runtime import Runtime
-from tests.collect.conftest import EventFactory
 
 T0 = datetime(2026, 4, 1, 9, tzinfo=UTC)
 

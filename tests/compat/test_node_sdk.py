@@ -20,9 +20,9 @@ NODE_DIR = Path(__file__).parent / "node"
 def test_analytics_node_journey(live_server: LiveServer, lossy_proxy: LossyProxy) -> None:
     node = shutil.which("node")
     if node is None:
-        pytest.skip("node is not installed")
+        pytest.skip(reason="node is not installed")
     if not (NODE_DIR / "node_modules" / "@segment" / "analytics-node").is_dir():
-        pytest.skip(f"npm packages are missing: run 'npm ci' in {NODE_DIR}")
+        pytest.skip(reason=f"npm packages are missing: run 'npm ci' in {NODE_DIR}")
     env = {
         **live_server.env,
         "SHOPWISE_URL": live_server.url,

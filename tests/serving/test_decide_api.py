@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from fastapi.testclient import TestClient
+from tests.serving.conftest import event
 
 from shopwise.runtime import Runtime
-from tests.serving.conftest import event
 
 Shop = tuple[TestClient, Runtime, dict[str, dict[str, str]]]
 

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.serving.conftest import event
 
 from shopwise import store
 from shopwise.runtime import Runtime
-from tests.serving.conftest import event
 
 Shop = tuple[TestClient, Runtime, dict[str, dict[str, str]]]
 
@@ -32,7 +32,7 @@ def test_answer_has_ids_reasons_and_model_version(shop: Shop) -> None:
 
 
 def test_a_view_ingested_just_before_changes_the_next_answer(shop: Shop) -> None:
-    client, runtime, keys = shop
+    client, _runtime, keys = shop
     params = {"placement": "home", "anonymous_id": "fresh-visitor", "n": 3}
     before = client.get("/v1/recommendations", params=params, headers=keys["write"]).json()
     view = event("product_viewed", "fresh-visitor", datetime.now(UTC), product_id="t2")

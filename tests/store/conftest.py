@@ -19,7 +19,7 @@ POSTGRES_ENV = "SHOPWISE_TEST_POSTGRES_URL"
 def _postgres_settings(tmp_path: Path) -> Iterator[Settings]:
     url = os.environ.get(POSTGRES_ENV)
     if not url:
-        pytest.skip(f"{POSTGRES_ENV} is not set (PostgreSQL contract tests need a server)")
+        pytest.skip(reason=f"{POSTGRES_ENV} is not set (PostgreSQL contract tests need a server)")
     schema = f"sw_{uuid.uuid4().hex[:12]}"
     admin = store.create_engine(Settings(database_url=url, data_dir=tmp_path))
     with admin.begin() as conn:

@@ -251,7 +251,7 @@ def test_bad_rows_are_reported_never_fatal(rows: list[tuple[Any, ...]]) -> None:
 def test_real_file(datasets_dir: Path) -> None:
     path = datasets_dir / "uci-online-retail" / "online_retail.parquet"
     if not path.is_file():
-        pytest.skip(f"{path} is missing")
+        pytest.skip(reason=f"{path} is missing")
     result = read_uci(path)
     report = result.report
     assert report.rows == 541_909
