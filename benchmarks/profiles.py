@@ -145,7 +145,7 @@ def main() -> None:
         "median_ms": summary,
         "http_p50_over_healthz_p50": ratio,
     }
-    name = "profiles-quick" if args.quick else "profiles"
+    name = "tmp/profiles-quick" if args.quick else "profiles"  # quick runs are not results
     write_json(RESULTS / f"{name}.json", result)
     shop = f"{loaded['customers']} customers, {loaded['events']} events, SQLite"
     box = result["machine"]

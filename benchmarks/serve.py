@@ -216,7 +216,7 @@ def main() -> None:
         "median": summary,
         "cost_ratio_vs_floor": ratio,
     }
-    name = "serve-quick" if args.quick else "serve"
+    name = "tmp/serve-quick" if args.quick else "serve"  # quick runs are not results
     write_json(RESULTS / f"{name}.json", result)
     lines = [
         f"# Serving benchmark ({shop['products']} products, {shop['customers']} customers, "
