@@ -28,7 +28,7 @@ from shopwise.profiles._identity import (
 from shopwise.profiles._state import ItemInfo, ProfileState
 from shopwise.profiles._traits import is_pii
 from shopwise.schema import EventType
-from shopwise.store import events, identities, profiles, write_transaction
+from shopwise.store import events, identities, profiles, single_read, write_transaction
 
 CONSUMER: Final = "profiles"
 _EVENT_COLUMNS = [events.c[name] for name in StoredEvent.__slots__]
@@ -215,7 +215,7 @@ class Profiles:
             .join(profiles, profiles.c.profile_id == identities.c.profile_id)
             .where(identities.c.id_key.in_([user_key(any_id), anon_key(any_id)]))
         )
-        with self._engine.connect() as conn:
+        with single_read(self._engine) as conn:
             rows = conn.execute(query).all()
         if not rows:
             return None

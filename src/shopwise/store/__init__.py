@@ -1,6 +1,6 @@
 """The relational store: Core tables, engine factory and migrations (SQLite or PostgreSQL)."""
 
-from shopwise.store._engine import create_engine, is_sqlite, write_transaction
+from shopwise.store._engine import create_engine, is_sqlite, single_read, write_transaction
 from shopwise.store._migrate import (
     current_revisions,
     downgrade,
@@ -48,6 +48,7 @@ __all__ = [
     "rule_sets",
     "segment_memberships",
     "segment_sizes",
+    "single_read",
     "upgrade",
     "write_transaction",
 ]

@@ -62,12 +62,14 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         mode = conn.get_execution_options().get(_BEGIN_OPTION, "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode != _AUTOCOMMIT:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
 
 
 _BEGIN_OPTION = "shopwise_sqlite_begin"
+_AUTOCOMMIT = "AUTOCOMMIT"
 
 
 def write_transaction(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
@@ -79,6 +81,15 @@ def write_transaction(engine: sa.Engine) -> AbstractContextManager[sa.Connection
     ``engine.connect()``, which never blocks on writers.
     """
     return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}).begin()
+
+
+def single_read(engine: sa.Engine) -> sa.Connection:
+    """A connection for one read statement on the hot path: on SQLite no BEGIN round trip.
+
+    Each statement then sees the latest commit on its own, so use it only where a single
+    statement answers the question.
+    """
+    return engine.execution_options(**{_BEGIN_OPTION: _AUTOCOMMIT}).connect()
 
 
 def is_sqlite(engine: sa.Engine) -> bool:
