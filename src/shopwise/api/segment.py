@@ -40,6 +40,7 @@ from shopwise.collect.segment import (
 from shopwise.errors import AuthError
 
 PREFIX: Final = "/segment/v1"
+ROOT_BATCH_PATHS: Final = ("/v1/batch", "/v1/import")
 SUCCESS: Final = {"success": True}
 ANY_ORIGIN: Final = {"Access-Control-Allow-Origin": "*"}
 CORS_PREFLIGHT: Final = {
@@ -169,6 +170,10 @@ def build_router(config: SegmentConfig | None = None) -> APIRouter:
     batch = _batch_handler(translator)
     for path in ("/batch", "/import", "/b"):
         router.add_route(PREFIX + path, batch, methods=["POST"])
+    # Segment's own batch paths at the root too (nothing of ours is there), so SDKs that only
+    # post batches (analytics-node, the Python SDKs) switch by their host setting alone
+    for path in ROOT_BATCH_PATHS:
+        router.add_route(path, batch, methods=["POST"])
     for call_type in CALL_TYPES:
         handler = _call_handler(call_type, translator)
         for path in (f"/{call_type}", f"/{call_type[0]}"):
