@@ -23,6 +23,7 @@ from shopwise.evaluate import (
     REGISTRY,
     Evaluation,
     EvaluationInputError,
+    EventLog,
     RunOptions,
     parse_cutoff,
     run_next_item,
@@ -164,9 +165,12 @@ def sessions(
 @app.command("temporal")
 def temporal(
     events: Annotated[
-        Path,
+        Path | None,
         typer.Option("--events", help=EVENTS_HELP),
-    ],
+    ] = None,
+    store: Annotated[
+        bool, typer.Option("--store", help="Use the configured event store instead of a file.")
+    ] = False,
     cutoff: Annotated[
         str | None, typer.Option("--cutoff", help="YYYY-MM-DD; default: 80% of events.")
     ] = None,
@@ -177,14 +181,35 @@ def temporal(
     max_valid: ValidOption = 10_000,
     quiet: QuietOption = False,
 ) -> None:
-    """Temporal split: train before the cutoff, rank what each user bought new after it."""
-    _existing(events, "events")
+    """Temporal split: train before the cutoff, rank what each user did new after it."""
+    if (events is None) == (not store):
+        raise _fail("give exactly one of --events FILE or --store")
     options = _options(model, params, seed, max_valid)
     try:
         when = parse_cutoff(cutoff)
     except EvaluationInputError as error:
         raise _fail(str(error)) from None
-    _run(lambda progress: run_temporal(events, when, options, progress), json_out, quiet)
+    if events is not None:
+        _existing(events, "events")
+        _run(lambda progress: run_temporal(events, when, options, progress), json_out, quiet)
+        return
+    log = _store_log()
+    _run(lambda progress: run_temporal(log, when, options, progress, "store"), json_out, quiet)
+
+
+def _store_log() -> EventLog:
+    """The configured store's consented interactions (SHOPWISE_* settings)."""
+    from shopwise.cli._common import load_settings
+    from shopwise.evaluate._store import store_event_log
+    from shopwise.runtime import Runtime
+
+    runtime = Runtime.build(load_settings())
+    try:
+        return store_event_log(runtime.engine, runtime.catalog)
+    except EvaluationInputError as error:
+        raise _fail(str(error)) from None
+    finally:
+        runtime.engine.dispose()
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import pandas as pd
 from rich.progress import Progress
 
 from shopwise.evaluate._datasets import (
+    EventLog,
     read_attributes,
     read_events,
     read_sequences,
@@ -141,14 +142,18 @@ def parse_cutoff(text: str | None) -> pd.Timestamp | None:
 
 
 def run_temporal(
-    events: Path,
+    events: Path | EventLog,
     cutoff: pd.Timestamp | None,
     options: RunOptions,
     progress: Progress | None = None,
+    dataset: str | None = None,
 ) -> Evaluation:
-    """Temporal protocol on an event log; cold-start metrics under ``"cold_start"``."""
+    """Temporal protocol on an event log (a file, or one read from the store).
+
+    Cold-start metrics (items first seen after the cutoff) come under ``"cold_start"``.
+    """
     _check_available(options.model)
-    log = read_events(events)
+    log = read_events(events) if isinstance(events, Path) else events
     when = cutoff if cutoff is not None else default_cutoff(log)
     valid, test = temporal_splits(log, when)
     result = evaluate_model(
@@ -156,7 +161,7 @@ def run_temporal(
         valid.split,
         test.split,
         task="temporal",
-        dataset=_dataset_name(events),
+        dataset=dataset or (_dataset_name(events) if isinstance(events, Path) else "store"),
         count_key="users",
         rng=np.random.default_rng(options.seed),
         params=options.params,
