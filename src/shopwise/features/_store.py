@@ -21,10 +21,16 @@ import pandas as pd
 import sqlalchemy as sa
 
 from shopwise.features._frames import EVENT_COLUMNS, REFUNDED, REFUNDED_AT
-from shopwise.models.training import _identity_map
-from shopwise.profiles import anon_key, profile_id_for, user_key
+from shopwise.profiles import (
+    anon_key,
+    event_allows,
+    identity_owners,
+    profile_id_for,
+    refusing_profiles,
+    user_key,
+)
 from shopwise.schema import Columns, EventType, Purpose
-from shopwise.store import events, profiles
+from shopwise.store import events
 
 ItemInfo = Callable[[str], tuple[str | None, str | None]]
 """Category path and brand of a product id (``Catalog.item_info``), for events that lack them."""
@@ -60,33 +66,6 @@ class StoreFrames:
         """Time of the latest event or order in the frames (``None`` when both are empty)."""
         times = [frame[Columns.TIME].max() for frame in (self.events, self.orders) if len(frame)]
         return max(times) if times else None
-
-
-def consent_choices(engine: sa.Engine, key: str) -> dict[str, bool]:
-    """Each profile's latest recorded choice for ``key`` (a purpose or ``do_not_sell``).
-
-    Profiles that never stated a choice are absent: the caller decides what silence means.
-    """
-    choices: dict[str, bool] = {}
-    query = sa.select(profiles.c.profile_id, profiles.c.state).where(
-        profiles.c.merged_into.is_(None)
-    )
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            choice = (row.state.get("consent") or {}).get(key)
-            if choice is not None:
-                choices[row.profile_id] = bool(choice[0])
-    return choices
-
-
-def refusing_profiles(engine: sa.Engine, purpose: Purpose) -> set[str]:
-    """Profiles whose latest consent refuses ``purpose``."""
-    return {profile for profile, granted in consent_choices(engine, purpose).items() if not granted}
-
-
-def _event_allows(context: dict[str, Any], purpose: Purpose) -> bool:
-    purposes = (context.get(Columns.CONSENT) or {}).get("purposes") or {}
-    return purposes.get(purpose, True) is not False
 
 
 def _text(value: Any) -> str | None:
@@ -185,7 +164,7 @@ def _rows(engine: sa.Engine) -> Iterator[tuple[dict[str, str], Any]]:
         events.c.properties,
     ).order_by(events.c.id)
     with engine.connect() as conn:
-        owners = _identity_map(conn)
+        owners = identity_owners(conn)
         for row in conn.execution_options(yield_per=5000).execute(query):
             yield owners, row
 
@@ -225,7 +204,7 @@ def store_frames(
         key = user_key(row.user_id) if row.user_id else anon_key(row.anonymous_id)
         # identities the profile consumer has not linked yet are roots of their own profile
         profile = owners.get(key) or profile_id_for(key)
-        if profile in refused or not _event_allows(row.context or {}, purpose):
+        if profile in refused or not event_allows(row.context or {}, purpose):
             excluded += 1
             continue
         rows.add(profile, row)

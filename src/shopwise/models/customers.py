@@ -30,8 +30,6 @@ from shopwise.features._store import (
     DO_NOT_SELL,
     ItemInfo,
     StoreFrames,
-    consent_choices,
-    refusing_profiles,
     store_frames,
 )
 from shopwise.jobs import Job
@@ -74,7 +72,7 @@ from shopwise.models.segments import (
     write_audience_csv,
     write_bids_csv,
 )
-from shopwise.profiles import Profiles
+from shopwise.profiles import Profiles, consent_choices, refusing_profiles
 from shopwise.schema import Columns, Purpose
 from shopwise.store import (
     customer_scores,

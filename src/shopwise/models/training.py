@@ -26,9 +26,17 @@ from shopwise.models.candidates import (
     Recommender,
     top_n,
 )
-from shopwise.profiles import ProfileState, anon_key, profile_id_for, user_key
+from shopwise.profiles import (
+    ProfileState,
+    anon_key,
+    event_allows,
+    identity_owners,
+    profile_id_for,
+    refusing_profiles,
+    user_key,
+)
 from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType, Purpose
-from shopwise.store import events, identities, profiles
+from shopwise.store import events
 
 Progress = Callable[[str], None]
 
@@ -53,30 +61,9 @@ class TrainingSet:
     excluded_events: int
 
 
-def _consents(context: dict[str, Any]) -> bool:
-    purposes = (context.get(Columns.CONSENT) or {}).get("purposes") or {}
-    return purposes.get(Purpose.PERSONALIZATION, True) is not False
-
-
-def refusing_profiles(engine: sa.Engine) -> set[str]:
-    """Profiles whose latest personalization consent is a refusal."""
-    refused = set()
-    with engine.connect() as conn:
-        for row in conn.execute(sa.select(profiles.c.profile_id, profiles.c.state)):
-            choice = row.state.get("consent", {}).get(Purpose.PERSONALIZATION)
-            if choice is not None and choice[0] is False:
-                refused.add(row.profile_id)
-    return refused
-
-
-def _identity_map(conn: sa.Connection) -> dict[str, str]:
-    rows = conn.execute(sa.select(identities.c.id_key, identities.c.profile_id))
-    return {row.id_key: row.profile_id for row in rows}
-
-
 def iter_interactions(engine: sa.Engine) -> Iterator[Interaction | None]:
     """Interactions in event order; ``None`` marks an event left out for lack of consent."""
-    refused = refusing_profiles(engine)
+    refused = refusing_profiles(engine, Purpose.PERSONALIZATION)
     query = (
         sa.select(
             events.c.type,
@@ -91,12 +78,12 @@ def iter_interactions(engine: sa.Engine) -> Iterator[Interaction | None]:
         .order_by(events.c.id)
     )
     with engine.connect() as conn:
-        owners = _identity_map(conn)
+        owners = identity_owners(conn)
         for row in conn.execution_options(yield_per=5000).execute(query):
             key = user_key(row.user_id) if row.user_id else anon_key(row.anonymous_id)
             # identities the profile consumer has not linked yet are roots of their own profile
             profile = owners.get(key) or profile_id_for(key)
-            if profile in refused or not _consents(row.context):
+            if profile in refused or not event_allows(row.context, Purpose.PERSONALIZATION):
                 yield None
                 continue
             weight = ITEM_EVENT_WEIGHTS[row.type]

@@ -1,5 +1,11 @@
 """Unified profiles: the real-time identity graph, the profile fold, declared traits."""
 
+from shopwise.profiles._consent import (
+    consent_choices,
+    event_allows,
+    identity_owners,
+    refusing_profiles,
+)
 from shopwise.profiles._identity import (
     IdentityGraph,
     Link,
@@ -23,8 +29,12 @@ __all__ = [
     "TraitSpec",
     "anon_key",
     "check_trait",
+    "consent_choices",
+    "event_allows",
+    "identity_owners",
     "is_pii",
     "links_of",
     "profile_id_for",
+    "refusing_profiles",
     "user_key",
 ]

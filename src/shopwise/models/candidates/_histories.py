@@ -107,3 +107,28 @@ def top_similar(similarities: FloatArray, item: int, n: int) -> tuple[IntArray, 
     order = part[np.argsort(-row[part], kind="stable")]
     order = order[np.isfinite(row[order])]
     return order.astype(np.int64), row[order]
+
+
+def recency_matrix(
+    histories: Sequence[IntArray], n_items: int, history_length: int, decay: float
+) -> sp.csr_matrix:
+    """Each history's last ``history_length`` known items, weighted ``decay ** k`` (newest k=0).
+
+    Indices outside ``0..n_items-1`` (items unseen at fit time) are dropped; a repeated item's
+    weights add up.
+    """
+    rows, cols, vals = [], [], []
+    for r, history in enumerate(histories):
+        items = np.asarray(history, dtype=np.int64)
+        recent = items[(items >= 0) & (items < n_items)][-history_length:]
+        steps = np.arange(len(recent) - 1, -1, -1, dtype=np.float64)
+        rows.append(np.full(len(recent), r, dtype=np.int64))
+        cols.append(recent)
+        vals.append(np.power(decay, steps).astype(np.float32))
+    if not rows:
+        return sp.csr_matrix((0, n_items), dtype=np.float32)
+    return sp.csr_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+        shape=(len(histories), n_items),
+        dtype=np.float32,
+    )

@@ -22,7 +22,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from shopwise.models.candidates._histories import check_fitted
+from shopwise.models.candidates._histories import check_fitted, recency_matrix
 from shopwise.models.candidates._protocol import (
     FloatArray,
     IntArray,
@@ -30,7 +30,6 @@ from shopwise.models.candidates._protocol import (
     ItemContent,
     top_n,
 )
-from shopwise.models.candidates.transition import known_items
 
 __all__ = ["ContentConfig", "ContentRecommender", "ContentState", "item_documents", "minilm_path"]
 
@@ -177,20 +176,7 @@ class ContentRecommender:
 
     def _profiles(self, histories: Sequence[IntArray], n_items: int) -> sp.csr_matrix:
         cfg = self.config
-        rows, cols, vals = [], [], []
-        for r, history in enumerate(histories):
-            recent = known_items(history, n_items)[-cfg.history_length :]
-            rows.append(np.full(len(recent), r, dtype=np.int64))
-            cols.append(recent)
-            steps = np.arange(len(recent) - 1, -1, -1, dtype=np.float64)
-            vals.append(np.power(cfg.recency_decay, steps).astype(np.float32))
-        if not rows:
-            return sp.csr_matrix((0, n_items), dtype=np.float32)
-        return sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(len(histories), n_items),
-            dtype=np.float32,
-        )
+        return recency_matrix(histories, n_items, cfg.history_length, cfg.recency_decay)
 
     def score(self, histories: Sequence[IntArray]) -> FloatArray:
         """Cosine similarity of every item to each history's content profile."""

@@ -19,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
-from shopwise.models.candidates._histories import check_fitted
+from shopwise.models.candidates._histories import check_fitted, recency_matrix
 from shopwise.models.candidates._protocol import FloatArray, IntArray, InteractionData, top_n
 
 __all__ = ["TransitionConfig", "TransitionRecommender", "TransitionState", "known_items"]
@@ -180,20 +180,7 @@ class TransitionRecommender:
     def query_matrix(self, histories: Sequence[IntArray], n_items: int) -> sp.csr_matrix:
         """Recency-weighted indicator of each history's recent items, one row per history."""
         cfg = self.config
-        rows, cols, vals = [], [], []
-        for r, history in enumerate(histories):
-            recent = known_items(history, n_items)[-cfg.history_length :]
-            positions = np.arange(len(recent) - 1, -1, -1, dtype=np.float64)
-            rows.append(np.full(len(recent), r, dtype=np.int64))
-            cols.append(recent)
-            vals.append(np.power(cfg.recency_decay, positions).astype(np.float32))
-        if not rows:
-            return sp.csr_matrix((0, n_items), dtype=np.float32)
-        return sp.csr_matrix(
-            (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-            shape=(len(histories), n_items),
-            dtype=np.float32,
-        )
+        return recency_matrix(histories, n_items, cfg.history_length, cfg.recency_decay)
 
     def score(self, histories: Sequence[IntArray]) -> FloatArray:
         """Transition scores of every item for each history (see :class:`Recommender`)."""
