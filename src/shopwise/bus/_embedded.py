@@ -2,7 +2,9 @@
 
 Publishing only wakes the consumer threads; they read committed rows after their offset, so a
 consumer that crashed or a process that restarted resumes without losing an event. Event ids are
-assigned by a single writer per database file, so id order is commit order.
+assigned under SQLite's single write lock, so id order is commit order. When the consumers run in
+another process (``shopwise worker``), they notice new rows by polling every ``poll_seconds``, and
+:meth:`EmbeddedBus.wait_until_consumed` in the API process watches their stored offsets.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class _Consumer:
 class EmbeddedBus:
     """In-process bus over the event table (see module docstring)."""
 
-    def __init__(self, engine: sa.Engine, poll_seconds: float = 0.5) -> None:
+    def __init__(self, engine: sa.Engine, poll_seconds: float = 0.05) -> None:
         self._engine = engine
         self._poll = poll_seconds
         self._consumers: dict[str, _Consumer] = {}
@@ -76,6 +78,8 @@ class EmbeddedBus:
 
     def wait_until_consumed(self, event_id: int, timeout: float = 5.0) -> bool:
         deadline = time.monotonic() + timeout
+        if not any(c.thread is not None for c in self._consumers.values()):
+            return self._wait_for_other_process(event_id, deadline)
         with self._progress:
             while any(c.position < event_id for c in self._consumers.values()):
                 left = deadline - time.monotonic()
@@ -86,6 +90,19 @@ class EmbeddedBus:
                     self._wake.notify_all()
                 self._progress.wait(min(left, 0.05))
         return True
+
+    def _wait_for_other_process(self, event_id: int, deadline: float) -> bool:
+        """The consumers run elsewhere (``shopwise worker``): watch their stored offsets."""
+        names = list(self._consumers)
+        query = sa.select(bus_offsets.c.position).where(bus_offsets.c.consumer.in_(names))
+        while True:
+            with self._engine.connect() as conn:
+                positions = list(conn.execute(query).scalars())
+            if len(positions) == len(names) and min(positions) >= event_id:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(min(self._poll, max(deadline - time.monotonic(), 0.0)))
 
     def _run(self, consumer: _Consumer) -> None:
         while not self._stopping.is_set():
