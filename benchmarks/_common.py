@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
-import dataclasses
 import os
 import platform
 import shutil
@@ -134,6 +133,7 @@ class Server:
             SHOPWISE_LOG_LEVEL=self.log_level,
             SHOPWISE_RATE_LIMIT_PER_SECOND="1000000",
             SHOPWISE_RATE_LIMIT_BURST="1000000",
+            SHOPWISE_API_CONSUMERS="true" if self.consumers else "false",
         )
         env.pop("SHOPWISE_DATABASE_URL", None)
         return env
@@ -153,8 +153,6 @@ class Server:
     def start(self, timeout: float = 120.0) -> None:
         log = (self.data_dir / "server.log").open("ab")
         command = [*shopwise_command(), "serve", "--host", HOST, "--port", str(self.port)]
-        if not self.consumers:
-            command = [sys.executable, str(Path(__file__).resolve()), "serve-without-consumers"]
         if self.command is not None:
             command = self.command
         self.process = subprocess.Popen(
@@ -368,19 +366,3 @@ def median(values: Sequence[float]) -> float:
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
-
-
-def _serve_without_consumers() -> None:
-    """``shopwise serve`` with a bus that has no subscribers: the API and collector alone."""
-    from shopwise.bus import EmbeddedBus
-    from shopwise.cli.serve import prepare_runtime, run_server
-    from shopwise.settings import Settings
-
-    settings = Settings()
-    runtime = prepare_runtime(settings)
-    runtime = dataclasses.replace(runtime, bus=EmbeddedBus(runtime.engine))
-    run_server(settings, runtime, settings.host, settings.port)
-
-
-if __name__ == "__main__" and sys.argv[1:] == ["serve-without-consumers"]:
-    _serve_without_consumers()
