@@ -66,9 +66,7 @@ def datasets_dir() -> Path:
     """The shared benchmark datasets; tests that need them skip when they are absent."""
     value = os.environ.get("SHOPWISE_DATASETS_DIR")
     if not value:
-        pytest.skip(
-            reason="SHOPWISE_DATASETS_DIR is not set (realdata tests need the shared datasets)"
-        )
+        pytest.skip(reason="SHOPWISE_DATASETS_DIR is not set (realdata tests need it)")
     path = Path(value)
     if not path.is_dir():
         pytest.skip(reason=f"SHOPWISE_DATASETS_DIR={value} is not a directory")
