@@ -1,0 +1,71 @@
+"""Pipeline variants on a seeded sample of Diginetica test prefixes (docs/models.md).
+
+Uses the harness's session split and ranking code; each variant is ``transition`` or a
+``ShopwiseConfig`` as JSON (``{}`` is the default pipeline). Prints P@20 / MRR@20 per variant.
+
+Run: ``.venv/bin/python benchmarks/sessions_sample.py 5000 '{}' '{"sknn": {}}'``
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from shopwise.evaluate import (
+    CUTOFFS,
+    accuracy_metrics,
+    rank_queries,
+    read_session_tests,
+    read_sessions,
+    session_splits,
+)
+from shopwise.models.candidates import Recommender
+from shopwise.models.candidates.transition import TransitionRecommender
+from shopwise.models.pipeline import ShopwiseConfig, ShopwiseRecommender
+
+
+def _model(variant: str) -> Recommender:
+    if variant == "transition":
+        return TransitionRecommender()
+    return ShopwiseRecommender(ShopwiseConfig.model_validate(json.loads(variant)))
+
+
+def main(sample: int, variants: list[str]) -> None:
+    root = Path(os.environ.get("SHOPWISE_DATASETS_DIR", "../shared/datasets"))
+    folder = root / "diginetica-sessions"
+    sessions = read_sessions(folder / "train_sessions.txt")
+    examples = read_session_tests(folder / "test_prefixes.tsv")
+    n_items = 1 + max(
+        max(int(s.max()) for s in sessions),
+        int(examples.targets.max()),
+        max(int(p.max()) for p in examples.prefixes),
+    )
+    _, test = session_splits(sessions, examples, n_items, np.random.default_rng(0))
+    picked = np.random.default_rng(1).choice(
+        len(test.queries), min(sample, len(test.queries)), False
+    )
+    queries = test.queries.subset(np.sort(picked).tolist())
+    for variant in variants:
+        model = _model(variant)
+        started = time.perf_counter()
+        model.fit(test.train)
+        fit_seconds = time.perf_counter() - started
+        metrics = accuracy_metrics(rank_queries(model, queries, batch_size=512).ranks, CUTOFFS)
+        row = {
+            "variant": variant,
+            "P@20": round(100 * metrics["HR@20"], 2),
+            "MRR@20": round(100 * metrics["MRR@20"], 2),
+            "fit_s": round(fit_seconds),
+        }
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3:
+        sys.exit("usage: sessions_sample.py SAMPLE VARIANT [VARIANT ...]")
+    main(int(sys.argv[1]), sys.argv[2:])
