@@ -18,6 +18,7 @@ import numpy as np
 
 from shopwise.evaluate import leave_one_out, read_attributes, read_sequences
 from shopwise.models.pipeline import ShopwiseRecommender
+from shopwise.models.ranking import build_candidates
 
 
 def main() -> None:
@@ -51,6 +52,26 @@ def main() -> None:
         model.ranker.predict(batch.features)
         ranker.append(time.perf_counter() - started)
     print(f"ranker alone: median {np.median(ranker) * 1000:.2f} ms")
+    _parts(model, histories[20:120])
+
+
+def _parts(model: ShopwiseRecommender, histories: list[np.ndarray]) -> None:
+    """Median time of each generator's ``score`` and of the candidate features, one history."""
+    stats = model.stats
+    assert stats is not None
+    parts: dict[str, list[float]] = {g.name: [] for g in model.active}
+    parts["build_candidates"] = []
+    for history in histories:
+        scores = {}
+        for generator in model.active:
+            started = time.perf_counter()
+            scores[generator.name] = generator.score([history])
+            parts[generator.name].append(time.perf_counter() - started)
+        started = time.perf_counter()
+        build_candidates([history], scores, stats, model.config.candidates)
+        parts["build_candidates"].append(time.perf_counter() - started)
+    for name, seconds in parts.items():
+        print(f"{name}: median {np.median(seconds) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,8 @@ class Cell:
     title: str
     command: tuple[str, ...]
     files: tuple[str, ...]
+    text: bool = False
+    """Whether the dataset has product titles (the text-only content models run only there)."""
 
 
 def cells(root: Path) -> list[Cell]:
@@ -91,6 +93,7 @@ def cells(root: Path) -> list[Cell]:
             "UCI Online Retail (temporal split)",
             ("temporal", "--events", str(uci / "online_retail.parquet")),
             (str(uci / "online_retail.parquet"),),
+            text=True,
         ),
     ]
 
@@ -149,6 +152,9 @@ def machine() -> dict[str, Any]:
     }
 
 
+TEXT_MODELS = ("content_minilm", "content_minilm_tuned")
+"""Models that encode product titles: run only on datasets that have them."""
+
 ALS_SMALL = {"factors": 64, "alpha": 10.0, "regularization": 0.05}
 """ALSConfig's defaults, run once on Beauty to explain the gap to the independent ALS value."""
 
@@ -187,6 +193,27 @@ def run_cell(
         result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
         result["wall_seconds"] = round(wall, 1)
         return result
+
+
+def _previous_datasets(path: Path) -> dict[str, Any]:
+    """The sections of the earlier run saved at ``path``, each with the machine it ran on."""
+    if not path.is_file():
+        return {}
+    saved: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return {
+        key: {**section, "machine": section.get("machine", saved.get("machine"))}
+        for key, section in saved.get("datasets", {}).items()
+    }
+
+
+def _merged_runs(
+    previous: dict[str, Any] | None, runs: list[dict[str, Any]], order: list[str]
+) -> list[dict[str, Any]]:
+    """This run's rows plus the earlier rows of models not rerun (``--models`` a subset)."""
+    rerun = {row["model"] for row in runs}
+    kept = [row for row in (previous or {}).get("runs", []) if row["model"] not in rerun]
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted([*kept, *runs], key=lambda row: rank.get(row["model"], len(rank)))
 
 
 def poprec_with_test_counts(sequences_path: Path) -> dict[str, float]:
@@ -272,7 +299,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gb']} GB RAM, Python "
         f"{mach['python']}; shared with other jobs during the run (load average "
         f"{mach['load_average_at_start']:.1f} at start), so timings are noisy and only "
-        f"comparable within one run. Total run time {report['total_seconds'] / 60:.1f} min.",
+        f"comparable within one run. The last run took {report['total_seconds'] / 60:.1f} min "
+        "(`--only` and `--models` rerun a part and keep the earlier rows of the rest).",
         "",
         "Metrics: HR@K and NDCG@K with one target (NDCG = 1/log2(rank+2)), MRR@20; ties are "
         "broken by item index. coverage@10 = distinct recommended items / catalog; "
@@ -290,6 +318,9 @@ def markdown(report: dict[str, Any]) -> str:
     next_item = ["HR@5", "NDCG@5", "HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR@20"]
     for key, section in report["datasets"].items():
         out += ["", f"## {section['title']}", ""]
+        if "machine" in section:
+            load = section["machine"]["load_average_at_start"]
+            out += [f"Run with load average {load:.1f} at start.", ""]
         if key == "diginetica":
             out.append("P@20 is HR@20; SR-GNN papers report both in percent (x100 here too).")
             out.append("")
@@ -299,18 +330,26 @@ def markdown(report: dict[str, Any]) -> str:
             out += _table(section["runs"], ["HR@10", "NDCG@10", "Recall@20", "MRR@20"])
             out += [
                 "",
-                "Cold start (targets restricted to items first sold after the cutoff):",
+                "Cold start: targets restricted to products first sold after the cutoff, ranked "
+                "against every product (*all*) and against the new products only (*new*: every "
+                "product sold before the cutoff masked). Models that learn from interactions "
+                "alone give a never-sold product no signal, so their *all* scores are 0 by "
+                "construction and their *new* scores follow the tie order (item index = "
+                "first-sale order, which favours them; `benchmarks/cold_start.py` also breaks "
+                "ties at random).",
                 "",
-                "| model | users | HR@10 | NDCG@10 | HR@20 |",
-                "|---|---|---|---|---|",
+                "| model | users | all HR@10 | all NDCG@10 | all HR@20 | new HR@10 | new NDCG@10 |",
+                "|---|---|---|---|---|---|---|",
             ]
             for row in section["runs"]:
                 cold = row.get("cold_start")
+                new = row.get("cold_start_new_items", {}).get("metrics", {})
                 if cold:
                     m = cold["metrics"]
                     out.append(
                         f"| {row['model']} | {cold['users']} | {_f(m.get('HR@10'))} | "
-                        f"{_f(m.get('NDCG@10'))} | {_f(m.get('HR@20'))} |"
+                        f"{_f(m.get('NDCG@10'))} | {_f(m.get('HR@20'))} | "
+                        f"{_f(new.get('HR@10'))} | {_f(new.get('NDCG@10'))} |"
                     )
         else:
             out += _table(section["runs"], next_item)
@@ -407,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     started = time.perf_counter()
     only = set(args.only.split(","))
+    previous = _previous_datasets(args.json)
     for cell in cells(args.datasets_dir):
         if cell.key not in only:
             continue
@@ -415,6 +455,8 @@ def main(argv: list[str] | None = None) -> int:
             continue
         runs = []
         for model in available:
+            if model in TEXT_MODELS and not cell.text:
+                continue
             row = run_cell(cell, model, args.timeout)
             runs.append(row)
             summary = row.get("skipped") or {
@@ -423,7 +465,14 @@ def main(argv: list[str] | None = None) -> int:
                 if k in ("HR@10", "NDCG@10", "HR@20", "MRR@20")
             }
             print(f"[quality] {cell.key} {model}: {summary}", flush=True)
-        report["datasets"][cell.key] = {"title": cell.title, "runs": runs}
+        for row in runs:
+            row["load_average_at_start"] = report["machine"]["load_average_at_start"]
+        report["datasets"][cell.key] = {
+            "title": cell.title,
+            "machine": machine(),
+            "runs": _merged_runs(previous.get(cell.key), runs, list(REGISTRY)),
+        }
+    report["datasets"] = {**previous, **report["datasets"]}
     if "beauty" in report["datasets"] and "als" in available:
         small = run_cell(cells(args.datasets_dir)[0], "als", args.timeout, ALS_SMALL)
         if "metrics" in small:

@@ -18,6 +18,7 @@ import numpy as np
 
 from shopwise.evaluate import (
     CUTOFFS,
+    Queries,
     accuracy_metrics,
     rank_queries,
     read_session_tests,
@@ -33,6 +34,16 @@ def _model(variant: str) -> Recommender:
     if variant == "transition":
         return TransitionRecommender()
     return ShopwiseRecommender(ShopwiseConfig.model_validate(json.loads(variant)))
+
+
+def _candidate_recall(model: Recommender, queries: Queries) -> float:
+    """Share of targets that get a finite score (are among the pipeline's candidates)."""
+    hits = 0
+    for start in range(0, len(queries), 512):
+        scores = model.score(queries.histories[start : start + 512])
+        targets = np.concatenate(queries.targets[start : start + 512])
+        hits += int(np.isfinite(scores[np.arange(len(scores)), targets]).sum())
+    return hits / len(queries)
 
 
 def main(sample: int, variants: list[str]) -> None:
@@ -60,6 +71,7 @@ def main(sample: int, variants: list[str]) -> None:
             "variant": variant,
             "P@20": round(100 * metrics["HR@20"], 2),
             "MRR@20": round(100 * metrics["MRR@20"], 2),
+            "candidate_recall": round(100 * _candidate_recall(model, queries), 2),
             "fit_s": round(fit_seconds),
         }
         print(json.dumps(row), flush=True)

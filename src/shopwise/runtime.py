@@ -21,7 +21,8 @@ from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, 
 from shopwise.models.registry import Champion, ModelRegistry
 from shopwise.models.training import Precomputed, RecommenderArtifact
 from shopwise.profiles import CONSUMER, Profiles
-from shopwise.serving import OnlineState, Recommendations
+from shopwise.schema import SYSTEM_EVENT_TYPES
+from shopwise.serving import ExposureLog, OnlineState, Recommendations
 from shopwise.settings import Settings
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class Runtime:
     rules: VersionedStore[RuleSet]
     content: VersionedStore[ContentSet]
     recommendations: Recommendations
+    exposures: ExposureLog
+    """Serving's exposure events, batched to the collector by a background thread."""
     score_provider: Callable[[str], dict[str, float]] | None = None
     """Overrides where decision thresholds read scores (default: :attr:`intelligence`)."""
 
@@ -62,21 +65,23 @@ class Runtime:
             store.upgrade(engine)
         bus = EmbeddedBus(engine)
         online = OnlineState()
+        catalog = Catalog(engine)
+        profiles = Profiles(engine, item_info=catalog.item_info)
 
         def on_commit(committed: Sequence[StoredEvent]) -> None:
             online.record(committed)
+            profiles.cache.stored(_profile_changes(committed))
             bus.publish(committed)
 
         writer = GroupCommitWriter(engine, on_commit=on_commit)
         collector = Collector(writer, Sessionizer(settings.session_idle_minutes))
-        catalog = Catalog(engine)
-        profiles = Profiles(engine, item_info=catalog.item_info)
         bus.subscribe(CONSUMER, profiles.consume)
         recommenders = ModelRegistry(settings.models_dir, "recommenders")
         champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
         precomputed_registry = ModelRegistry(settings.models_dir, "candidates")
         precomputed: Champion[Precomputed] = Champion(precomputed_registry, validate=_precomputed)
         rules, content = rule_store(engine), content_store(engine)
+        exposures = ExposureLog(collector.enqueue)
         recommendations = Recommendations(
             catalog,
             profiles,
@@ -85,7 +90,7 @@ class Runtime:
             precomputed,
             rules,
             content,
-            exposure=lambda event: collector.enqueue([event]),
+            exposure=exposures,
         )
         return cls(
             settings=settings,
@@ -106,6 +111,7 @@ class Runtime:
             rules=rules,
             content=content,
             recommendations=recommendations,
+            exposures=exposures,
         )
 
     def scores(self, any_id: str | None) -> dict[str, float]:
@@ -136,6 +142,9 @@ class Runtime:
     def start(self, consumers: bool = True) -> None:
         """Start the writer, model reloads and (unless a worker runs them) the bus consumers."""
         self.writer.start()
+        self.exposures.start()
+        # without the consumers here, profile states are written elsewhere: a short cache ttl
+        self.profiles.cache.written_through(consumers)
         if consumers:
             self.bus.start()
         self.champion.start()
@@ -145,9 +154,19 @@ class Runtime:
         """Drain the writer, stop consumers and release connections."""
         self.champion.stop()
         self.precomputed.stop()
+        self.exposures.stop()
         self.writer.stop()
         self.bus.stop()
         self.engine.dispose()
+
+
+def _profile_changes(committed: Sequence[StoredEvent]) -> list[str]:
+    """The ids whose profiles these events change as serving sees them (exposures do not)."""
+    ids: list[str] = []
+    for event in committed:
+        if event.type not in SYSTEM_EVENT_TYPES:
+            ids += [i for i in (event.anonymous_id, event.user_id) if i is not None]
+    return ids
 
 
 def _artifact(value: Any) -> RecommenderArtifact:

@@ -330,6 +330,11 @@ ITEM_EVENT_WEIGHTS: Final[dict[str, float]] = {
 }
 """Implicit-feedback weight of each event type that touches a product (view < cart < purchase)."""
 
+SYSTEM_EVENT_TYPES: Final[frozenset[str]] = frozenset({EventType.RECOMMENDATION_VIEWED})
+"""Events shopwise records about itself (what it showed), not the shopper's behaviour. They stay
+in the event log (attribution, experiments; found and erased through the shopper's ids) but are
+not folded into profiles: a served answer must not cost a profile write."""
+
 
 def utc_ms(moment: datetime) -> int:
     """Milliseconds since the epoch, the time unit of the event store."""

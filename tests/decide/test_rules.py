@@ -106,6 +106,44 @@ def test_purchased_within_days_filter() -> None:
     assert ids(result) == ["d", "h"] and result.rules_fired == ["bought"]
 
 
+def test_the_first_matching_filter_is_the_one_named() -> None:
+    bought_b = ProfileState(purchased=[[int(NOW.timestamp() * 1000), "m", "b"]])
+    ruleset = rules("""
+rules:
+  - {name: bought, type: filter, purchased_within_days: 30, priority: 1}
+  - {name: stock, type: filter, exclude: {out_of_stock: true}}
+""")
+    result = engine().apply(ruleset, cands("a", "b"), ctx(profile=bought_b), 10)
+    assert ids(result) == ["a"] and result.rules_fired == ["bought"]
+    result = engine().apply(ruleset, cands("a", "b"), ctx(), 10)
+    assert result.rules_fired == ["stock"]
+
+
+def test_verdicts_follow_a_new_catalog_snapshot_and_rule_set() -> None:
+    catalog = dict(CATALOG)
+    rule_engine = RuleEngine(lambda: catalog, lambda _source, _ctx: POPULAR)
+    stock = rules("rules: [{name: stock, type: filter, exclude: {out_of_stock: true}}]")
+    assert ids(rule_engine.apply(stock, cands("a", "h"), ctx(), 10)) == ["a", "h"]
+    catalog = {**CATALOG, "a": product("a", stock=0)}  # a stock change: a new snapshot
+    assert ids(rule_engine.apply(stock, cands("a", "h"), ctx(), 10)) == ["h"]
+    zed = rules("rules: [{name: no-h, type: filter, exclude: {product_ids: [h]}}]")
+    assert ids(rule_engine.apply(zed, cands("a", "h"), ctx(), 10)) == ["a"]
+
+
+def test_owned_candidates_are_rescored_in_place_with_the_same_answer() -> None:
+    ruleset = rules("""
+rules:
+  - {name: stock, type: filter, exclude: {out_of_stock: true}}
+  - {name: new, type: boost, match: {new_within_days: 7}, factor: 3}
+  - {name: sure, type: fallback, source: popular, min_score: 9.5}
+""")
+    given = cands(*"abcdefgh")
+    copied = engine().apply(ruleset, given, ctx(), 4)
+    assert [c.score for c in given] == [10.0 - i for i in range(8)]  # not owned: untouched
+    owned = engine().apply(ruleset, cands(*"abcdefgh"), ctx(), 4, owned=True)
+    assert owned == copied and owned.fallback is None  # the model's top score (10) was sure
+
+
 def test_boost_and_bury_reorder() -> None:
     ruleset = rules("""
 rules:

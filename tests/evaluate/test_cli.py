@@ -150,6 +150,8 @@ def test_temporal_on_a_generic_event_file(
     _check(payload, "temporal", "users")
     assert payload["cutoff"] == "2024-03-15"
     assert set(payload["cold_start"]) == {"metrics", "users"}
+    assert set(payload["cold_start_new_items"]) == {"metrics", "users"}
+    assert payload["cold_start_new_items"]["users"] == payload["cold_start"]["users"]
 
 
 @pytest.mark.parametrize(

@@ -91,3 +91,40 @@ def test_generic_events_need_their_columns(tmp_path: Path) -> None:
     path.write_text("user,item\n1,2\n", encoding="utf-8")
     with pytest.raises(EvaluationInputError, match="missing columns"):
         read_events(path)
+
+
+def test_online_retail_reader_shares_the_import_adapters_cleaning(tmp_path: Path) -> None:
+    from shopwise.collect.adapters.uci import convert_uci
+
+    frame = pd.DataFrame(
+        {
+            "InvoiceNo": ["1", " c2", "3", "4", "5", "6"],
+            "StockCode": [" a1 ", "A1", "b2", "B2", "c3", "a1"],
+            "Description": ["MUG", "MUG", "CUP", "CUP", "PLATE", "MUG"],
+            "Quantity": [1, 1, 2, 1, 1, 4],
+            "InvoiceDate": pd.date_range("2011-01-01", periods=6, freq="D"),
+            "UnitPrice": [2.0, 2.0, 1.0, 1.0, float("inf"), 2.0],
+            "CustomerID": [10.0, 10.0, 11.0, 12.0, 12.0, 11.0],
+            "Country": ["UK"] * 6,
+        }
+    )
+    path = tmp_path / "retail.parquet"
+    frame.to_parquet(path)
+    log = read_events(path)
+    # a lower-case cancellation and an infinite price are dropped, codes are normalised
+    assert log.items.ids == ("A1", "B2")
+    assert log.events[Columns.USER].tolist() == ["10", "11", "12", "11"]
+    imported = convert_uci(frame)
+    bought = {
+        (event["user_id"].removeprefix("uci-"), line["product_id"])
+        for event in imported.events
+        for line in event["properties"]["products"]
+    }
+    harness = set(
+        zip(
+            log.events[Columns.USER],
+            log.items.decode(log.events[Columns.ITEM].to_numpy()),
+            strict=True,
+        )
+    )
+    assert harness == bought

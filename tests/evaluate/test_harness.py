@@ -169,3 +169,27 @@ def test_registry_names_the_production_models_and_rejects_unknown() -> None:
 
 def test_missing_module_is_reported_unavailable() -> None:
     assert not ModelSpec("ghost", "shopwise.models.candidates.ghost", "Ghost", None).available()
+
+
+@pytest.mark.parametrize(
+    ("name", "encoder", "tuned"),
+    [
+        ("content", "tfidf", False),
+        ("content_minilm", "minilm", False),
+        ("content_minilm_tuned", "minilm", True),
+    ],
+)
+def test_registry_lists_the_content_model_alone(name: str, encoder: str, tuned: bool) -> None:
+    from shopwise.models.candidates.content import ContentRecommender
+
+    spec = get_spec(name)
+    assert spec.available() and name in available_models()
+    model = spec.build(spec.grid[0])
+    assert isinstance(model, ContentRecommender) and isinstance(model, Recommender)
+    assert model.config.encoder == encoder
+    assert (model.config.fine_tune is not None) == tuned
+
+
+def test_registry_has_the_category_aware_popularity_baseline() -> None:
+    model = get_spec("popular_category").build({})
+    assert isinstance(model, Recommender) and model.name == "popular_category"

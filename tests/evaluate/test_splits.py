@@ -107,6 +107,12 @@ def test_temporal_split_by_hand() -> None:
     assert got == {(0, 1, 2): [3], (1, 2, 0): [4]}
     # items 3 and 4 were first sold after the cutoff: both users have cold-start targets.
     assert sorted(t.tolist() for t in test.cold.targets) == [[3], [4]]
+    # the same cold queries among the new arrivals only: everything sold before is masked
+    new_items = test.cold_new_items
+    assert [t.tolist() for t in new_items.targets] == [t.tolist() for t in test.cold.targets]
+    assert new_items.masks is not None
+    for mask in new_items.masks:
+        assert sorted(set(range(5)) - set(mask.tolist())) == [3, 4]
     # the validation window has the same length (4 days 1 s) and ends at the cutoff
     assert valid.end == test.cutoff
     assert sorted(s.tolist() for s in valid.split.train.sequences) == [[0, 1], [1, 2]]

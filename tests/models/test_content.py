@@ -102,3 +102,71 @@ def test_minilm_embeddings_relate_synonyms(monkeypatch: pytest.MonkeyPatch) -> N
     tfidf = ContentRecommender(ContentConfig(encoder="tfidf"))
     tfidf.fit(InteractionData(sequences, n_items=5, content=content))
     assert tfidf.score([np.asarray([0])])[0, 1] < 1e-3  # no shared word: TF-IDF is blind
+
+
+def test_co_purchase_pairs_are_distinct_nearby_items_with_text() -> None:
+    from shopwise.models.candidates.content import FineTuneConfig, co_purchase_pairs
+
+    documents = ["a", "b", "c", "", "a"]
+    data = InteractionData([np.asarray([0, 1, 2, 0]), np.asarray([3, 1, 4, 0])], n_items=5)
+    pairs = co_purchase_pairs(data, documents, FineTuneConfig(window=1))
+    # (2, 0) is (0, 2); item 3 has no text; items 4 and 0 share the text "a"
+    assert pairs.tolist() == [[0, 1], [0, 2], [1, 2], [1, 4]]
+    wider = co_purchase_pairs(data, documents, FineTuneConfig(window=2))
+    assert wider.tolist() == [[0, 1], [0, 2], [1, 2], [1, 4]]
+    sampled = co_purchase_pairs(data, documents, FineTuneConfig(window=1, max_pairs=2))
+    assert len(sampled) == 2 and {tuple(p) for p in sampled.tolist()} <= {
+        (0, 1),
+        (0, 2),
+        (1, 2),
+        (1, 4),
+    }
+
+
+def test_fine_tuning_is_for_minilm_only() -> None:
+    with pytest.raises(ValueError, match="minilm"):
+        ContentConfig.model_validate({"encoder": "tfidf", "fine_tune": {}})
+
+
+PAIRED = ["running sneakers", "chocolate cake", "garden hose", "silk scarf", "coffee beans"]
+PAIRED += ["desk lamp", "wool blanket", ""]
+
+
+def _paired_data() -> InteractionData:
+    """Shoppers buy unrelated-sounding pairs (0, 1), (2, 3), (4, 5); item 6 is never bought."""
+    content = ItemContent(
+        texts=list(PAIRED), categories=[[] for _ in PAIRED], brands=[""] * len(PAIRED)
+    )
+    sequences = [np.asarray([2 * k, 2 * k + 1]) for k in range(3) for _ in range(4)]
+    return InteractionData(sequences, n_items=len(PAIRED), content=content)
+
+
+def _pair_similarity(model: ContentRecommender) -> float:
+    assert model.state is not None
+    vectors = np.asarray(model.state.vectors)
+    return float(np.mean([vectors[2 * k] @ vectors[2 * k + 1] for k in range(3)]))
+
+
+@pytest.mark.parametrize("mode", ["head", "full"])
+def test_fine_tuning_pulls_co_purchased_items_together(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopwise.models.candidates.content import FineTuneConfig
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    pretrained = ContentRecommender(ContentConfig(encoder="minilm"))
+    pretrained.fit(_paired_data())
+    if mode == "head":
+        tune = FineTuneConfig(mode="head", epochs=60, batch_size=3, learning_rate=1e-2)
+    else:
+        tune = FineTuneConfig(mode="full", steps=6, batch_size=3, learning_rate=1e-4)
+    tuned = ContentRecommender(ContentConfig(encoder="minilm", fine_tune=tune))
+    tuned.fit(_paired_data())
+    assert _pair_similarity(tuned) > _pair_similarity(pretrained) + 0.05
+    assert tuned.state is not None
+    vectors = np.asarray(tuned.state.vectors)
+    np.testing.assert_allclose(np.linalg.norm(vectors[:7], axis=1), 1.0, atol=1e-5)
+    assert not vectors[7].any()  # no text, no vector: fine-tuning does not invent one
+    # the never-bought item moves too: the adaptation reaches what cold start serves
+    assert pretrained.state is not None
+    assert not np.allclose(np.asarray(pretrained.state.vectors)[6], vectors[6], atol=1e-4)

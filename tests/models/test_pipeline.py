@@ -9,7 +9,14 @@ import pytest
 
 from shopwise.models.candidates import InteractionData, ItemContent, Recommender, recommend
 from shopwise.models.candidates.transition import TransitionConfig, TransitionRecommender
-from shopwise.models.pipeline import ShopwiseConfig, ShopwiseRecommender, holdout_last
+from shopwise.models.pipeline import (
+    ShopwiseConfig,
+    ShopwiseRecommender,
+    choose_scheme,
+    holdout_last,
+    holdout_sessions,
+    holdout_time,
+)
 from shopwise.models.ranking import CandidateConfig, LambdaRankerConfig
 
 N_ITEMS = 60
@@ -61,6 +68,60 @@ def test_holdout_last_keeps_single_item_sequences() -> None:
     assert [s.tolist() for s in train.sequences] == [[1, 2], [4]]
     assert train.timestamps is not None
     assert [t.tolist() for t in train.timestamps] == [[10, 20], [40]]
+
+
+def test_holdout_sessions_queries_every_prefix_of_the_latest_sequences() -> None:
+    sequences = [np.asarray([1, 2]), np.asarray([3, 4, 5]), np.asarray([6, 7, 8]), np.asarray([9])]
+    times = [np.asarray([50, 60]), np.asarray([1, 2, 3]), np.asarray([10, 20, 30]), np.asarray([5])]
+    held = holdout_sessions(InteractionData(sequences, 10), share=0.25)
+    assert held.scheme == "sessions"
+    assert [s.tolist() for s in held.train.sequences] == [[1, 2], [3, 4, 5], [6, 7, 8]]
+    assert [h.tolist() for h in held.histories] == []  # the last sequence has no next click
+    by_time = holdout_sessions(InteractionData(sequences, 10, timestamps=times), share=0.25)
+    assert [s.tolist() for s in by_time.train.sequences] == [[3, 4, 5], [6, 7, 8], [9]]
+    assert [h.tolist() for h in by_time.histories] == [[1]]
+    assert [t.tolist() for t in by_time.targets] == [[2]]
+    two = holdout_sessions(InteractionData(sequences[:3], 10), share=0.34)
+    assert [h.tolist() for h in two.histories] == [[6], [6, 7]]
+    assert [t.tolist() for t in two.targets] == [[7], [8]]
+
+
+def test_holdout_time_asks_for_new_items_after_the_cut() -> None:
+    sequences = [np.asarray([1, 2, 1, 3, 4]), np.asarray([5, 6]), np.asarray([7, 8])]
+    times = [np.asarray([1, 2, 3, 8, 9]), np.asarray([8, 9]), np.asarray([2, 3])]
+    data = InteractionData(sequences, 10, timestamps=times)
+    held = holdout_time(data, share=0.45)  # 9 events: the cut falls at time 8
+    assert held.scheme == "time"
+    assert [s.tolist() for s in held.train.sequences] == [[1, 2, 1], [], [7, 8]]
+    assert held.train.timestamps is not None
+    assert [t.tolist() for t in held.train.timestamps] == [[1, 2, 3], [], [2, 3]]
+    # user 1 had nothing before the cut and user 2 nothing after it: no query
+    assert [h.tolist() for h in held.histories] == [[1, 2, 1]]
+    assert [t.tolist() for t in held.targets] == [[3, 4]]
+    with pytest.raises(ValueError, match="timestamps"):
+        holdout_time(InteractionData(sequences, 10), share=0.2)
+
+
+def test_auto_scheme_follows_the_shape_of_the_data(rng: np.random.Generator) -> None:
+    config = ShopwiseConfig()
+    long = _markov_data(rng)
+    assert choose_scheme(long, config).scheme == "last"
+    short = InteractionData([s[:3] for s in long.sequences], N_ITEMS)
+    assert choose_scheme(short, config).scheme == "sessions"
+    times = [np.arange(len(s)) * 1000 + u for u, s in enumerate(long.sequences)]
+    timed = InteractionData(long.sequences, N_ITEMS, timestamps=times)
+    assert choose_scheme(timed, config).scheme == "time"
+    few = InteractionData(long.sequences[:20], N_ITEMS, timestamps=times[:20])
+    assert choose_scheme(few, config).scheme == "last"  # too few queries after the time cut
+
+
+def test_pipeline_learns_from_several_targets_per_query(rng: np.random.Generator) -> None:
+    data = _markov_data(rng, users=600)
+    times = [np.arange(len(s)) * 100 + u for u, s in enumerate(data.sequences)]
+    timed = InteractionData(data.sequences, N_ITEMS, timestamps=times, content=data.content)
+    model = ShopwiseRecommender(_config().model_copy(update={"ranker_queries": "time"}))
+    assert _hit_rate(model, timed) > 0.4
+    assert model.scheme == "time"
 
 
 def test_pipeline_is_a_recommender_scoring_candidates_only(rng: np.random.Generator) -> None:

@@ -66,10 +66,43 @@ def test_rank_score_and_context_features() -> None:
     assert features["n_generators"][at[2]] == 2
     assert features["history__steps_back"][at[1]] == 1  # the last item, offered as candidate
     assert features["history__steps_back"][at[3]] > 100
+    assert features["history__count"][at[1]] == 1
+    assert features["history__count"][at[3]] == 0
     # attributes: item 2 {a, b} vs last item 1 {a}: Jaccard 1/2
     assert features["history__attribute_overlap_last"][at[2]] == pytest.approx(0.5)
     assert features["context__history_length"][at[2]] == 2
     assert "item__log_price" not in names
+
+
+def test_history_features_match_a_direct_count(rng: np.random.Generator) -> None:
+    n_items = 40
+    categories = [[f"c{c}" for c in range(4) if rng.random() < 0.4] for _ in range(n_items)]
+    content = ItemContent([""] * n_items, categories, [""] * n_items)
+    data = InteractionData(
+        [rng.integers(0, n_items, 6) for _ in range(30)], n_items, content=content
+    )
+    config = CandidateConfig(per_generator=5, history_candidates=4)
+    stats = fit_item_stats(data, config)
+    histories = [rng.integers(0, 12, int(rng.integers(1, 70))) for _ in range(25)]
+    scores = {"g": rng.random((len(histories), n_items)).astype(np.float32)}
+    batch = build_candidates(histories, scores, stats, config)
+    column = {name: batch.features[:, j] for j, name in enumerate(batch.feature_names)}
+    groups = [set(c) for c in categories]
+    for j, (row, item) in enumerate(zip(batch.rows, batch.items, strict=True)):
+        recent = histories[row][-50:].tolist()
+        if item in recent:
+            steps = recent[::-1].index(item) + 1
+            assert column["history__steps_back"][j] == steps
+        else:
+            assert column["history__steps_back"][j] == 1000
+        assert column["history__count"][j] == recent.count(item)
+        last = groups[int(histories[row][-1])]
+        union = len(groups[item] | last)
+        expected = len(groups[item] & last) / union if union else 0.0
+        assert column["history__attribute_overlap_last"][j] == pytest.approx(expected)
+    for row, history in enumerate(histories):
+        offered = set(batch.items[batch.rows == row].tolist())
+        assert set(history[-4:].tolist()) <= offered  # the recent history items are candidates
 
 
 def test_price_features_when_prices_are_known() -> None:

@@ -94,3 +94,50 @@ def test_rebuild_never_reads_past_its_batch(tmp_path: Path, cut: int) -> None:
         assert (u1.state.events, u2.state.events) == (10, 3)
     finally:
         runtime.writer.stop()
+
+
+def _exposure(i: int, user: str, anon: str) -> dict[str, Any]:
+    return {
+        "message_id": f"exp{i}",
+        "type": "recommendation_viewed",
+        "user_id": user,
+        "anonymous_id": anon,
+        "timestamp": _at(i),
+        "properties": {"recommendation_id": f"r{i}", "product_ids": ["p1"], "placement": "home"},
+    }
+
+
+@pytest.mark.parametrize("cut", [1, 2, 3])
+def test_exposures_are_kept_but_not_folded_into_profiles(tmp_path: Path, cut: int) -> None:
+    """What shopwise showed is logged, but neither counts as behaviour nor links identities,
+    whether it arrives alone, with behaviour, or is re-read by a rebuild."""
+    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime.writer.start()
+    log = [
+        _view(0, "a1"),
+        _exposure(1, "u9", "a1"),
+        _alias(2, "u1", "a1"),
+        _exposure(3, "u1", "a1"),
+    ]
+    try:
+        assert runtime.collector.ingest(log).accepted == len(log)
+        columns = [store.events.c[name] for name in StoredEvent.__slots__]
+        with runtime.engine.connect() as conn:
+            stored = [
+                StoredEvent.from_row(dict(row._mapping))
+                for row in conn.execute(sa.select(*columns).order_by(store.events.c.id))
+            ]
+        for start, end in itertools.pairwise([0, cut, len(stored)]):
+            runtime.profiles.consume(stored[start:end])
+        u1 = runtime.profiles.get("u1")
+        assert u1 is not None
+        assert (u1.state.events, u1.anonymous_ids) == (2, ["a1"])
+        assert "recommendation_viewed" not in u1.state.counts
+        assert runtime.profiles.get("u9") is None
+        with runtime.engine.connect() as conn:
+            kept = conn.execute(
+                sa.select(sa.func.count()).where(store.events.c.type == "recommendation_viewed")
+            ).scalar_one()
+        assert kept == 2
+    finally:
+        runtime.writer.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,10 +26,12 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt.start(consumers=settings.api_consumers)
+        thresholds = _tune_gc()
         try:
             yield
         finally:
             rt.stop()
+            _untune_gc(thresholds)
 
     app = FastAPI(
         title="shopwise",
@@ -48,3 +51,30 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(segment.router)
     app.include_router(scores.router)
     return app
+
+
+def _tune_gc() -> tuple[int, int, int]:
+    """Make the cyclic garbage collector cheap and rare for a long-running server.
+
+    What startup loaded (models, precomputed lists) lives as long as the process, yet every full
+    collection walked all of it: tens of milliseconds a pass, often enough to cost a fifth of a
+    recommendation's CPU and to dominate its p99. So garbage is collected once, the survivors
+    are frozen (left out of later passes; acyclic objects are still freed when released), and
+    the thresholds are raised so that young passes stay around a millisecond and full passes
+    become rare (``benchmarks/serve.py`` measured the choice). Returns the previous thresholds.
+    """
+    previous: tuple[int, int, int] = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    return previous
+
+
+def _untune_gc(thresholds: tuple[int, int, int]) -> None:
+    """Undo :func:`_tune_gc` at shutdown (apps started and stopped in one process, as in tests)."""
+    gc.unfreeze()
+    gc.set_threshold(*thresholds)
+
+
+GC_THRESHOLDS = (2000, 10, 1000)
+"""Young-generation allocations, then young passes per middle pass, middle passes per full."""

@@ -1,12 +1,24 @@
-"""Recommendations, similar and complementary products, and page decisions."""
+"""Recommendations, similar and complementary products, and page decisions.
+
+``GET /v1/recommendations`` is the hottest read of the API (every page asks it), so, like the
+ingestion route, it is a plain Starlette route on the event loop: the query is checked by one
+pydantic model and the key by the cached lookup, with no dependency resolution, no thread-pool hop
+and no response-model serialisation. Serving itself never waits on I/O once the shopper's profile
+is cached (see ``Profiles.current``); a cache miss is one indexed SQLite read. Errors keep the
+app's format: 400 ``invalid_request`` with the offending field named, 401/403/429 from the key.
+Being a Starlette route it is missing from the generated OpenAPI schema; ``/v1/decide``, which
+takes the same parameters, is listed there.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shopwise.api._auth import authorize, runtime
+from shopwise.api._json import JsonResponse
 from shopwise.auth import ApiKey, Scope
 from shopwise.errors import Forbidden, InvalidInput
 from shopwise.serving import RecommendationRequest
@@ -16,6 +28,91 @@ router = APIRouter(prefix="/v1", tags=["serving"])
 PLACEMENT = r"^[a-z0-9_\-]{1,64}$"
 IDENTITY_OPTIONAL = ("product", "category", "search")
 """Placements that may be served without a shopper id (product and listing pages)."""
+
+Id = Annotated[str | None, Field(max_length=128)]
+
+
+class ShopperQuery(BaseModel):
+    """The query parameters of a page slot (unknown parameters are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    placement: Annotated[str, Field(pattern=PLACEMENT)]
+    n: Annotated[int, Field(ge=1, le=100)] = 10
+    user_id: Id = None
+    anonymous_id: Id = None
+    product_id: Id = None
+    cart: list[str] | None = None
+    category: Annotated[str | None, Field(max_length=200)] = None
+    query: Annotated[str | None, Field(max_length=512)] = None
+
+
+_recommender = authorize(Scope.RECOMMEND_OWN)
+
+
+def parse_query(request: Request) -> ShopperQuery:
+    """The request's query string as a :class:`ShopperQuery`; 400 naming the field otherwise.
+
+    A repeated parameter keeps its last value, except ``cart``, which keeps them all.
+    """
+    params = request.query_params
+    raw: dict[str, Any] = dict(params.items())
+    if "cart" in raw:
+        raw["cart"] = params.getlist("cart")
+    try:
+        return ShopperQuery.model_validate(raw)
+    except ValidationError as exc:
+        details = [
+            {
+                "field": ".".join(str(part) for part in err["loc"]) or "request",
+                "code": err["type"],
+                "message": err["msg"],
+            }
+            for err in exc.errors(include_url=False)
+        ]
+        first = details[0]
+        raise InvalidInput(
+            f"{first['field']}: {first['message']}", code="invalid_request", details=details
+        ) from None
+
+
+def checked_request(key: ApiKey, query: ShopperQuery) -> RecommendationRequest:
+    """The serving request, refused when the key or the identity do not allow it."""
+    if Scope.READ not in key.scopes and query.user_id is not None:
+        raise Forbidden("a write key may only ask for its own anonymous_id, not a user_id")
+    if (
+        query.user_id is None
+        and query.anonymous_id is None
+        and query.placement not in IDENTITY_OPTIONAL
+    ):
+        raise InvalidInput(
+            "user_id or anonymous_id is required for this placement", code="missing_identity"
+        )
+    return RecommendationRequest(
+        placement=query.placement,
+        n=query.n,
+        user_id=query.user_id,
+        anonymous_id=query.anonymous_id,
+        product_id=query.product_id,
+        cart=tuple(query.cart or ()),
+        category=query.category,
+        query=query.query,
+    )
+
+
+async def recommendations(request: Request) -> JsonResponse:
+    """Products for a placement, ranked for this shopper, with reason codes.
+
+    Query: ``placement`` (required), ``n`` (1..100, default 10), ``user_id`` or
+    ``anonymous_id`` (a write key may only give an ``anonymous_id``; optional on product, category
+    and search placements), ``product_id``, ``cart`` (repeated), ``category``, ``query``.
+    """
+    query = parse_query(request)
+    req = checked_request(_recommender(request), query)
+    return JsonResponse(runtime(request).recommendations.recommend(req).public())
+
+
+router.add_route(f"{router.prefix}/recommendations", recommendations, methods=["GET"])
 
 
 def shopper_request(
@@ -29,32 +126,18 @@ def shopper_request(
     category: str | None = Query(None, max_length=200),
     query: str | None = Query(None, max_length=512),
 ) -> RecommendationRequest:
-    """The query parameters of a page slot, checked against what the key may ask for."""
-    key = authorize(Scope.RECOMMEND_OWN)(request)
-    if Scope.READ not in key.scopes and user_id is not None:
-        raise Forbidden("a write key may only ask for its own anonymous_id, not a user_id")
-    if user_id is None and anonymous_id is None and placement not in IDENTITY_OPTIONAL:
-        raise InvalidInput(
-            "user_id or anonymous_id is required for this placement", code="missing_identity"
-        )
-    return RecommendationRequest(
+    """The query parameters of a page slot (as a documented dependency), checked for the key."""
+    shopper = ShopperQuery(
         placement=placement,
         n=n,
         user_id=user_id,
         anonymous_id=anonymous_id,
         product_id=product_id,
-        cart=tuple(cart or ()),
+        cart=cart,
         category=category,
         query=query,
     )
-
-
-@router.get("/recommendations")
-def recommendations(
-    request: Request, req: Annotated[RecommendationRequest, Depends(shopper_request)]
-) -> dict[str, Any]:
-    """Products for a placement, ranked for this shopper, with reason codes."""
-    return runtime(request).recommendations.recommend(req).public()
+    return checked_request(_recommender(request), shopper)
 
 
 @router.get("/products/{product_id}/similar")

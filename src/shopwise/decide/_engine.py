@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from operator import attrgetter
 
 from shopwise.catalog import Product
 from shopwise.decide._context import ShopperContext
@@ -20,15 +21,18 @@ from shopwise.decide._rules import (
     DiversifyRule,
     FallbackRule,
     FilterRule,
-    Match,
     PinRule,
     RuleSet,
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Candidate:
-    """A product on its way to the answer, with the reasons it is there."""
+    """A product on its way to the answer, with the reasons it is there.
+
+    The engine never changes a ``reasons`` list in place (it rebinds a new one), so lists may be
+    shared between candidates.
+    """
 
     product_id: str
     score: float
@@ -46,8 +50,11 @@ FallbackSource = Callable[[str, ShopperContext], Sequence[tuple[str, float]]]
 """Products (with scores) from a fallback source such as ``popular_in_category``."""
 
 
+_SCORE = attrgetter("score")
+
+
 def _rank_scores(candidates: list[Candidate]) -> None:
-    ordered = sorted(candidates, key=lambda c: -c.score)
+    ordered = sorted(candidates, key=_SCORE, reverse=True)  # stable, like key=-score
     for rank, candidate in enumerate(ordered):
         candidate.score = 1.0 / (1.0 + 0.05 * rank)
 
@@ -58,7 +65,7 @@ class RuleEngine:
     def __init__(self, catalog: Callable[[], Mapping[str, Product]], fallback: FallbackSource):
         self._catalog = catalog
         self._fallback = fallback
-        self._memo = _MatchMemo()
+        self._memo = _Memo()
 
     def apply(
         self,
@@ -68,24 +75,33 @@ class RuleEngine:
         n: int,
         exclude: set[str] | None = None,
         model_ok: bool = True,
+        owned: bool = False,
     ) -> RuledList:
+        """The answer for ``ctx``: at most ``n`` of ``candidates`` (best first) after the rules.
+
+        ``owned``: the caller hands the candidates over (fresh objects it will not read again),
+        so the engine rescores them in place instead of copying them first.
+        """
         products = self._catalog()
         active = rules.active(ctx.placement, ctx.now)
         fired: list[str] = []
-        matches = self._memo.for_request(products, ctx.now)
-        filters = _Filters([r for r in active if isinstance(r, FilterRule)], ctx, matches)
+        facts = self._memo.for_request(rules, products, ctx.now)
+        filters = _Filters([r for r in active if isinstance(r, FilterRule)], ctx, facts)
         blocked = set(exclude or ())
-        keep = self._filter(candidates, products, filters, blocked, fired)
+        fallback = next((r for r in active if isinstance(r, FallbackRule)), None)
+        top = None  # the model's best score, before any rescoring
+        if fallback is not None and fallback.min_score is not None:
+            top = max((c.score for c in candidates), default=None)
+        keep = self._filter(candidates, products, filters, blocked, fired, owned)
         _rank_scores(keep)
-        self._boost(keep, products, [r for r in active if isinstance(r, BoostRule)], matches, fired)
-        keep.sort(key=lambda c: -c.score)
+        self._boost(keep, [r for r in active if isinstance(r, BoostRule)], facts, fired)
+        keep.sort(key=_SCORE, reverse=True)
         diversify = next((r for r in active if isinstance(r, DiversifyRule)), None)
         if diversify is not None:
-            keep = self._diversify(keep, products, diversify, n, fired)
+            keep = self._diversify(keep, products, diversify, n, facts, fired)
         keep = keep[:n]
-        fallback = next((r for r in active if isinstance(r, FallbackRule)), None)
         used = None
-        if fallback is not None and _unsure(keep, candidates, fallback, model_ok):
+        if fallback is not None and _unsure(keep, top, fallback, model_ok):
             keep, used = self._fill(keep, products, filters, fallback, ctx, n, blocked, fired)
         pins = [r for r in active if isinstance(r, PinRule)]
         keep = self._pin(keep, products, pins, filters, n, blocked, fired)
@@ -98,33 +114,51 @@ class RuleEngine:
         filters: _Filters,
         blocked: set[str],
         fired: list[str],
+        owned: bool,
     ) -> list[Candidate]:
-        keep = []
+        """The candidates in the catalog, not ``blocked`` and not filtered (copied unless
+        ``owned``)."""
+        keep: list[Candidate] = []
+        known, missing, last = filters.known, filters.MISSING, len(filters.rules)
+        bought = filters.bought
         for candidate in candidates:
-            product = products.get(candidate.product_id)
-            if product is None or candidate.product_id in blocked:
+            product_id = candidate.product_id
+            if product_id in blocked:
                 continue
-            rule = filters.blocking(product)
-            if rule is not None:
-                _fire(fired, rule.name)
+            position = known.get(product_id)
+            if position is None:
+                position = filters.first(products.get(product_id), product_id)
+            if position == missing:
                 continue
-            keep.append(Candidate(candidate.product_id, candidate.score, list(candidate.reasons)))
+            if bought:
+                position = filters.first_with_purchases(product_id, position)
+            if position != last:
+                _fire(fired, filters.rules[position].name)
+                continue
+            if not owned:
+                candidate = Candidate(product_id, candidate.score, candidate.reasons)
+            keep.append(candidate)
         return keep
 
     @staticmethod
     def _boost(
-        keep: list[Candidate],
-        products: Mapping[str, Product],
-        boosts: list[BoostRule],
-        matches: _Matches,
-        fired: list[str],
+        keep: list[Candidate], boosts: list[BoostRule], facts: _Facts, fired: list[str]
     ) -> None:
-        for rule in boosts:
-            for candidate in keep:
-                if matches(rule.match, products[candidate.product_id]):
-                    candidate.score *= rule.factor
-                    candidate.reasons.append(f"{rule.type}:{rule.name}")
-                    _fire(fired, rule.name)
+        if not boosts:
+            return
+        known, matching = facts.matching(boosts)
+        tags = [f"{rule.type}:{rule.name}" for rule in boosts]
+        used: set[int] = set()
+        for candidate in keep:
+            found = known.get(candidate.product_id)
+            if found is None:
+                found = matching(candidate.product_id)
+            for position in found:
+                candidate.score *= boosts[position].factor
+                candidate.reasons = [*candidate.reasons, tags[position]]
+                used.add(position)
+        for position in sorted(used):
+            _fire(fired, boosts[position].name)
 
     @staticmethod
     def _diversify(
@@ -132,15 +166,18 @@ class RuleEngine:
         products: Mapping[str, Product],
         rule: DiversifyRule,
         n: int,
+        facts: _Facts,
         fired: list[str],
     ) -> list[Candidate]:
         if rule.max_per_category is not None:
             chosen, counts = [], dict[str, int]()
             for candidate in keep:
-                leaf = _leaf(products[candidate.product_id])
+                leaf = facts.leaf(candidate.product_id)
                 if counts.get(leaf, 0) < rule.max_per_category:
                     counts[leaf] = counts.get(leaf, 0) + 1
                     chosen.append(candidate)
+                    if len(chosen) == n:  # the caller keeps the first n
+                        break
         else:
             assert rule.mmr_lambda is not None
             chosen = _mmr(keep, products, rule.mmr_lambda, n)
@@ -197,73 +234,152 @@ class RuleEngine:
         return keep[:n]
 
 
-def _unsure(
-    keep: list[Candidate], candidates: Sequence[Candidate], rule: FallbackRule, model_ok: bool
-) -> bool:
+def _unsure(keep: list[Candidate], top: float | None, rule: FallbackRule, model_ok: bool) -> bool:
     if not model_ok or len(keep) < max(rule.min_items, 1):
         return True
-    top = max((c.score for c in candidates), default=None)
     return rule.min_score is not None and (top is None or top < rule.min_score)
 
 
-_Matches = Callable[[Match, Product], bool]
+class _Memo:
+    """Holds the :class:`_Facts` of the current rule set, catalog snapshot and minute.
 
-
-class _MatchMemo:
-    """Remembers which products each rule condition selects.
-
-    Valid for one catalog snapshot and one minute (conditions such as "new within 14 days" move
-    with time), so a request costs a dictionary lookup per candidate and rule, not a evaluation.
-    The memo holds the :class:`Match` objects it saw, so their ids cannot be reused meanwhile.
+    Conditions such as "new within 14 days" move with time, so facts live for one minute at
+    most; a new snapshot (a stock change) or a new rule set version starts afresh. The memo keeps
+    the rule set and the snapshot it was built for, so their ids cannot be reused meanwhile.
     """
 
     def __init__(self) -> None:
-        self._key: tuple[int, int] | None = None
-        self._seen: dict[int, tuple[Match, dict[str, bool]]] = {}
+        self._facts: _Facts | None = None
         self._lock = threading.Lock()
 
-    def for_request(self, products: Mapping[str, Product], now: datetime) -> _Matches:
-        key = (id(products), int(now.timestamp() // 60))
+    def for_request(self, rules: RuleSet, products: Mapping[str, Product], now: datetime) -> _Facts:
+        minute = int(now.timestamp() // 60)
+        facts = self._facts
+        if facts is not None and facts.valid_for(rules, products, minute):
+            return facts
         with self._lock:
-            if key != self._key:
-                self._key, self._seen = key, {}
-            seen = self._seen
+            if self._facts is None or not self._facts.valid_for(rules, products, minute):
+                self._facts = _Facts(rules, products, minute, now)
+            return self._facts
 
-        def matches(match: Match, product: Product) -> bool:
-            entry = seen.get(id(match))
-            if entry is None or entry[0] is not match:
-                entry = (match, {})
-                seen[id(match)] = entry
-            known = entry[1].get(product.id)
-            if known is None:
-                known = entry[1][product.id] = match.matches(product, now)
-            return known
 
-        return matches
+class _Facts:
+    """What a list of rules says about each product, computed once per product and list.
+
+    A request then costs one dictionary lookup per candidate for its filters and one for its
+    boosts, instead of evaluating every condition of every rule.
+    """
+
+    def __init__(
+        self, rules: RuleSet, products: Mapping[str, Product], minute: int, now: datetime
+    ) -> None:
+        self._rules = rules
+        self._products = products
+        self._minute = minute
+        self._now = now
+        self._first: dict[tuple[int, ...], dict[str, int]] = {}
+        self._matching: dict[tuple[int, ...], dict[str, tuple[int, ...]]] = {}
+        self._leaves: dict[str, str] = {}
+
+    def valid_for(self, rules: RuleSet, products: Mapping[str, Product], minute: int) -> bool:
+        return rules is self._rules and products is self._products and minute == self._minute
+
+    def first_excluding(
+        self, filters: Sequence[FilterRule]
+    ) -> tuple[dict[str, int], Callable[[Product], int]]:
+        """Position of the first of ``filters`` whose ``exclude`` matches (``len`` if none).
+
+        Returns the table of known answers by product id, and the function that fills it in.
+        """
+        table = self._first.setdefault(tuple(map(id, filters)), {})
+        now, count = self._now, len(filters)
+
+        def first(product: Product) -> int:
+            position = next(
+                (
+                    i
+                    for i, rule in enumerate(filters)
+                    if rule.exclude is not None and rule.exclude.matches(product, now)
+                ),
+                count,
+            )
+            table[product.id] = position
+            return position
+
+        return table, first
+
+    def matching(
+        self, boosts: Sequence[BoostRule]
+    ) -> tuple[dict[str, tuple[int, ...]], Callable[[str], tuple[int, ...]]]:
+        """Positions of the ``boosts`` whose ``match`` holds for a product id, in order.
+
+        Returns the table of known answers by product id, and the function that fills it in.
+        """
+        table = self._matching.setdefault(tuple(map(id, boosts)), {})
+        now, products = self._now, self._products
+
+        def matching(product_id: str) -> tuple[int, ...]:
+            product = products[product_id]
+            found = tuple(i for i, r in enumerate(boosts) if r.match.matches(product, now))
+            table[product_id] = found
+            return found
+
+        return table, matching
+
+    def leaf(self, product_id: str) -> str:
+        leaf = self._leaves.get(product_id)
+        if leaf is None:
+            leaf = self._leaves[product_id] = _leaf(self._products[product_id])
+        return leaf
 
 
 class _Filters:
-    """The active filter rules of one request, with the shopper's purchases looked up once."""
+    """The active filter rules of one request, with the shopper's purchases looked up once.
 
-    def __init__(self, rules: list[FilterRule], ctx: ShopperContext, matches: _Matches) -> None:
+    A product's verdict is the position of the first rule that removes it (``len(rules)`` when
+    none does, :attr:`MISSING` when it is not in the catalog).
+    """
+
+    MISSING = -1
+
+    def __init__(self, rules: list[FilterRule], ctx: ShopperContext, facts: _Facts) -> None:
         self.rules = rules
-        self.matches = matches
-        self.bought = {
-            rule.name: ctx.purchased_since(
-                int((ctx.now - timedelta(days=rule.purchased_within_days)).timestamp() * 1000)
+        self.known, self._first = facts.first_excluding(rules)
+        bought = [
+            (
+                position,
+                ctx.purchased_since(
+                    int((ctx.now - timedelta(days=rule.purchased_within_days)).timestamp() * 1000)
+                ),
             )
-            for rule in rules
+            for position, rule in enumerate(rules)
             if rule.purchased_within_days is not None
-        }
+        ]
+        self.bought = [(position, ids) for position, ids in bought if ids]
+
+    def first(self, product: Product | None, product_id: str) -> int:
+        """The verdict on a product not yet in :attr:`known` (ignoring purchases)."""
+        if product is None:
+            self.known[product_id] = self.MISSING
+            return self.MISSING
+        return self._first(product)
+
+    def first_with_purchases(self, product_id: str, first: int) -> int:
+        """The verdict ``first``, or an earlier purchase rule that removes the product."""
+        for position, ids in self.bought:
+            if position >= first:
+                break
+            if product_id in ids:
+                return position
+        return first
 
     def blocking(self, product: Product) -> FilterRule | None:
         """The first rule that removes ``product``, or ``None``."""
-        for rule in self.rules:
-            if rule.exclude is not None and self.matches(rule.exclude, product):
-                return rule
-            if product.id in self.bought.get(rule.name, ()):
-                return rule
-        return None
+        first = self.known.get(product.id)
+        if first is None or first == self.MISSING:
+            first = self._first(product)
+        first = self.first_with_purchases(product.id, first)
+        return self.rules[first] if first < len(self.rules) else None
 
 
 def _fire(fired: list[str], name: str) -> None:

@@ -154,11 +154,12 @@ def _read_frame(path: Path) -> pd.DataFrame:
 
 
 def _online_retail(frame: pd.DataFrame) -> EventLog:
-    invoice = frame["InvoiceNo"].astype(str)
-    keep = ~invoice.str.startswith("C") & frame["CustomerID"].notna()
-    keep &= (frame["Quantity"] > 0) & (frame["UnitPrice"] > 0)
-    sales = frame.loc[keep].copy()
-    sales["StockCode"] = sales["StockCode"].astype(str).str.strip().str.upper()
+    # The cleaning rules are the import adapter's, so the harness learns from the same sales the
+    # store holds. Imported here: the collect package is only needed for this layout.
+    from shopwise.collect.adapters.uci import customer_ids, sale_lines, stock_codes
+
+    sales = frame.loc[sale_lines(frame)].copy()
+    sales["StockCode"] = stock_codes(sales["StockCode"])
     sales = sales.sort_values("InvoiceDate", kind="stable")
     codes = tuple(pd.unique(sales["StockCode"]))
     items = ItemIndex(codes)
@@ -175,7 +176,7 @@ def _online_retail(frame: pd.DataFrame) -> EventLog:
     )
     events = pd.DataFrame(
         {
-            Columns.USER: sales["CustomerID"].astype(np.int64).astype(str).to_numpy(),
+            Columns.USER: customer_ids(sales["CustomerID"]).to_numpy(),
             Columns.ITEM: items.encode(list(sales["StockCode"])),
             Columns.TIME: pd.to_datetime(sales["InvoiceDate"]).to_numpy(),
             Columns.QUANTITY: sales["Quantity"].to_numpy(),
@@ -212,11 +213,12 @@ def _generic_events(frame: pd.DataFrame, path: Path) -> EventLog:
 def read_events(path: Path) -> EventLog:
     """Read an event log for the temporal protocol.
 
-    The UCI Online Retail layout is recognised by its columns: cancellations (``C`` invoices),
-    lines without a CustomerID and non-positive quantities or prices are dropped, items are
-    StockCodes, and each product's most common Description and median UnitPrice become its
-    :class:`ItemContent`. Any other CSV or parquet needs ``user_id``, ``product_id`` and
-    ``timestamp`` columns.
+    The UCI Online Retail layout is recognised by its columns and cleaned with the import
+    adapter's rules (:func:`shopwise.collect.adapters.uci.sale_lines`): cancellations (``C``
+    invoices), lines without a CustomerID and non-positive quantities or prices are dropped,
+    items are normalised StockCodes, and each product's most common Description and median
+    UnitPrice become its :class:`ItemContent`. Any other CSV or parquet needs ``user_id``,
+    ``product_id`` and ``timestamp`` columns.
 
     Parameters
     ----------

@@ -150,7 +150,11 @@ def run_temporal(
 ) -> Evaluation:
     """Temporal protocol on an event log (a file, or one read from the store).
 
-    Cold-start metrics (items first seen after the cutoff) come under ``"cold_start"``.
+    Cold-start metrics (targets first sold after the cutoff) come under ``"cold_start"``
+    (ranked against the whole catalog) and ``"cold_start_new_items"`` (ranked against the items
+    not sold before the cutoff only). An interaction-only model, popularity included, gives a
+    never-sold item no signal, so it cannot place it in the first block at all, and in the second
+    its order is the item index's (first sale), not a preference.
     """
     _check_available(options.model)
     log = read_events(events) if isinstance(events, Path) else events
@@ -165,7 +169,7 @@ def run_temporal(
         count_key="users",
         rng=np.random.default_rng(options.seed),
         params=options.params,
-        extra_queries={"cold_start": test.cold},
+        extra_queries={"cold_start": test.cold, "cold_start_new_items": test.cold_new_items},
         batch_size=options.batch_size,
         max_valid_queries=options.max_valid_queries,
         progress=progress,

@@ -73,6 +73,34 @@ REGISTRY: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("popular", f"{_CANDIDATES}.popular", "PopularRecommender", "PopularConfig"),
         ModelSpec(
+            "popular_category",
+            f"{_CANDIDATES}.popular",
+            "CategoryPopularRecommender",
+            "CategoryPopularConfig",
+        ),
+        # The content model, alone: what serves items nobody has bought yet (cold start).
+        ModelSpec(
+            "content",
+            f"{_CANDIDATES}.content",
+            "ContentRecommender",
+            "ContentConfig",
+            grid=({"encoder": "tfidf"},),
+        ),
+        ModelSpec(
+            "content_minilm",
+            f"{_CANDIDATES}.content",
+            "ContentRecommender",
+            "ContentConfig",
+            grid=({"encoder": "minilm"},),
+        ),
+        ModelSpec(
+            "content_minilm_tuned",
+            f"{_CANDIDATES}.content",
+            "ContentRecommender",
+            "ContentConfig",
+            grid=({"encoder": "minilm", "fine_tune": {"mode": "head"}},),
+        ),
+        ModelSpec(
             "als",
             f"{_CANDIDATES}.mf",
             "ALSRecommender",

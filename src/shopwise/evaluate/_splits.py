@@ -10,7 +10,12 @@ reported numbers), built so that no target ever reaches the data its model is tr
   asks for the next click after each of their prefixes.
 * temporal: train on events before a cutoff; the targets of each user are the items bought in
   the window after it that the user had not had before. Validation repeats this one window
-  earlier. Items first seen after the cutoff form a separate cold-start query set.
+  earlier. Items first seen after the cutoff form two separate cold-start query sets: the same
+  users with only those targets, ranked against the whole catalog (``cold``: can a model surface
+  a new item at all?), and ranked against the new items alone, every item with a training
+  interaction masked (``cold_new_items``: which of the new arrivals does this user want?).
+  The catalog (titles, prices) of every item is known to the models in both: a product can be
+  listed before anybody buys it, which is what cold start means.
 
 The query history is at most ``max_history`` most recent items; the mask is the user's whole
 known history (the S3-Rec code masks the full training row), or nothing for sessions, where
@@ -163,19 +168,30 @@ def session_splits(
 
 @dataclass(frozen=True)
 class TemporalSplit:
-    """A temporal split plus its cold-start queries (targets first sold after the cutoff)."""
+    """A temporal split plus its cold-start queries (targets first sold after the cutoff).
+
+    ``cold`` ranks those targets against every item; ``cold_new_items`` asks the same queries
+    with every item bought before the cutoff masked, so only the new arrivals compete.
+    """
 
     split: Split
     cold: Queries
     cutoff: pd.Timestamp
     end: pd.Timestamp
+    cold_new_items: Queries
 
 
-def _sequences_before(events: pd.DataFrame, cutoff: pd.Timestamp) -> pd.Series:
+def _sequences_before(
+    events: pd.DataFrame, cutoff: pd.Timestamp
+) -> tuple[pd.Series, list[IntArray]]:
+    """Each user's items before ``cutoff`` (oldest first) and their unix seconds, aligned."""
     before = events[events[Columns.TIME] < cutoff]
-    return before.groupby(Columns.USER, sort=False)[Columns.ITEM].agg(
+    items: pd.Series = before.groupby(Columns.USER, sort=False)[Columns.ITEM].agg(
         lambda s: s.to_numpy(dtype=np.int64)
     )
+    stamps = before[Columns.TIME].to_numpy(dtype="datetime64[s]").astype(np.int64)
+    rows = before.groupby(Columns.USER, sort=False).indices
+    return items, [np.ascontiguousarray(stamps[rows[user]]) for user in items.index]
 
 
 def temporal_window(
@@ -183,7 +199,7 @@ def temporal_window(
 ) -> TemporalSplit:
     """Train on events before ``cutoff``; target new-to-user items in ``[cutoff, end)``."""
     events = log.events
-    history = _sequences_before(events, cutoff)
+    history, seconds = _sequences_before(events, cutoff)
     if history.empty:
         raise EvaluationInputError(f"no events before the cutoff {cutoff.date()}")
     window = events[(events[Columns.TIME] >= cutoff) & (events[Columns.TIME] < end)]
@@ -211,12 +227,18 @@ def temporal_window(
         raise EvaluationInputError(
             f"no user bought something new between {cutoff.date()} and {end.date()}"
         )
-    data = InteractionData(sequences=sequences, n_items=len(log.items), content=log.content)
+    data = InteractionData(
+        sequences=sequences, n_items=len(log.items), timestamps=seconds, content=log.content
+    )
 
     def as_queries(rows: list[tuple[IntArray, IntArray, IntArray]]) -> Queries:
         return Queries([r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows])
 
-    return TemporalSplit(Split(data, as_queries(queries)), as_queries(cold), cutoff, end)
+    sold = np.setdiff1d(np.arange(len(log.items), dtype=np.int64), cold_items)
+    new_items = [(r[0], np.union1d(r[1], sold), r[2]) for r in cold]
+    return TemporalSplit(
+        Split(data, as_queries(queries)), as_queries(cold), cutoff, end, as_queries(new_items)
+    )
 
 
 def default_cutoff(log: EventLog, share: float = 0.8) -> pd.Timestamp:

@@ -1,5 +1,6 @@
 """Unified profiles: the real-time identity graph, the profile fold, declared traits."""
 
+from shopwise.profiles._cache import ProfileCache
 from shopwise.profiles._consent import (
     consent_choices,
     event_allows,
@@ -23,6 +24,7 @@ __all__ = [
     "TRAITS",
     "IdentityGraph",
     "Link",
+    "ProfileCache",
     "ProfileState",
     "ProfileView",
     "Profiles",

@@ -17,6 +17,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from shopwise.bus import StoredEvent
+from shopwise.profiles._cache import ProfileCache, Resolved
 from shopwise.profiles._identity import (
     IdentityGraph,
     Link,
@@ -27,11 +28,18 @@ from shopwise.profiles._identity import (
 )
 from shopwise.profiles._state import ItemInfo, ProfileState
 from shopwise.profiles._traits import is_pii
-from shopwise.schema import EventType
+from shopwise.schema import SYSTEM_EVENT_TYPES, EventType
 from shopwise.store import events, identities, profiles, single_read, write_transaction
 
 CONSUMER: Final = "profiles"
 _EVENT_COLUMNS = [events.c[name] for name in StoredEvent.__slots__]
+_CURRENT: Final = (
+    sa.select(identities.c.id_key, profiles.c.profile_id, profiles.c.state)
+    .join(profiles, profiles.c.profile_id == identities.c.profile_id)
+    .where(identities.c.id_key.in_([sa.bindparam("user_key"), sa.bindparam("anon_key")]))
+)
+"""The serving read: a shopper's identities (user and anonymous key) with their profile, built
+once so that a request only binds two values."""
 
 
 def links_of(event: StoredEvent) -> list[Link]:
@@ -112,10 +120,17 @@ def _shares(weights: dict[str, float], top: int = 10) -> dict[str, float]:
 class Profiles:
     """Keeps profiles current from the bus and answers profile reads."""
 
-    def __init__(self, engine: sa.Engine, item_info: ItemInfo | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        item_info: ItemInfo | None = None,
+        cache: ProfileCache | None = None,
+    ) -> None:
         self._engine = engine
         self._graph = IdentityGraph()
         self._item_info = item_info
+        self.cache = cache or ProfileCache()
+        """Serving's cache of :meth:`current` (written through by :meth:`consume`)."""
 
     # -- the consumer -------------------------------------------------------------------------
 
@@ -123,8 +138,13 @@ class Profiles:
         """Fold a batch of events into profiles (idempotent; see module docstring).
 
         The identities and profiles a batch touches are read with one query each and written
-        back with one statement each, so the write lock is held for milliseconds.
+        back with one statement each, so the write lock is held for milliseconds. Events
+        shopwise records about itself (``SYSTEM_EVENT_TYPES``: exposures) are not behaviour and
+        are skipped here and in rebuilds alike.
         """
+        batch = [e for e in batch if e.type not in SYSTEM_EVENT_TYPES]
+        if not batch:
+            return
         keys = {event_key(e.anonymous_id, e.user_id) for e in batch}
         with write_transaction(self._engine) as conn:
             cache = self._graph.preload(conn, keys)
@@ -148,6 +168,11 @@ class Profiles:
                 states[profile] = self._rebuild(conn, profile, horizon)
             existing |= set(self._load(conn, dirty))
             self._save(conn, states, existing)
+        self.cache.committed(
+            ((e.anonymous_id, e.user_id, owner) for e, owner in zip(batch, owners, strict=True)),
+            states,
+            dirty,
+        )
 
     def _rebuild(self, conn: sa.Connection, profile: str, horizon: int) -> ProfileState:
         """The profile folded from its events up to ``horizon`` (the batch's last event).
@@ -159,7 +184,11 @@ class Profiles:
         users, anons = self._graph.members(conn, profile)
         query = (
             sa.select(*_EVENT_COLUMNS)
-            .where(attribution_filter(users, anons), events.c.id <= horizon)
+            .where(
+                attribution_filter(users, anons),
+                events.c.id <= horizon,
+                events.c.type.not_in(SYSTEM_EVENT_TYPES),
+            )
             .order_by(events.c.id)
         )
         state = ProfileState()
@@ -208,19 +237,27 @@ class Profiles:
         with self._engine.connect() as conn:
             return self._graph.lookup(conn, any_id)
 
-    def current(self, any_id: str) -> tuple[str, ProfileState] | None:
-        """(canonical id, state) by a user or anonymous id, in one query (the serving path)."""
-        query = (
-            sa.select(identities.c.id_key, profiles.c.profile_id, profiles.c.state)
-            .join(profiles, profiles.c.profile_id == identities.c.profile_id)
-            .where(identities.c.id_key.in_([user_key(any_id), anon_key(any_id)]))
-        )
+    def current(self, any_id: str) -> Resolved:
+        """(canonical id, state) by a user or anonymous id: the serving path.
+
+        Served from :attr:`cache` when it holds the id, else one query (a user id wins over an
+        anonymous id of the same value). Callers must not modify the returned state; the cache
+        keeps current what serving reads (``served_view`` in ``_cache``), while counters,
+        sessions and traits may lag by the cache's ``ttl`` (use :meth:`get` for those).
+        """
+        hit, cached = self.cache.get(any_id)
+        if hit:
+            return cached
+        read_at = self.cache.sequence()
+        keys = {"user_key": user_key(any_id), "anon_key": anon_key(any_id)}
         with single_read(self._engine) as conn:
-            rows = conn.execute(query).all()
-        if not rows:
-            return None
-        row = min(rows, key=lambda r: not r.id_key.startswith("u:"))  # a user id wins
-        return row.profile_id, ProfileState.from_json(row.state)
+            rows = conn.execute(_CURRENT, keys).all()
+        found: Resolved = None
+        if rows:
+            row = min(rows, key=lambda r: not r.id_key.startswith("u:"))  # a user id wins
+            found = row.profile_id, ProfileState.from_json(row.state)
+        self.cache.put(any_id, found, read_at)
+        return found
 
     def get(self, any_id: str) -> ProfileView | None:
         with self._engine.connect() as conn:

@@ -1,5 +1,6 @@
 """Serving: recommendations and page decisions in milliseconds, with graceful degradation."""
 
+from shopwise.serving._exposure import ExposureLog
 from shopwise.serving._online import OnlineState
 from shopwise.serving._service import (
     CANDIDATES,
@@ -8,4 +9,11 @@ from shopwise.serving._service import (
     Served,
 )
 
-__all__ = ["CANDIDATES", "OnlineState", "RecommendationRequest", "Recommendations", "Served"]
+__all__ = [
+    "CANDIDATES",
+    "ExposureLog",
+    "OnlineState",
+    "RecommendationRequest",
+    "Recommendations",
+    "Served",
+]

@@ -1,10 +1,13 @@
 """Recommendations and page decisions, independent of HTTP.
 
-Fast path: identity -> profile (store) and the session's fresh events (online state) -> history
--> candidates from the champion model (scored on the fresh history) merged with the worker's
-precomputed candidates -> business rules -> answer with a recommendation id and reason codes. The
-exposure (``recommendation_viewed``) is queued to the collector without waiting. Any failure of a
-dependency degrades to a rule-filtered fallback, flagged in the answer, never an error.
+Fast path: identity -> profile (``Profiles.current``: an in-process cache kept current by the
+profile consumer, the store on a miss) and the session's fresh events (online state) -> history
+-> candidates from the champion model (scored on the fresh history, remembered per history)
+merged with the worker's precomputed candidates -> business rules -> answer with a recommendation
+id and reason codes. The exposure (``recommendation_viewed``) is appended to a buffer that a
+background thread hands to the collector in batches (:class:`ExposureLog`). Nothing on this path
+waits on I/O once the shopper's profile is cached. Any failure of a dependency degrades to a
+rule-filtered fallback, flagged in the answer, never an error.
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from shopwise.models.candidates import top_n
 from shopwise.models.registry import Champion
 from shopwise.models.training import Precomputed, RecommenderArtifact, profile_products
 from shopwise.profiles import Profiles, ProfileState
-from shopwise.serving._online import OnlineState
+from shopwise.serving._online import OnlineState, RecentItem
+from shopwise.serving._sessions import SessionCandidates
 
 log = logging.getLogger("shopwise.serving")
 
@@ -109,6 +113,7 @@ class Recommendations:
         self._content = content
         self._exposure = exposure
         self._engine = RuleEngine(catalog.snapshot, self._fallback_items)
+        self._sessions = SessionCandidates()
         # recommendation ids only need to be unique, not secret: skip the OS entropy per request
         self._ids = random.Random()
 
@@ -142,17 +147,16 @@ class Recommendations:
             scores=scores or {},
         )
 
-    def _history(self, request: RecommendationRequest, ctx: ShopperContext) -> list[str]:
+    def _history(
+        self, request: RecommendationRequest, ctx: ShopperContext, recent: list[RecentItem]
+    ) -> tuple[str, ...]:
         entries = profile_products(ctx.profile) if ctx.profile is not None else []
-        entries += [
-            (ts, pid)
-            for ts, _type, pid in self._online.recent(request.anonymous_id, request.user_id)
-        ]
+        entries += [(ts, pid) for ts, _type, pid in recent]
         products = [pid for _ts, pid in sorted(set(entries))]
         products += list(request.cart)
         if request.product_id:
             products.append(request.product_id)
-        return products[-50:]
+        return tuple(products[-50:])
 
     # -- candidates -------------------------------------------------------------------------
 
@@ -171,31 +175,32 @@ class Recommendations:
         precomputed = self._precomputed.get()
         listed = precomputed.lists.get(view[0]) if precomputed and view else None
         since = precomputed.computed_at if precomputed and listed else 0
-        fresh = [
-            pid
-            for ts, _t, pid in self._online.recent(request.anonymous_id, request.user_id)
-            if ts > since
-        ]
+        recent = self._online.recent(request.anonymous_id, request.user_id)
+        fresh = any(ts > since for ts, _type, _pid in recent)
         ranked: list[tuple[list[Candidate], float]] = []
         if listed is not None:
-            long_term = [Candidate(p, s, list(r)) for p, s, r in zip(*listed, strict=True)]
+            # reason lists are shared: the rule engine never changes one in place
+            long_term = [Candidate(p, s, r) for p, s, r in zip(*listed, strict=True)]
             ranked.append((long_term, PRECOMPUTED_WEIGHT))
         if fresh or request.cart or request.product_id or listed is None:
-            session = self._session_candidates(artifact, self._history(request, ctx))
+            session = self._session_candidates(artifact, self._history(request, ctx, recent))
             ranked.append((session, 1.0))
         return _fuse(ranked)
 
     def _session_candidates(
-        self, artifact: RecommenderArtifact, history: list[str]
+        self, artifact: RecommenderArtifact, history: tuple[str, ...]
     ) -> list[Candidate]:
-        indices = artifact.items.encode(history)
         model = artifact.session_model
-        items, values = top_n(model.score([indices])[0], CANDIDATES, indices)
+        scored = self._sessions.get(artifact, history)
+        if scored is None:
+            indices = artifact.items.encode(list(history))
+            items, values = top_n(model.score([indices])[0], CANDIDATES, indices)
+            scored = [
+                (artifact.items.ids[int(i)], float(v)) for i, v in zip(items, values, strict=True)
+            ]
+            self._sessions.put(artifact, history, scored)
         reason = [f"session:{model.name}"]
-        return [
-            Candidate(artifact.items.ids[int(i)], float(v), list(reason))
-            for i, v in zip(items, values, strict=True)
-        ]
+        return [Candidate(pid, score, reason) for pid, score in scored]
 
     def _fallback_items(self, source: str, ctx: ShopperContext) -> Sequence[tuple[str, float]]:
         artifact = self._champion.get()
@@ -235,7 +240,9 @@ class Recommendations:
                 degraded.append("model_failed")
                 model_ok = False
         exclude = set(request.cart) | ({request.product_id} if request.product_id else set())
-        ruled = self._engine.apply(rules.value, candidates, ctx, request.n, exclude, model_ok)
+        ruled = self._engine.apply(
+            rules.value, candidates, ctx, request.n, exclude, model_ok, owned=True
+        )
         served = self._served(request, ruled, artifact, rules.version, degraded)
         self._log_exposure(request, served)
         return served, view

@@ -285,3 +285,24 @@ def test_real_file(datasets_dir: Path) -> None:
     expected = float((raw.loc[usable, "Quantity"] * raw.loc[usable, "UnitPrice"]).sum())
     assert revenue == pytest.approx(expected, rel=0.01)
     assert np.isfinite(revenue)
+
+
+def test_shared_cleaning_rules_on_edge_values() -> None:
+    uci = adapters.uci
+    codes = pd.Series([" 85123a ", "bank  charges", None, "nan", "22139"])
+    assert uci.stock_codes(codes).tolist() == ["85123A", "BANK CHARGES", "", "", "22139"]
+    invoices = pd.Series(["C536368", " c1", "536365", None, "A563185"])
+    assert uci.cancellations(invoices).tolist() == [True, True, False, False, False]
+    customers = pd.Series([17850.0, NAN, "12583", "x"])
+    assert uci.customer_ids(customers).tolist() == ["17850", "", "12583", ""]
+    numbers = pd.Series([1.0, 0.0, -2.0, NAN, float("inf"), "3"])
+    assert uci.positive(numbers).tolist() == [True, False, False, False, False, True]
+
+
+def test_sale_lines_are_the_customer_purchases_the_adapter_orders() -> None:
+    raw = frame(ROWS)
+    sales = raw[adapters.uci.sale_lines(raw)]
+    # every sale line is an order line of the import, except the fee/postage code it skips
+    assert sales["InvoiceNo"].tolist() == ["536365"] * 3 + ["536366", "536367", "536374", "536374"]
+    imported = convert_uci(raw)
+    assert imported.report.order_rows == len(sales) - int((sales["StockCode"] == "POST").sum())

@@ -9,6 +9,11 @@ earlier invoice with the same products. Message ids derive from invoice numbers,
 file twice is deduplicated by the collector. Rows that cannot be used (no description, zero or
 negative price, fee and postage codes, stock adjustments) are counted and sampled in the
 :class:`UciReport`; they never stop the import.
+
+The cleaning rules the evaluation harness shares with this adapter (what a cancellation is, what
+a known customer is, positive quantities and prices, stock-code normalisation) live here as
+:func:`clean_text`, :func:`stock_codes`, :func:`cancellations`, :func:`customer_ids`,
+:func:`positive` and :func:`sale_lines`, so both readers of the file agree on them.
 """
 
 from __future__ import annotations
@@ -30,8 +35,15 @@ __all__ = [
     "UciConfig",
     "UciImport",
     "UciReport",
+    "cancellations",
+    "clean_text",
     "convert_uci",
+    "customer_ids",
+    "keyword_category",
+    "positive",
     "read_uci",
+    "sale_lines",
+    "stock_codes",
 ]
 
 COLUMNS: Final = (
@@ -230,29 +242,73 @@ def convert_uci(frame: pd.DataFrame, config: UciConfig | None = None) -> UciImpo
     return UciImport(products=products, events=events, report=report, config=config)
 
 
-def _clean_text(values: pd.Series) -> pd.Series:
+def clean_text(values: pd.Series) -> pd.Series:
+    """Strings with outer blanks trimmed and inner runs of blanks collapsed; missing as ``""``.
+
+    ``NaN``, ``None`` and the placeholders ``nan``, ``none``, ``null`` and ``?`` count as missing.
+    """
     text = values.astype("string").fillna("").str.strip().str.replace(r"\s+", " ", regex=True)
     return text.where(~text.str.lower().isin(_MISSING_TEXT), "")
 
 
+def stock_codes(values: pd.Series) -> pd.Series:
+    """Normalised stock codes: :func:`clean_text`, upper-cased (``85123a`` is ``85123A``)."""
+    return clean_text(values).str.upper()
+
+
+def cancellations(invoices: pd.Series) -> pd.Series:
+    """Whether each invoice number is a cancellation (``C`` prefix, any case)."""
+    return clean_text(invoices).str.upper().str.startswith("C").fillna(False).astype(bool)
+
+
+def customer_ids(values: pd.Series) -> pd.Series:
+    """Customer ids as integer strings (``17850.0`` is ``"17850"``); ``""`` when missing."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    return numbers.map(lambda v: "" if pd.isna(v) else str(int(v))).astype(str)
+
+
+def positive(values: pd.Series) -> pd.Series:
+    """Whether each value is a finite number above zero (unparseable values are not)."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(float)
+    return ((numbers > 0) & (numbers < np.inf)).astype(bool)
+
+
+def sale_lines(frame: pd.DataFrame) -> pd.Series:
+    """Lines that are a known customer's purchase: the rows every model learns from.
+
+    Not a cancellation, a ``CustomerID`` present, and a positive quantity and unit price.
+
+    Parameters
+    ----------
+    frame
+        Raw rows with ``InvoiceNo``, ``CustomerID``, ``Quantity`` and ``UnitPrice``.
+
+    Returns
+    -------
+    pandas.Series
+        Boolean mask aligned with ``frame``.
+    """
+    keep = ~cancellations(frame["InvoiceNo"]) & (customer_ids(frame["CustomerID"]) != "")
+    return keep & positive(frame["Quantity"]) & positive(frame["UnitPrice"])
+
+
 def _normalise(frame: pd.DataFrame, config: UciConfig) -> pd.DataFrame:
     """Typed, cleaned columns under short names; nothing is dropped here."""
-    invoice = _clean_text(frame["InvoiceNo"])
-    customer = pd.to_numeric(frame["CustomerID"], errors="coerce")
+    invoice = clean_text(frame["InvoiceNo"])
     when = pd.to_datetime(frame["InvoiceDate"], errors="coerce")
     if when.dt.tz is None:
         when = when.dt.tz_localize(config.timezone, ambiguous="NaT", nonexistent="shift_forward")
     return pd.DataFrame(
         {
             "invoice": invoice,
-            "cancel": invoice.str.upper().str.startswith("C").fillna(False).astype(bool),
-            "code": _clean_text(frame["StockCode"]).str.upper(),
-            "description": _clean_text(frame["Description"]),
+            "cancel": cancellations(invoice),
+            "code": stock_codes(frame["StockCode"]),
+            "description": clean_text(frame["Description"]),
             "quantity": pd.to_numeric(frame["Quantity"], errors="coerce"),
             "when": when,
             "price": pd.to_numeric(frame["UnitPrice"], errors="coerce"),
-            "customer": customer.map(lambda v: "" if pd.isna(v) else str(int(v))).astype(str),
-            "country": _clean_text(frame["Country"]),
+            "customer": customer_ids(frame["CustomerID"]),
+            "country": clean_text(frame["Country"]),
         },
         index=frame.index,
     )
@@ -269,7 +325,7 @@ def _classify(rows: pd.DataFrame) -> pd.Series:
         ("fee_or_postage", rows["code"].isin(_FEE_CODES) | rows["code"].str.startswith("GIFT_")),
         ("missing_description", rows["description"] == ""),
         ("bad_quantity", q.isna() | (q == 0)),
-        ("non_positive_price", p.isna() | ~np.isfinite(p.fillna(0.0)) | (p <= 0)),
+        ("non_positive_price", ~positive(p)),
         ("stock_adjustment", ~rows["cancel"] & (q < 0)),
         ("positive_cancellation", rows["cancel"] & (q > 0)),
         # a cancellation refunds somebody's order; without a customer there is no one to credit
@@ -288,7 +344,11 @@ def _examples(rows: pd.DataFrame) -> list[dict[str, Any]]:
     return out
 
 
-def _category(description: str) -> list[str]:
+def keyword_category(description: str) -> list[str]:
+    """The coarse category path the catalog import derives from keywords of a description.
+
+    ``"WHITE HANGING HEART T-LIGHT HOLDER"`` is ``["Home Decor"]``; ``[]`` when no rule matches.
+    """
     upper = description.upper()
     for path, pattern in _CATEGORY_RULES:
         if re.search(pattern, upper):
@@ -320,7 +380,7 @@ def _catalog(sales: pd.DataFrame, config: UciConfig) -> list[dict[str, Any]]:
                 "id": str(code),
                 "title": description.title(),
                 "description": description,
-                "category": _category(description) if config.derive_categories else [],
+                "category": keyword_category(description) if config.derive_categories else [],
                 "brand": None,
                 "price": round(float(price[code]), 2),
                 "sale_price": None,

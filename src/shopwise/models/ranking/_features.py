@@ -121,32 +121,68 @@ def fit_item_stats(data: InteractionData, config: CandidateConfig) -> ItemStats:
     )
 
 
-def _history_matrix(histories: Sequence[IntArray], n_items: int, depth: int) -> sp.csr_matrix:
-    """``m[r, i]`` = 1 + steps back to the latest occurrence of ``i`` in the last ``depth``."""
-    rows, cols, vals = [], [], []
-    for r, history in enumerate(histories):
-        recent = np.asarray(history, dtype=np.int64)[-depth:][::-1]
-        items, first = np.unique(recent, return_index=True)
-        rows.append(np.full(len(items), r, dtype=np.int64))
-        cols.append(items)
-        vals.append(first.astype(np.float32) + 1.0)
-    if not rows:
-        return sp.csr_matrix((0, n_items), dtype=np.float32)
-    return sp.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(len(histories), n_items),
-    )
+_HISTORY_DEPTH = 50
+"""Most recent history items the history-relation features look at."""
+
+
+@dataclass
+class _HistoryIndex:
+    """Where each (history, item) pair occurs in the recent history, as sorted lookup keys.
+
+    ``keys`` are ``row * n_items + item`` of every distinct item among a history's last
+    :data:`_HISTORY_DEPTH` items; ``steps`` is 1 + steps back to its latest occurrence and
+    ``counts`` how often it occurs there. Plain sorted arrays keep one history as cheap as many.
+    """
+
+    keys: IntArray
+    steps: FloatArray
+    counts: FloatArray
+    n_items: int
+
+    @classmethod
+    def build(cls, histories: Sequence[IntArray], n_items: int) -> _HistoryIndex:
+        recent = [np.asarray(h, dtype=np.int64)[-_HISTORY_DEPTH:][::-1] for h in histories]
+        lengths = np.asarray([len(h) for h in recent], dtype=np.int64)
+        rows = np.repeat(np.arange(len(recent), dtype=np.int64), lengths)
+        items = np.concatenate(recent) if recent else np.empty(0, dtype=np.int64)
+        # Position of each interaction within its (reversed) history: 0 = the latest.
+        position = np.arange(len(items), dtype=np.int64) - np.repeat(
+            np.cumsum(lengths) - lengths, lengths
+        )
+        keys, first, counts = np.unique(
+            rows * n_items + items, return_index=True, return_counts=True
+        )
+        return cls(
+            keys=keys.astype(np.int64),
+            steps=(position[first] + 1).astype(np.float32),
+            counts=counts.astype(np.float32),
+            n_items=n_items,
+        )
+
+    def pairs(self, depth: int = _HISTORY_DEPTH) -> tuple[IntArray, IntArray]:
+        """Rows and items of the distinct items among each history's last ``depth`` items."""
+        keys = self.keys[self.steps <= depth]
+        return keys // self.n_items, keys % self.n_items
+
+    def lookup(self, rows: IntArray, items: IntArray) -> tuple[FloatArray, FloatArray]:
+        """Steps back (0 = not in the recent history) and occurrence count of each pair."""
+        wanted = rows.astype(np.int64) * self.n_items + items
+        at = np.minimum(np.searchsorted(self.keys, wanted), max(len(self.keys) - 1, 0))
+        found = self.keys[at] == wanted if len(self.keys) else np.zeros(len(wanted), dtype=np.bool_)
+        steps = np.where(found, self.steps[at] if len(self.keys) else 0.0, 0.0)
+        counts = np.where(found, self.counts[at] if len(self.keys) else 0.0, 0.0)
+        return steps.astype(np.float32), counts.astype(np.float32)
 
 
 def _select(
-    scores: Mapping[str, FloatArray], seen: sp.csr_matrix, config: CandidateConfig
+    scores: Mapping[str, FloatArray], seen: _HistoryIndex, batch: int, config: CandidateConfig
 ) -> tuple[npt.NDArray[np.bool_], dict[str, npt.NDArray[np.float32]]]:
     """Union of each generator's top items (history masked) and each generator's rank matrix."""
-    batch, n_items = seen.shape
+    n_items = seen.n_items
     chosen = np.zeros((batch, n_items), dtype=np.bool_)
     ranks: dict[str, npt.NDArray[np.float32]] = {}
     k = min(config.per_generator, n_items)
-    seen_rows, seen_cols = seen.nonzero()
+    seen_rows, seen_cols = seen.pairs()
     for name, matrix in scores.items():
         masked = matrix.copy()
         masked[seen_rows, seen_cols] = -np.inf
@@ -161,15 +197,32 @@ def _select(
     return chosen, ranks
 
 
+def _attribute_keys(attributes: sp.csr_matrix, items: IntArray) -> IntArray:
+    """``pair * n_attributes + attribute`` for every attribute of ``items[pair]``."""
+    starts = attributes.indptr[items].astype(np.int64)
+    lengths = attributes.indptr[items + 1].astype(np.int64) - starts
+    pair = np.repeat(np.arange(len(items), dtype=np.int64), lengths)
+    offset = np.arange(int(lengths.sum()), dtype=np.int64) - np.repeat(
+        np.cumsum(lengths) - lengths, lengths
+    )
+    columns = attributes.indices[np.repeat(starts, lengths) + offset].astype(np.int64)
+    keys: IntArray = pair * attributes.shape[1] + columns
+    return keys
+
+
 def _pair_attribute_overlap(
     stats: ItemStats, items: IntArray, others: IntArray
 ) -> npt.NDArray[np.float32]:
     """Jaccard overlap of the attributes of ``items[i]`` and ``others[i]``."""
-    if stats.attributes.shape[1] == 0:
+    n_attributes = stats.attributes.shape[1]
+    if n_attributes == 0:
         return np.zeros(len(items), dtype=np.float32)
-    left = stats.attributes[items]
-    right = stats.attributes[others]
-    overlap = np.asarray(left.multiply(right).sum(axis=1), dtype=np.float32).ravel()
+    common = np.intersect1d(
+        _attribute_keys(stats.attributes, items),
+        _attribute_keys(stats.attributes, others),
+        assume_unique=True,
+    )
+    overlap = np.bincount(common // n_attributes, minlength=len(items)).astype(np.float32)
     union = stats.attribute_counts[items] + stats.attribute_counts[others] - overlap
     return np.where(union > 0, overlap / np.maximum(union, 1.0), 0.0).astype(np.float32)
 
@@ -194,11 +247,10 @@ def build_candidates(
         Candidate counts and context settings.
     """
     n_items = len(stats.log_popularity)
-    seen = _history_matrix(histories, n_items, depth=50)
-    chosen, ranks = _select(scores, seen, config)
+    seen = _HistoryIndex.build(histories, n_items)
+    chosen, ranks = _select(scores, seen, len(histories), config)
     if config.history_candidates:
-        recent = _history_matrix(histories, n_items, depth=config.history_candidates)
-        chosen[recent.nonzero()] = True
+        chosen[seen.pairs(config.history_candidates)] = True
     rows, items = np.nonzero(chosen)
     columns: dict[str, npt.NDArray[np.float32]] = {}
     for name, matrix in scores.items():
@@ -225,7 +277,7 @@ def build_candidates(
 
 def _context_features(
     histories: Sequence[IntArray],
-    seen: sp.csr_matrix,
+    seen: _HistoryIndex,
     stats: ItemStats,
     rows: IntArray,
     items: IntArray,
@@ -234,12 +286,13 @@ def _context_features(
     last = np.asarray([int(h[-1]) for h in histories], dtype=np.int64)
     before_last = np.asarray([int(h[-2]) if len(h) > 1 else int(h[-1]) for h in histories])
     lengths = np.asarray([len(h) for h in histories], dtype=np.float32)
-    steps_back = np.asarray(seen[rows, items], dtype=np.float32).ravel()
+    steps_back, counts = seen.lookup(rows, items)
     columns = {
         "item__log_popularity": stats.log_popularity[items],
         "item__log_recent_popularity": stats.log_recent_popularity[items],
         "item__n_attributes": stats.attribute_counts[items],
         "history__steps_back": np.where(steps_back > 0, steps_back, _NOT_SEEN),
+        "history__count": counts,
         "history__attribute_overlap_last": _pair_attribute_overlap(stats, items, last[rows]),
         "history__attribute_overlap_previous": _pair_attribute_overlap(
             stats, items, before_last[rows]
