@@ -75,7 +75,7 @@ class Runtime:
 
         writer = GroupCommitWriter(engine, on_commit=on_commit)
         collector = Collector(writer, Sessionizer(settings.session_idle_minutes))
-        bus.subscribe(CONSUMER, profiles.consume)
+        bus.subscribe(CONSUMER, profiles.consume, ignore=SYSTEM_EVENT_TYPES)
         recommenders = ModelRegistry(settings.models_dir, "recommenders")
         champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
         precomputed_registry = ModelRegistry(settings.models_dir, "candidates")

@@ -73,6 +73,14 @@ LOG = [
 ]
 
 
+def _stored(runtime: Runtime) -> list[StoredEvent]:
+    """Every stored event, oldest first, as the bus hands them to the consumer."""
+    columns = [store.events.c[name] for name in StoredEvent.__slots__]
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(sa.select(*columns).order_by(store.events.c.id))
+        return [StoredEvent.from_row(dict(row._mapping)) for row in rows]
+
+
 @pytest.mark.parametrize("cut", range(1, len(LOG)))
 def test_rebuild_never_reads_past_its_batch(tmp_path: Path, cut: int) -> None:
     """Regression: a rebuild that read events of later batches moved the watermark past
@@ -81,12 +89,7 @@ def test_rebuild_never_reads_past_its_batch(tmp_path: Path, cut: int) -> None:
     runtime.writer.start()  # no bus: this test feeds the consumer itself
     try:
         assert runtime.collector.ingest(LOG).accepted == len(LOG)
-        columns = [store.events.c[name] for name in StoredEvent.__slots__]
-        with runtime.engine.connect() as conn:
-            stored = [
-                StoredEvent.from_row(dict(row._mapping))
-                for row in conn.execute(sa.select(*columns).order_by(store.events.c.id))
-            ]
+        stored = _stored(runtime)
         for start, end in itertools.pairwise([0, cut, len(stored)]):
             runtime.profiles.consume(stored[start:end])
         u1, u2 = runtime.profiles.get("u1"), runtime.profiles.get("u2")
@@ -121,12 +124,7 @@ def test_exposures_are_kept_but_not_folded_into_profiles(tmp_path: Path, cut: in
     ]
     try:
         assert runtime.collector.ingest(log).accepted == len(log)
-        columns = [store.events.c[name] for name in StoredEvent.__slots__]
-        with runtime.engine.connect() as conn:
-            stored = [
-                StoredEvent.from_row(dict(row._mapping))
-                for row in conn.execute(sa.select(*columns).order_by(store.events.c.id))
-            ]
+        stored = _stored(runtime)
         for start, end in itertools.pairwise([0, cut, len(stored)]):
             runtime.profiles.consume(stored[start:end])
         u1 = runtime.profiles.get("u1")

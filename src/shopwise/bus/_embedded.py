@@ -25,10 +25,13 @@ _COLUMNS = [events.c[name] for name in StoredEvent.__slots__ if name in events.c
 
 
 class _Consumer:
-    def __init__(self, name: str, handler: Handler, batch_size: int) -> None:
+    def __init__(
+        self, name: str, handler: Handler, batch_size: int, ignore: frozenset[str]
+    ) -> None:
         self.name = name
         self.handler = handler
         self.batch_size = batch_size
+        self.ignore = ignore
         self.position = -1
         """-1 until loaded from ``bus_offsets`` by the consumer's thread."""
         self.thread: threading.Thread | None = None
@@ -51,10 +54,16 @@ class EmbeddedBus:
             self._generation += 1
             self._wake.notify_all()
 
-    def subscribe(self, consumer: str, handler: Handler, batch_size: int = 500) -> None:
+    def subscribe(
+        self,
+        consumer: str,
+        handler: Handler,
+        batch_size: int = 500,
+        ignore: frozenset[str] = frozenset(),
+    ) -> None:
         if consumer in self._consumers:
             raise ValueError(f"consumer {consumer!r} is already subscribed")
-        self._consumers[consumer] = _Consumer(consumer, handler, batch_size)
+        self._consumers[consumer] = _Consumer(consumer, handler, batch_size, ignore)
 
     def start(self) -> None:
         self._stopping.clear()
@@ -109,10 +118,11 @@ class EmbeddedBus:
             try:
                 if consumer.position < 0:
                     consumer.position = self._load_position(consumer.name)
-                batch = self._read(consumer)
-                if batch:
-                    consumer.handler(batch)
-                    self._save_position(consumer, batch[-1].id)
+                upto, batch = self._read(consumer)
+                if upto > consumer.position:
+                    if batch:
+                        consumer.handler(batch)
+                    self._save_position(consumer, upto)
                     continue
             except Exception:  # boundary: a failing consumer retries, it never kills the bus
                 log.exception("bus consumer failed; retrying", extra={"consumer": consumer.name})
@@ -128,15 +138,31 @@ class EmbeddedBus:
                 timeout=self._poll,
             )
 
-    def _read(self, consumer: _Consumer) -> list[StoredEvent]:
-        query = (
-            sa.select(*_COLUMNS)
-            .where(events.c.id > consumer.position)
-            .order_by(events.c.id)
-            .limit(consumer.batch_size)
-        )
+    def _read(self, consumer: _Consumer) -> tuple[int, list[StoredEvent]]:
+        """The next batch's last event id and its events, less the types the consumer ignores.
+
+        Ignored events are skipped in SQL (never materialised) but still passed: the position
+        moves over them, so ``wait_until_consumed`` holds for them too.
+        """
+        after = events.c.id > consumer.position
+        if not consumer.ignore:
+            query = sa.select(*_COLUMNS).where(after).order_by(events.c.id)
+            with self._engine.connect() as conn:
+                rows = conn.execute(query.limit(consumer.batch_size)).all()
+            batch = [StoredEvent.from_row(dict(row._mapping)) for row in rows]
+            return (batch[-1].id if batch else consumer.position), batch
+        window = sa.select(events.c.id).where(after).order_by(events.c.id)
         with self._engine.connect() as conn:
-            return [StoredEvent.from_row(dict(row._mapping)) for row in conn.execute(query)]
+            ids = conn.execute(window.limit(consumer.batch_size)).scalars().all()
+            if not ids:
+                return consumer.position, []
+            query = (
+                sa.select(*_COLUMNS)
+                .where(after, events.c.id <= ids[-1], events.c.type.not_in(consumer.ignore))
+                .order_by(events.c.id)
+            )
+            rows = conn.execute(query).all()
+        return int(ids[-1]), [StoredEvent.from_row(dict(row._mapping)) for row in rows]
 
     def _load_position(self, name: str) -> int:
         query = sa.select(bus_offsets.c.position).where(bus_offsets.c.consumer == name)

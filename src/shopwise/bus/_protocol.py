@@ -42,8 +42,18 @@ class Bus(Protocol):
         """Announce events that are already committed to the event store."""
         ...
 
-    def subscribe(self, consumer: str, handler: Handler, batch_size: int = 500) -> None:
-        """Register ``handler`` under the durable name ``consumer`` (before :meth:`start`)."""
+    def subscribe(
+        self,
+        consumer: str,
+        handler: Handler,
+        batch_size: int = 500,
+        ignore: frozenset[str] = frozenset(),
+    ) -> None:
+        """Register ``handler`` under the durable name ``consumer`` (before :meth:`start`).
+
+        Events whose type is in ``ignore`` are never handed to ``handler``, but the consumer's
+        position still moves past them.
+        """
         ...
 
     def start(self) -> None: ...
