@@ -22,7 +22,7 @@ from shopwise.models.registry import Champion, ModelRegistry
 from shopwise.models.training import Precomputed, RecommenderArtifact
 from shopwise.profiles import CONSUMER, Profiles
 from shopwise.schema import SYSTEM_EVENT_TYPES
-from shopwise.serving import ExposureLog, OnlineState, Recommendations
+from shopwise.serving import AnswerCache, ExposureLog, OnlineState, Recommendations
 from shopwise.settings import Settings
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ class Runtime:
         precomputed_registry = ModelRegistry(settings.models_dir, "candidates")
         precomputed: Champion[Precomputed] = Champion(precomputed_registry, validate=_precomputed)
         rules, content = rule_store(engine), content_store(engine)
-        exposures = ExposureLog(collector.enqueue)
+        exposures = ExposureLog(collector.enqueue_system)
         recommendations = Recommendations(
             catalog,
             profiles,
@@ -91,6 +91,7 @@ class Runtime:
             rules,
             content,
             exposure=exposures,
+            answers=AnswerCache(settings.answer_cache_size),
         )
         return cls(
             settings=settings,

@@ -9,7 +9,7 @@ requires with a pydantic model that allows extra properties, so shops may send m
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -336,6 +336,10 @@ in the event log (attribution, experiments; found and erased through the shopper
 not folded into profiles: a served answer must not cost a profile write."""
 
 
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND: Final = timedelta(milliseconds=1)
+
+
 def utc_ms(moment: datetime) -> int:
-    """Milliseconds since the epoch, the time unit of the event store."""
-    return int(moment.timestamp() * 1000)
+    """Milliseconds since the epoch, the time unit of the event store (exact, floored)."""
+    return (moment - _EPOCH) // _MILLISECOND

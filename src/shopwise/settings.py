@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     """Bucket size of each API key."""
     session_idle_minutes: int = Field(default=30, ge=1)
     api_consumers: bool = True
+    answer_cache_size: int = Field(default=20_000, ge=0)
+    """Answers serving keeps for repeated requests with unchanged inputs (0 turns it off)."""
     """Run the bus consumers (profiles) inside ``serve``; set false when workers run them."""
     datasets_dir: Path | None = None
     """The shared benchmark data (tests and benchmarks only; the product never needs it)."""

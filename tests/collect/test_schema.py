@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shopwise.collect import Rejection, validate_event
+from shopwise.collect import Rejection, system_row, validate_event
 from shopwise.schema import PROPERTIES, EventType, required_properties
 
 ids = st.one_of(
@@ -151,3 +151,40 @@ def test_consent_and_context_are_kept() -> None:
         _envelope("page_viewed", {}, context={"consent": {"purposes": {"x": 1}}}), 0, 0
     )
     assert isinstance(bad, Rejection) and "context.consent" in bad.message
+
+
+@given(
+    anonymous=st.one_of(st.none(), st.text("abc-_0123456789", min_size=1, max_size=20)),
+    user=st.one_of(st.none(), st.text("uvw0123456789", min_size=1, max_size=20)),
+    products=st.lists(st.text("abcdefghk-0123456789", min_size=1, max_size=12), max_size=20),
+    version=st.one_of(st.none(), st.text("0123456789TZ", min_size=1, max_size=20)),
+    millis=st.integers(min_value=0, max_value=4_000_000_000_000),
+)
+def test_system_rows_are_the_rows_validation_makes(
+    anonymous: str | None, user: str | None, products: list[str], version: str | None, millis: int
+) -> None:
+    """Exposures skip validation on the serving path; their rows must not differ for it."""
+    properties = {
+        "recommendation_id": "r1",
+        "product_ids": products,
+        "placement": "home",
+        "model_version": version,
+    }
+    raw: dict[str, Any] = {
+        "message_id": "exp-r1",
+        "type": "recommendation_viewed",
+        "timestamp": datetime.fromtimestamp(millis / 1000, UTC).isoformat(),
+        "properties": properties,
+    }
+    if anonymous is not None:
+        raw["anonymous_id"] = anonymous
+    if user is not None:
+        raw["user_id"] = user
+    validated = validate_event(raw, 0, received_at=0)
+    made = system_row(
+        "exp-r1", EventType.RECOMMENDATION_VIEWED, anonymous, user, millis, properties
+    )
+    if anonymous is None and user is None:
+        assert isinstance(validated, Rejection)  # serving never logs an exposure without an id
+    else:
+        assert made == validated

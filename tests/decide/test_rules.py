@@ -337,3 +337,27 @@ blocks:
     assert vip is not None and vip[1] == ["block:vip", "segment:champions"]
     other = content.pick(ctx(segments=("hibernating",)), "banner")
     assert other is not None and other[0].name == "all"
+
+
+def test_inputs_change_when_a_rule_starts_within_the_minute() -> None:
+    """Answers may be reused while ``inputs`` are equal: a rule's start must change them."""
+    ruleset = rules("""
+rules:
+  - {name: sale, type: boost, match: {on_sale: true}, factor: 5,
+     start: 2026-05-30T00:00:30Z}
+""")
+    rule_engine = engine()
+    minute = datetime(2026, 5, 30, 0, 0, 0, tzinfo=UTC)
+    before = rule_engine.inputs(ruleset, ShopperContext(placement="home", now=minute))
+    again = rule_engine.inputs(
+        ruleset, ShopperContext(placement="home", now=minute + timedelta(seconds=10))
+    )
+    started = rule_engine.inputs(
+        ruleset, ShopperContext(placement="home", now=minute + timedelta(seconds=40))
+    )
+    assert before == again and before[0] is again[0]  # same facts object within the minute
+    assert started != before
+    later = rule_engine.inputs(
+        ruleset, ShopperContext(placement="home", now=minute + timedelta(minutes=1))
+    )
+    assert later[0] is not started[0]  # time conditions are re-evaluated every minute

@@ -14,6 +14,7 @@ from dataclasses import asdict
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
+from starlette.routing import Route
 
 from shopwise.api._auth import authorize, runtime
 from shopwise.api._json import JsonResponse
@@ -47,7 +48,8 @@ async def post_events(request: Request) -> JsonResponse:
     return JsonResponse(result.public())
 
 
-router.add_route(f"{router.prefix}/events", post_events, methods=["POST"])
+plain_routes = [Route("/v1/events", post_events, methods=["POST"])]
+"""Starlette routes the app matches before its routers (see :func:`shopwise.api.create_app`)."""
 
 
 @router.get("/dead-letters")

@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.routing import Route
 
 from shopwise.api._auth import authorize, runtime
 from shopwise.api._json import JsonResponse
@@ -112,7 +113,8 @@ async def recommendations(request: Request) -> JsonResponse:
     return JsonResponse(runtime(request).recommendations.recommend(req).public())
 
 
-router.add_route(f"{router.prefix}/recommendations", recommendations, methods=["GET"])
+plain_routes = [Route("/v1/recommendations", recommendations, methods=["GET"])]
+"""Starlette routes the app matches before its routers (see :func:`shopwise.api.create_app`)."""
 
 
 def shopper_request(

@@ -12,7 +12,7 @@ from shopwise.collect._service import (
     parse_batch,
 )
 from shopwise.collect._sessions import Sessionizer
-from shopwise.collect._validate import MAX_EVENT_BYTES, Rejection, validate_event
+from shopwise.collect._validate import MAX_EVENT_BYTES, Rejection, system_row, validate_event
 from shopwise.collect._writer import GroupCommitWriter, WriteOutcome
 
 __all__ = [
@@ -32,5 +32,6 @@ __all__ = [
     "import_events",
     "parse_batch",
     "read_events",
+    "system_row",
     "validate_event",
 ]

@@ -112,14 +112,15 @@ class Collector:
         outcome = self._writer.submit(rows, dead).result()
         return self._result(outcome, rejected)
 
-    def enqueue(self, batch: Sequence[Any], key_id: str | None = None) -> None:
-        """Queue ``batch`` for the next group commit without waiting (exposure logging).
-
-        Invalid events are still dead-lettered; the caller learns nothing of the outcome.
-        """
-        rows, _rejected, dead = self._prepare(batch, key_id)
-        if rows or dead:
-            self._writer.submit(rows, dead)
+    def enqueue_system(self, rows: list[dict[str, Any]]) -> None:
+        """Queue rows of events shopwise made itself (:func:`system_row`) for the next group
+        commit, without validating them again and without waiting."""
+        received = _now_ms()
+        for row in rows:
+            row[Columns.RECEIVED] = received
+            row["key_id"] = None
+        self._sessions.assign(rows)
+        self._writer.submit(rows, [])
 
     async def ingest_async(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
         """:meth:`ingest` for the event loop: waits for the group commit without blocking it."""

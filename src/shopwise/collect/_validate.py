@@ -48,6 +48,34 @@ def _item_of(event_type: str, properties: dict[str, Any]) -> str | None:
     return product if isinstance(product, str) else None
 
 
+def system_row(
+    message_id: str,
+    event_type: str,
+    anonymous_id: str | None,
+    user_id: str | None,
+    timestamp: int,
+    properties: dict[str, Any],
+) -> dict[str, Any]:
+    """The ``events`` row of an event shopwise makes itself (an exposure), without validation.
+
+    The row is the one :func:`validate_event` makes of the same event sent as JSON (a test holds
+    them equal); the fields are shopwise's own, so checking them again would only cost time on
+    the serving path. ``timestamp`` is epoch milliseconds; ``None`` properties are left out, as
+    validation leaves them out. ``received_at`` is filled in by the collector.
+    """
+    return {
+        Columns.MESSAGE: message_id,
+        Columns.TYPE: event_type,
+        Columns.ANONYMOUS: anonymous_id,
+        Columns.USER: user_id,
+        Columns.TIME: timestamp,
+        Columns.RECEIVED: 0,
+        Columns.ITEM: None,
+        Columns.CONTEXT: {},
+        Columns.PROPERTIES: {k: v for k, v in properties.items() if v is not None},
+    }
+
+
 def validate_event(raw: Any, index: int, received_at: int) -> dict[str, Any] | Rejection:
     """A row for the ``events`` table, or the :class:`Rejection` that explains why not."""
     if not isinstance(raw, dict):

@@ -67,6 +67,17 @@ class RuleEngine:
         self._fallback = fallback
         self._memo = _Memo()
 
+    def inputs(self, rules: RuleSet, ctx: ShopperContext) -> tuple[object, tuple[int, ...]]:
+        """What an answer depends on besides its candidates and shopper: the facts object of
+        (rule set, catalog snapshot, minute), and which of the rules are active right now.
+
+        Two requests with the same candidates, shopper and inputs get the same answer, so a
+        caller may reuse it (the serving answer cache). The facts object holds the rule set, so
+        the rule ids stay valid while it is kept.
+        """
+        facts = self._memo.for_request(rules, self._catalog(), ctx.now)
+        return facts, tuple(id(rule) for rule in rules.active(ctx.placement, ctx.now))
+
     def apply(
         self,
         rules: RuleSet,

@@ -1,5 +1,6 @@
 """Serving: recommendations and page decisions in milliseconds, with graceful degradation."""
 
+from shopwise.serving._answers import AnswerCache
 from shopwise.serving._exposure import ExposureLog
 from shopwise.serving._online import OnlineState
 from shopwise.serving._service import (
@@ -11,6 +12,7 @@ from shopwise.serving._service import (
 
 __all__ = [
     "CANDIDATES",
+    "AnswerCache",
     "ExposureLog",
     "OnlineState",
     "RecommendationRequest",

@@ -1,10 +1,14 @@
 """Exposure logging off the request path, in batches.
 
 Every served answer is recorded as a ``recommendation_viewed`` event. Handing each one to the
-collector on its own costs a group commit (and a profile-consumer transaction) per request at low
-rates; :class:`ExposureLog` buffers them instead and a background thread hands them over every
-``interval`` seconds (or at once when ``max_batch`` are waiting), so the store sees one insert and
-the consumer one batch for many answers. A request only appends to a list.
+collector on its own costs a group commit (and a bus wake-up) per request at low rates;
+:class:`ExposureLog` buffers the rows instead and a background thread hands them over every
+``interval`` seconds (or at once when ``max_batch`` are waiting), so the store sees one insert
+for many answers. A request only appends to a list. Exposures are read by attribution and
+experiments, not by the next request, so a second's delay costs nothing; measured on the demo
+shop at saturation, one commit a second instead of twenty cut the storage threads' CPU per
+answer by about a third (fewer, fuller pages written to the write-ahead log). A crash loses at
+most the last ``interval`` of exposures; :meth:`ExposureLog.stop` flushes them.
 
 Until :meth:`ExposureLog.start` (and after :meth:`ExposureLog.stop`) events go to the sink
 directly, so nothing is held in memory by a process that never starts the thread.
@@ -20,13 +24,13 @@ from typing import Any
 log = logging.getLogger("shopwise.serving")
 
 Sink = Callable[[list[dict[str, Any]]], None]
-"""Queues a batch of events for ingestion without waiting (``Collector.enqueue``)."""
+"""Queues a batch of event rows for storage without waiting (``Collector.enqueue_system``)."""
 
 
 class ExposureLog:
     """A buffer of exposure events flushed to ``sink`` by a background thread."""
 
-    def __init__(self, sink: Sink, interval: float = 0.05, max_batch: int = 500) -> None:
+    def __init__(self, sink: Sink, interval: float = 1.0, max_batch: int = 5000) -> None:
         if interval <= 0 or max_batch < 1:
             raise ValueError("interval must be positive and max_batch at least 1")
         self._sink = sink

@@ -4,22 +4,26 @@ Fast path: identity -> profile (``Profiles.current``: an in-process cache kept c
 profile consumer, the store on a miss) and the session's fresh events (online state) -> history
 -> candidates from the champion model (scored on the fresh history, remembered per history)
 merged with the worker's precomputed candidates -> business rules -> answer with a recommendation
-id and reason codes. The exposure (``recommendation_viewed``) is appended to a buffer that a
-background thread hands to the collector in batches (:class:`ExposureLog`). Nothing on this path
-waits on I/O once the shopper's profile is cached. Any failure of a dependency degrades to a
-rule-filtered fallback, flagged in the answer, never an error.
+id and reason codes. A request whose inputs (profile state, recent events, model, lists, rules,
+catalog snapshot, minute) are those of an earlier one reuses its ruled list (:class:`AnswerCache`).
+The exposure (``recommendation_viewed``) is appended to a buffer that a background thread hands
+to the collector in batches (:class:`ExposureLog`). Nothing on this path waits on I/O once the
+shopper's profile is cached. Any failure of a dependency degrades to a rule-filtered fallback,
+flagged in the answer, never an error.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from shopwise.catalog import Catalog, Product
+from shopwise.collect import system_row
 from shopwise.decide import (
     Candidate,
     ContentSet,
@@ -33,6 +37,8 @@ from shopwise.models.candidates import top_n
 from shopwise.models.registry import Champion
 from shopwise.models.training import Precomputed, RecommenderArtifact, profile_products
 from shopwise.profiles import Profiles, ProfileState
+from shopwise.schema import EventType
+from shopwise.serving._answers import AnswerCache
 from shopwise.serving._online import OnlineState, RecentItem
 from shopwise.serving._sessions import SessionCandidates
 
@@ -86,8 +92,11 @@ class Served:
         }
 
 
+Answer = tuple[RuledList, list[dict[str, Any]]]
+"""The rule engine's result and its items as the API shows them (what the answer cache keeps)."""
+
 Exposure = Callable[[dict[str, Any]], None]
-"""Queues one event for ingestion without waiting (exposure logging)."""
+"""Queues one event row (:func:`~shopwise.collect.system_row`) for storage without waiting."""
 
 
 class Recommendations:
@@ -103,6 +112,7 @@ class Recommendations:
         rules: VersionedStore[RuleSet],
         content: VersionedStore[ContentSet],
         exposure: Exposure,
+        answers: AnswerCache[Answer] | None = None,
     ) -> None:
         self._catalog = catalog
         self._profiles = profiles
@@ -114,6 +124,7 @@ class Recommendations:
         self._exposure = exposure
         self._engine = RuleEngine(catalog.snapshot, self._fallback_items)
         self._sessions = SessionCandidates()
+        self._answers: AnswerCache[Answer] = answers or AnswerCache()
         # recommendation ids only need to be unique, not secret: skip the OS entropy per request
         self._ids = random.Random()
 
@@ -163,19 +174,19 @@ class Recommendations:
     def _model_candidates(
         self,
         artifact: RecommenderArtifact,
+        precomputed: Precomputed | None,
         request: RecommendationRequest,
         view: Shopper | None,
         ctx: ShopperContext,
+        recent: list[RecentItem],
     ) -> list[Candidate]:
         """The worker's precomputed list fused with request-time session candidates.
 
         The session generator runs when the shopper did something since the precomputation (or
         has no precomputed list), so a view ingested milliseconds ago changes the answer.
         """
-        precomputed = self._precomputed.get()
         listed = precomputed.lists.get(view[0]) if precomputed and view else None
         since = precomputed.computed_at if precomputed and listed else 0
-        recent = self._online.recent(request.anonymous_id, request.user_id)
         fresh = any(ts > since for ts, _type, _pid in recent)
         ranked: list[tuple[list[Candidate], float]] = []
         if listed is not None:
@@ -228,39 +239,62 @@ class Recommendations:
         ctx = self.context(request, view)
         rules = self._rules.live()
         artifact = self._champion.get()
+        precomputed = self._precomputed.get()
+        recent = self._online.recent(request.anonymous_id, request.user_id)
+        facts, active = self._engine.inputs(rules.value, ctx)
+        generation = (artifact, precomputed, rules.value, facts)
+        inputs = (view, recent, active)
+        answer = None if degraded else self._answers.get(request, generation, inputs)
+        if answer is None:
+            ruled = self._rule(
+                request, view, ctx, rules.value, artifact, precomputed, recent, degraded
+            )
+            answer = (ruled, _public_items(ruled))
+            if not degraded:
+                self._answers.put(request, generation, inputs, answer)
+        served = self._served(request, *answer, artifact, rules.version, degraded)
+        self._log_exposure(request, served)
+        return served, view
+
+    def _rule(
+        self,
+        request: RecommendationRequest,
+        view: Shopper | None,
+        ctx: ShopperContext,
+        rules: RuleSet,
+        artifact: RecommenderArtifact | None,
+        precomputed: Precomputed | None,
+        recent: list[RecentItem],
+        degraded: list[str],
+    ) -> RuledList:
+        """The model's candidates for the request after the rules (fallbacks when it fails)."""
         candidates: list[Candidate] = []
         model_ok = artifact is not None
         if artifact is None:
             degraded.append("model_missing")
         else:
             try:
-                candidates = self._model_candidates(artifact, request, view, ctx)
+                candidates = self._model_candidates(
+                    artifact, precomputed, request, view, ctx, recent
+                )
             except Exception:  # boundary: a failing model degrades to the fallback rules
                 log.exception("model scoring failed; serving the fallback")
                 degraded.append("model_failed")
                 model_ok = False
         exclude = set(request.cart) | ({request.product_id} if request.product_id else set())
-        ruled = self._engine.apply(
-            rules.value, candidates, ctx, request.n, exclude, model_ok, owned=True
-        )
-        served = self._served(request, ruled, artifact, rules.version, degraded)
-        self._log_exposure(request, served)
-        return served, view
+        return self._engine.apply(rules, candidates, ctx, request.n, exclude, model_ok, owned=True)
 
     def _served(
         self,
         request: RecommendationRequest,
         ruled: RuledList,
+        items: list[dict[str, Any]],
         artifact: RecommenderArtifact | None,
         rules_version: int,
         degraded: list[str],
     ) -> Served:
-        items = [
-            {"product_id": c.product_id, "score": round(c.score, 6), "reasons": c.reasons}
-            for c in ruled.items
-        ]
         return Served(
-            recommendation_id=f"{self._ids.getrandbits(128):032x}",
+            recommendation_id=self._new_id(),
             placement=request.placement,
             items=items,
             model_version=self._champion.version if artifact is not None else None,
@@ -269,6 +303,14 @@ class Recommendations:
             fallback=ruled.fallback,
             degraded=degraded,
         )
+
+    def _new_id(self) -> str:
+        """A recommendation id: 32 hex digits, the serving time (ms) first (see :func:`served_at`).
+
+        Time-ordered ids keep the exposure rows' unique index appending at its end instead of
+        touching a random page per row, like UUIDv7.
+        """
+        return f"{time.time_ns() // 1_000_000:012x}{self._ids.getrandbits(80):020x}"
 
     def similar(self, product_id: str, n: int, complementary: bool) -> Served:
         """Products like ``product_id`` (same category, co-viewed) or complementary to it."""
@@ -291,8 +333,9 @@ class Recommendations:
                 [float(s) for s in scores],
                 complementary,
             )
-        ruled = self._engine.apply(self._rules.live().value, candidates, ctx, n, {product_id})
-        return self._served(request, ruled, artifact, self._rules.live().version, degraded)
+        rules = self._rules.live()
+        ruled = self._engine.apply(rules.value, candidates, ctx, n, {product_id})
+        return self._served(request, ruled, _public_items(ruled), artifact, rules.version, degraded)
 
     def decide(
         self,
@@ -321,25 +364,37 @@ class Recommendations:
     def _log_exposure(self, request: RecommendationRequest, served: Served) -> None:
         if not served.items or not (request.anonymous_id or request.user_id):
             return
-        event = {
-            "message_id": f"exp-{served.recommendation_id}",
-            "type": "recommendation_viewed",
-            "timestamp": datetime.now(UTC).isoformat(),
-            "properties": {
-                "recommendation_id": served.recommendation_id,
-                "product_ids": [item["product_id"] for item in served.items],
-                "placement": served.placement,
-                "model_version": served.model_version,
-            },
+        properties = {
+            "recommendation_id": served.recommendation_id,
+            "product_ids": [item["product_id"] for item in served.items],
+            "placement": served.placement,
+            "model_version": served.model_version,
         }
-        if request.anonymous_id:
-            event["anonymous_id"] = request.anonymous_id
-        if request.user_id:
-            event["user_id"] = request.user_id
+        row = system_row(
+            f"exp-{served.recommendation_id}",
+            EventType.RECOMMENDATION_VIEWED,
+            request.anonymous_id,
+            request.user_id,
+            served_at(served.recommendation_id),
+            properties,
+        )
         try:
-            self._exposure(event)
+            self._exposure(row)
         except Exception:  # boundary: exposure logging must never fail a response
             log.exception("exposure logging failed")
+
+
+def _public_items(ruled: RuledList) -> list[dict[str, Any]]:
+    """The answer's items as the API shows them (shared by cached answers: never changed)."""
+    return [
+        {"product_id": c.product_id, "score": round(c.score, 6), "reasons": c.reasons}
+        for c in ruled.items
+    ]
+
+
+def served_at(recommendation_id: str) -> int:
+    """When a recommendation was served (epoch ms), read from its id."""
+    return int(recommendation_id[:12], 16)
 
 
 def _block(picked: tuple[Any, list[str]] | None) -> dict[str, Any] | None:

@@ -1,0 +1,84 @@
+"""Recent answers, reused while nothing they were computed from has changed.
+
+A shopper who reloads a page, or whose pages ask for the same slot again, with no event in
+between gets the same ranked list: the candidates, the rules and the catalog are the same
+objects as last time. :class:`AnswerCache` keeps the rule engine's result per request and hands
+it back while every input is unchanged, so such a request costs a few comparisons instead of
+fusing and ruling some hundred candidates (each answer still gets its own recommendation id and
+exposure). Like Gorse's caches, but keyed on what the answer depends on rather than on a timer:
+
+- the generation: the champion model, the precomputed lists, the rule set and the rule engine's
+  facts (the catalog snapshot and the minute that time conditions are evaluated at). When any
+  of them is a different object, every entry is dropped, so old models and snapshots are not kept
+  alive by the cache;
+- per entry: the shopper's canonical profile id and served profile state (the profile cache
+  swaps the state object whenever what serving reads of it changes), the shopper's recent events
+  in this process, and which rules are active at this moment (rules with a start or end time).
+
+Identity comparisons are safe because the cache holds the objects it compares. Entry inputs are
+compared with ``==``, which a tuple answers by identity first, so an unchanged state object costs
+no field comparison. Degraded answers (a failed profile read or model) are never stored. Erasure
+must call :meth:`AnswerCache.clear` with the profile cache.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+Generation = tuple[object, ...]
+"""Objects compared by identity; a change drops every entry."""
+Inputs = tuple[object, ...]
+"""Per-entry inputs, compared with ``==``."""
+
+
+class AnswerCache(Generic[T]):
+    """Answers by request, valid for one generation and set of inputs."""
+
+    def __init__(self, max_entries: int = 20_000) -> None:
+        """``max_entries`` bounds memory (about 1 kB an answer); 0 turns the cache off."""
+        if max_entries < 0:
+            raise ValueError("max_entries must not be negative")
+        self._max = max_entries
+        self._generation: Generation = ()
+        self._entries: OrderedDict[Hashable, tuple[Inputs, T]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: Hashable, generation: Generation, inputs: Inputs) -> T | None:
+        with self._lock:
+            if not _same(generation, self._generation):
+                return None
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != inputs:
+                return None
+            self._entries.move_to_end(key)
+            return entry[1]
+
+    def put(self, key: Hashable, generation: Generation, inputs: Inputs, value: T) -> None:
+        if self._max == 0:
+            return
+        with self._lock:
+            if not _same(generation, self._generation):
+                self._entries.clear()
+                self._generation = generation
+            self._entries[key] = (inputs, value)
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._generation = ()
+
+
+def _same(a: Sequence[object], b: Sequence[object]) -> bool:
+    return len(a) == len(b) and all(map(operator.is_, a, b))
