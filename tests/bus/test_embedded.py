@@ -52,3 +52,29 @@ def test_ignored_types_are_skipped_but_passed(tmp_path: Path) -> None:
     finally:
         bus.stop()
         runtime.writer.stop()
+
+
+def test_a_wide_window_still_hands_over_batches_in_order(tmp_path: Path) -> None:
+    """Ignored events are scanned many batches at a time; the kept ones stay in batches."""
+    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime.writer.start()
+    bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
+    batches: list[list[str]] = []
+
+    def handler(batch: Sequence[StoredEvent]) -> None:
+        batches.append([e.message_id for e in batch])
+
+    bus.subscribe("picky", handler, batch_size=2, ignore=frozenset({"recommendation_viewed"}))
+    kinds = (["product_viewed"] * 3 + ["recommendation_viewed"] * 5) * 4
+    events = [_event(k, i) for i, k in enumerate(kinds)]
+    kept = [e["message_id"] for e in events if e["type"] == "product_viewed"]
+    try:
+        result = runtime.collector.ingest(events)
+        bus.start()
+        assert bus.wait_until_consumed(result.last_event_id, timeout=10)
+        assert bus.position("picky") == result.last_event_id
+        assert all(1 <= len(batch) <= 2 for batch in batches)
+        assert [m for batch in batches for m in batch] == kept
+    finally:
+        bus.stop()
+        runtime.writer.stop()

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from typing import Final
 
 import sqlalchemy as sa
 
@@ -22,6 +23,8 @@ from shopwise.store import bus_offsets, events, write_transaction
 log = logging.getLogger("shopwise.bus")
 
 _COLUMNS = [events.c[name] for name in StoredEvent.__slots__ if name in events.c]
+IGNORED_WINDOW: Final = 20
+"""Batches' worth of event ids a consumer with ignored types scans per read."""
 
 
 class _Consumer:
@@ -142,7 +145,9 @@ class EmbeddedBus:
         """The next batch's last event id and its events, less the types the consumer ignores.
 
         Ignored events are skipped in SQL (never materialised) but still passed: the position
-        moves over them, so ``wait_until_consumed`` holds for them too.
+        moves over them, so ``wait_until_consumed`` holds for them too. The window scanned for
+        them is :data:`IGNORED_WINDOW` batches wide, so a stretch of ignored events (a second of
+        exposures) costs one read and one position save, not one per batch.
         """
         after = events.c.id > consumer.position
         if not consumer.ignore:
@@ -151,18 +156,29 @@ class EmbeddedBus:
                 rows = conn.execute(query.limit(consumer.batch_size)).all()
             batch = [StoredEvent.from_row(dict(row._mapping)) for row in rows]
             return (batch[-1].id if batch else consumer.position), batch
-        window = sa.select(events.c.id).where(after).order_by(events.c.id)
+        scanned = (
+            sa.select(events.c.id)
+            .where(after)
+            .order_by(events.c.id)
+            .limit(consumer.batch_size * IGNORED_WINDOW)
+            .subquery()
+        )
+        window = sa.select(sa.func.max(scanned.c.id))
         with self._engine.connect() as conn:
-            ids = conn.execute(window.limit(consumer.batch_size)).scalars().all()
-            if not ids:
+            last = conn.execute(window).scalar_one_or_none()
+            if last is None:
                 return consumer.position, []
             query = (
                 sa.select(*_COLUMNS)
-                .where(after, events.c.id <= ids[-1], events.c.type.not_in(consumer.ignore))
+                .where(after, events.c.id <= last, events.c.type.not_in(consumer.ignore))
                 .order_by(events.c.id)
+                .limit(consumer.batch_size)
             )
             rows = conn.execute(query).all()
-        return int(ids[-1]), [StoredEvent.from_row(dict(row._mapping)) for row in rows]
+        batch = [StoredEvent.from_row(dict(row._mapping)) for row in rows]
+        if len(batch) == consumer.batch_size:  # a full batch: the rest of the window is next
+            last = batch[-1].id
+        return int(last), batch
 
     def _load_position(self, name: str) -> int:
         query = sa.select(bus_offsets.c.position).where(bus_offsets.c.consumer == name)
