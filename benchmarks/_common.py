@@ -116,6 +116,8 @@ class Server:
     """False: the API without in-process bus consumers (as when ``shopwise worker`` runs them)."""
     command: list[str] | None = None
     """Another server command over the same environment (default: ``shopwise serve``)."""
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More settings for the server (``SHOPWISE_...`` variables)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -135,6 +137,7 @@ class Server:
             SHOPWISE_RATE_LIMIT_BURST="1000000",
             SHOPWISE_API_CONSUMERS="true" if self.consumers else "false",
         )
+        env.update(self.extra_env)
         env.pop("SHOPWISE_DATABASE_URL", None)
         return env
 

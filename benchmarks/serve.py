@@ -6,8 +6,9 @@ shoppers' lists, then runs ``shopwise serve`` (one uvicorn process) with one ext
 like ``GET /v1/recommendations`` (a plain Starlette route on the event loop answering with the
 app's orjson response, matched at the same depth of the route table). wrk (one thread) offers
 200, 500 and 1,000 requests/s to ``GET /v1/recommendations`` for random shoppers (fixed rate
-through a per-connection think time), then saturates both endpoints. Medians of repeated
-rounds; the floor is measured in the same run.
+through a per-connection think time), then saturates both endpoints; a second server with the
+answer cache off saturates them again (the cost when every request is ruled afresh). Medians of
+repeated rounds; the floor is measured in the same run and the same server.
 
 By default the server runs the profile consumer in-process (``shopwise serve``'s default), so
 its CPU includes storing every answer's exposure event (exposures are not folded into profiles);
@@ -175,6 +176,16 @@ def wrk(
     return stats
 
 
+def saturate(server: Server, key: str, paths: list[str]) -> dict[str, Any]:
+    """wrk at full speed (32 connections), with the server's CPU seconds per request."""
+    cpu = process_cpu_seconds(server.pid)
+    stats = wrk(server.port, paths, key, None, 32)
+    stats["server_cpu_ms_per_request"] = round(
+        (process_cpu_seconds(server.pid) - cpu) * 1000 / max(stats["requests"], 1), 3
+    )
+    return stats
+
+
 def measure(server: Server, key: str, rec_paths: list[str], rounds: int) -> dict[str, Any]:
     runs: dict[str, list[dict[str, Any]]] = {}
     for _ in range(rounds):
@@ -187,12 +198,31 @@ def measure(server: Server, key: str, rec_paths: list[str], rounds: int) -> dict
                 wrk(server.port, ["/floor"], key, rate, connections)
             )
         for name, paths in (("recommendations", rec_paths), ("floor", ["/floor"])):
-            cpu = process_cpu_seconds(server.pid)
-            stats = wrk(server.port, paths, key, None, 32)
-            stats["server_cpu_ms_per_request"] = round(
-                (process_cpu_seconds(server.pid) - cpu) * 1000 / max(stats["requests"], 1), 3
-            )
-            runs.setdefault(f"{name}@saturation", []).append(stats)
+            runs.setdefault(f"{name}@saturation", []).append(saturate(server, key, paths))
+    return runs
+
+
+def measure_uncached(
+    data_dir: Path, rec_paths: list[str], rounds: int, consumers: bool
+) -> dict[str, Any]:
+    """Saturation with the answer cache off (every request fuses and rules its candidates),
+    beside the floor of the same server."""
+    server = Server(
+        data_dir,
+        log_level="WARNING",
+        consumers=consumers,
+        command=[sys.executable, __file__, "serve-with-floor"],
+        extra_env={"SHOPWISE_ANSWER_CACHE_SIZE": "0"},
+    )
+    server.start()
+    runs: dict[str, list[dict[str, Any]]] = {}
+    try:
+        key = server.create_key("secret")
+        for _ in range(rounds):
+            for name, paths in (("recommendations", rec_paths), ("floor", ["/floor"])):
+                runs.setdefault(f"{name}@uncached", []).append(saturate(server, key, paths))
+    finally:
+        server.stop()
     return runs
 
 
@@ -228,12 +258,18 @@ def main() -> None:
             runs = measure(server, key, paths, 1 if args.quick else args.rounds)
         finally:
             server.stop()
+        rounds = 1 if args.quick else args.rounds
+        runs |= measure_uncached(data_dir, paths, rounds, consumers=not args.api_only)
     summary = {
         name: {k: median([r[k] for r in values]) for k in values[0] if k != "seconds"}
         for name, values in runs.items()
     }
     sat, floor = summary["recommendations@saturation"], summary["floor@saturation"]
     ratio = round(sat["server_cpu_ms_per_request"] / floor["server_cpu_ms_per_request"], 2)
+    uncached, uncached_floor = summary["recommendations@uncached"], summary["floor@uncached"]
+    uncached_ratio = round(
+        uncached["server_cpu_ms_per_request"] / uncached_floor["server_cpu_ms_per_request"], 2
+    )
     result: dict[str, Any] = {
         "benchmark": "serving",
         "command": "python benchmarks/serve.py"
@@ -246,6 +282,7 @@ def main() -> None:
         "runs": runs,
         "median": summary,
         "cost_ratio_vs_floor": ratio,
+        "cost_ratio_vs_floor_answer_cache_off": uncached_ratio,
     }
     name = "serve-api-only" if args.api_only else "serve"
     if args.quick:
@@ -262,23 +299,35 @@ def main() -> None:
         "",
         "The floor (`/floor`, a fixed 20-item payload) is built like `GET /v1/recommendations`: a "
         "plain Starlette route on the event loop with the app's orjson response, behind the same "
-        "middleware; it does no key check.",
+        "middleware, matched right after it (both pass the same routes first); it does no key "
+        "check. The benchmark asks again and again for the same 2,000 shoppers, who do nothing "
+        "in between, so most answers come from the answer cache (same inputs, same ruled list); "
+        "the last rows restart the server with the cache off (`SHOPWISE_ANSWER_CACHE_SIZE=0`), "
+        "as for a shopper with new events on every page.",
         "",
         "| endpoint | offered rps | achieved rps | p50 ms | p99 ms | errors |",
         "|---|---|---|---|---|---|",
     ]
-    for endpoint in ("recommendations", "floor"):
-        for rate in (*RATES, "saturation"):
-            row = summary[f"{endpoint}@{rate}"]
-            lines.append(
-                f"| {endpoint} | {rate} | {row['rps']} | {row['p50_ms']} | {row['p99_ms']} "
-                f"| {row['errors']} |"
-            )
+    table = [
+        (e, r, f"{e}@{r}") for e in ("recommendations", "floor") for r in (*RATES, "saturation")
+    ]
+    table += [
+        ("recommendations (answer cache off)", "saturation", "recommendations@uncached"),
+        ("floor (same server)", "saturation", "floor@uncached"),
+    ]
+    for endpoint, rate, key_name in table:
+        row = summary[key_name]
+        lines.append(
+            f"| {endpoint} | {rate} | {row['rps']} | {row['p50_ms']} | {row['p99_ms']} "
+            f"| {row['errors']} |"
+        )
     lines += [
         "",
         f"Server CPU per request at saturation: recommendations "
         f"{sat['server_cpu_ms_per_request']} ms, floor {floor['server_cpu_ms_per_request']} ms "
-        f"(ratio {ratio}).",
+        f"(ratio {ratio}); with the answer cache off "
+        f"{uncached['server_cpu_ms_per_request']} ms against "
+        f"{uncached_floor['server_cpu_ms_per_request']} ms (ratio {uncached_ratio}).",
     ]
     (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
