@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from shopwise.models.candidates import InteractionData, ItemContent, Recommender, recommend
+from shopwise.models.candidates.sequential_config import SequentialConfig
 from shopwise.models.candidates.transition import TransitionConfig, TransitionRecommender
 from shopwise.models.pipeline import (
     ShopwiseConfig,
@@ -226,3 +228,20 @@ def test_generators_without_data_to_learn_from_sit_out(rng: np.random.Generator)
     assert "content_tfidf" in {g.name for g in model.generators}
     assert "content_tfidf" not in active
     assert not any(name.startswith("content_tfidf") for name in model.ranker_features())
+
+
+def test_the_sequential_generator_trains_on_sessions_only(rng: np.random.Generator) -> None:
+    data = _markov_data(rng, users=300)
+    config = _config().model_copy(update={"sequential": SequentialConfig(dim=8, epochs=2)})
+    sessions = ShopwiseRecommender(config)
+    sessions.fit(InteractionData([s[:4] for s in data.sequences], N_ITEMS))
+    assert sessions.scheme == "sessions"
+    assert "sequential" in {g.name for g in sessions.active}
+    assert any(name.startswith("sequential") for name in sessions.ranker_features())
+    restored = pickle.loads(pickle.dumps(sessions))
+    history = [np.asarray([1, 2], dtype=np.int64)]
+    np.testing.assert_array_equal(restored.score(history), sessions.score(history))
+    shoppers = ShopwiseRecommender(config)
+    shoppers.fit(data)
+    assert shoppers.scheme == "last"
+    assert "sequential" not in {g.name for g in shoppers.active}

@@ -149,6 +149,13 @@ REGISTRY: dict[str, ModelSpec] = {
             ),
         ),
         ModelSpec(
+            "sequential",
+            f"{_CANDIDATES}.sequential",
+            "SequentialRecommender",
+            "SequentialConfig",
+            # One point: each fit trains a network (2-3 min on Diginetica with 1 thread).
+        ),
+        ModelSpec(
             "transition",
             f"{_CANDIDATES}.transition",
             "TransitionRecommender",

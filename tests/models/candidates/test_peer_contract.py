@@ -13,6 +13,7 @@ from shopwise.models.candidates.knn import ItemKNNConfig, ItemKNNRecommender
 from shopwise.models.candidates.linear import EASEConfig, EASERecommender
 from shopwise.models.candidates.mf import ALSConfig, ALSRecommender, BPRConfig, BPRRecommender
 from shopwise.models.candidates.popular import PopularConfig, PopularRecommender
+from shopwise.models.candidates.sequential import SequentialConfig, SequentialRecommender
 from shopwise.models.candidates.sknn import SessionKNNConfig, SessionKNNRecommender
 
 N_ITEMS = 30
@@ -24,6 +25,10 @@ FACTORIES: dict[str, tuple[Callable[[BaseModel], Recommender], BaseModel]] = {
     "ease": (EASERecommender, EASEConfig(l2=5.0)),  # type: ignore[dict-item]
     "itemknn": (ItemKNNRecommender, ItemKNNConfig(neighbors=10)),  # type: ignore[dict-item]
     "sknn": (SessionKNNRecommender, SessionKNNConfig(neighbors=10)),  # type: ignore[dict-item]
+    "sequential": (
+        SequentialRecommender,  # type: ignore[dict-item]
+        SequentialConfig(dim=16, epochs=10, batch_positions=64, negatives=0),
+    ),
 }
 
 
