@@ -78,3 +78,40 @@ def test_a_wide_window_still_hands_over_batches_in_order(tmp_path: Path) -> None
     finally:
         bus.stop()
         runtime.writer.stop()
+
+
+def test_an_idle_bus_backs_off_and_still_sees_other_writers(tmp_path: Path) -> None:
+    """Empty polls back off to IDLE_POLL_SECONDS; rows committed without a publish (another
+    process's writer) are still consumed within that wait."""
+    import time
+
+    from shopwise.bus import _embedded
+
+    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime.writer.start()
+    bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
+    reads = 0
+    read = bus._read
+
+    def counting_read(consumer: Any) -> Any:
+        nonlocal reads
+        reads += 1
+        return read(consumer)
+
+    bus._read = counting_read  # type: ignore[method-assign]
+    seen: list[str] = []
+    bus.subscribe("idle", lambda batch: seen.extend(e.message_id for e in batch))
+    try:
+        bus.start()
+        time.sleep(1.5)
+        # without backing off: 150 polls; with it: about 7 to reach the cap, then 1 / 0.4 s
+        assert reads < 20
+        event = _event("product_viewed", 1)
+        runtime.collector.ingest([event])  # this writer does not publish to `bus`
+        deadline = time.monotonic() + _embedded.IDLE_POLL_SECONDS + 2.0
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert seen == [event["message_id"]]
+    finally:
+        bus.stop()
+        runtime.writer.stop()

@@ -102,3 +102,33 @@ def test_write_key_cannot_change_the_catalog(
 ) -> None:
     response = client.put("/v1/catalog/products", json={"products": []}, headers=write_auth)
     assert response.status_code == 403
+
+
+def test_the_snapshot_is_kept_while_the_table_is_unchanged_and_reloaded_after_a_write_elsewhere(
+    tmp_path: object,
+) -> None:
+    """Two instances over one store stand for two processes: the reader re-checks every
+    ``snapshot_seconds``; an unchanged table keeps the very same snapshot object."""
+    import time
+    from pathlib import Path
+
+    from shopwise.catalog import Catalog, ProductPatch
+    from shopwise.settings import Settings
+
+    assert isinstance(tmp_path, Path)
+    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    writer = Catalog(runtime.engine)
+    reader = Catalog(runtime.engine, snapshot_seconds=0.05)
+    writer.upsert(_products(4))
+    first = reader.snapshot()
+    assert sorted(first) == ["p000", "p001", "p002", "p003"]
+    time.sleep(0.1)
+    assert reader.snapshot() is first  # checked again, nothing changed
+    writer.patch("p002", ProductPatch(stock=0))
+    assert reader.snapshot() is first  # not yet due
+    time.sleep(0.1)
+    second = reader.snapshot()
+    assert second is not first and second["p002"].stock == 0
+    writer.upsert(_products(5))
+    time.sleep(0.1)
+    assert sorted(reader.snapshot()) == [f"p{i:03d}" for i in range(5)]

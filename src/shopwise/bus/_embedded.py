@@ -3,7 +3,8 @@
 Publishing only wakes the consumer threads; they read committed rows after their offset, so a
 consumer that crashed or a process that restarted resumes without losing an event. Event ids are
 assigned under SQLite's single write lock, so id order is commit order. When the consumers run in
-another process (``shopwise worker``), they notice new rows by polling every ``poll_seconds``, and
+another process (``shopwise worker``), they notice new rows by polling, every ``poll_seconds`` while
+events flow and backing off to :data:`IDLE_POLL_SECONDS` while none come, and
 :meth:`EmbeddedBus.wait_until_consumed` in the API process watches their stored offsets.
 """
 
@@ -25,9 +26,16 @@ log = logging.getLogger("shopwise.bus")
 _COLUMNS = [events.c[name] for name in StoredEvent.__slots__ if name in events.c]
 IGNORED_WINDOW: Final = 20
 """Batches' worth of event ids a consumer with ignored types scans per read."""
+IDLE_POLL_SECONDS: Final = 0.4
+"""The longest wait between polls: each empty poll doubles the wait from ``poll_seconds`` up to
+this, and any event found or published here starts again from ``poll_seconds``."""
+_LATEST = sa.select(sa.func.max(events.c.id))
+_AFTER = events.c.id > sa.bindparam("position")
 
 
 class _Consumer:
+    """A subscriber, with its read statements built once (a poll then costs no SQL building)."""
+
     def __init__(
         self, name: str, handler: Handler, batch_size: int, ignore: frozenset[str]
     ) -> None:
@@ -38,6 +46,22 @@ class _Consumer:
         self.position = -1
         """-1 until loaded from ``bus_offsets`` by the consumer's thread."""
         self.thread: threading.Thread | None = None
+        batch = sa.select(*_COLUMNS).where(_AFTER).order_by(events.c.id).limit(batch_size)
+        self.read_all = batch
+        """The next batch (no ignored types)."""
+        scanned = (
+            sa.select(events.c.id)
+            .where(_AFTER)
+            .order_by(events.c.id)
+            .limit(batch_size * IGNORED_WINDOW)
+            .subquery()
+        )
+        self.read_window = sa.select(sa.func.max(scanned.c.id))
+        """The last event id of the window scanned for ignored types."""
+        self.read_kept = batch.where(
+            events.c.id <= sa.bindparam("last"), events.c.type.not_in(ignore)
+        )
+        """The next batch within the window, less the ignored types."""
 
 
 class EmbeddedBus:
@@ -117,6 +141,7 @@ class EmbeddedBus:
             time.sleep(min(self._poll, max(deadline - time.monotonic(), 0.0)))
 
     def _run(self, consumer: _Consumer) -> None:
+        wait = self._poll
         while not self._stopping.is_set():
             try:
                 if consumer.position < 0:
@@ -126,55 +151,44 @@ class EmbeddedBus:
                     if batch:
                         consumer.handler(batch)
                     self._save_position(consumer, upto)
+                    wait = self._poll
                     continue
             except Exception:  # boundary: a failing consumer retries, it never kills the bus
                 log.exception("bus consumer failed; retrying", extra={"consumer": consumer.name})
                 self._stopping.wait(1.0)
                 continue
-            self._sleep()
+            woken = self._sleep(wait)
+            wait = self._poll if woken else min(wait * 2, max(IDLE_POLL_SECONDS, self._poll))
 
-    def _sleep(self) -> None:
+    def _sleep(self, timeout: float) -> bool:
+        """Wait for a publish (``True``), the stop, or ``timeout`` seconds (``False``)."""
         with self._wake:
             generation = self._generation
-            self._wake.wait_for(
+            return self._wake.wait_for(
                 lambda: self._generation != generation or self._stopping.is_set(),
-                timeout=self._poll,
+                timeout=timeout,
             )
 
     def _read(self, consumer: _Consumer) -> tuple[int, list[StoredEvent]]:
         """The next batch's last event id and its events, less the types the consumer ignores.
 
-        Ignored events are skipped in SQL (never materialised) but still passed: the position
-        moves over them, so ``wait_until_consumed`` holds for them too. The window scanned for
-        them is :data:`IGNORED_WINDOW` batches wide, so a stretch of ignored events (a second of
-        exposures) costs one read and one position save, not one per batch.
+        A poll that finds no event after the consumer's position costs one index seek (the
+        newest id). Ignored events are skipped in SQL (never materialised) but still passed: the
+        position moves over them, so ``wait_until_consumed`` holds for them too. The window
+        scanned for them is :data:`IGNORED_WINDOW` batches wide, so a stretch of ignored events
+        (a second of exposures) costs one read and one position save, not one per batch.
         """
-        after = events.c.id > consumer.position
-        if not consumer.ignore:
-            query = sa.select(*_COLUMNS).where(after).order_by(events.c.id)
-            with self._engine.connect() as conn:
-                rows = conn.execute(query.limit(consumer.batch_size)).all()
-            batch = [StoredEvent.from_row(dict(row._mapping)) for row in rows]
-            return (batch[-1].id if batch else consumer.position), batch
-        scanned = (
-            sa.select(events.c.id)
-            .where(after)
-            .order_by(events.c.id)
-            .limit(consumer.batch_size * IGNORED_WINDOW)
-            .subquery()
-        )
-        window = sa.select(sa.func.max(scanned.c.id))
+        position = {"position": consumer.position}
         with self._engine.connect() as conn:
-            last = conn.execute(window).scalar_one_or_none()
-            if last is None:
+            latest = conn.execute(_LATEST).scalar_one_or_none()
+            if latest is None or latest <= consumer.position:
                 return consumer.position, []
-            query = (
-                sa.select(*_COLUMNS)
-                .where(after, events.c.id <= last, events.c.type.not_in(consumer.ignore))
-                .order_by(events.c.id)
-                .limit(consumer.batch_size)
-            )
-            rows = conn.execute(query).all()
+            if not consumer.ignore:
+                rows = conn.execute(consumer.read_all, position).all()
+                batch = [StoredEvent.from_row(dict(row._mapping)) for row in rows]
+                return (batch[-1].id if batch else consumer.position), batch
+            last = conn.execute(consumer.read_window, position).scalar_one()
+            rows = conn.execute(consumer.read_kept, {**position, "last": last}).all()
         batch = [StoredEvent.from_row(dict(row._mapping)) for row in rows]
         if len(batch) == consumer.batch_size:  # a full batch: the rest of the window is next
             last = batch[-1].id

@@ -22,6 +22,13 @@ from shopwise.schema import Columns, utc_ms
 from shopwise.store import catalog_changes, products, write_transaction
 
 TRACKED: Final = ("price", "sale_price", "stock", "available")
+_CHANGE_TOKEN: Final = sa.select(
+    sa.func.count(),
+    sa.func.max(products.c.updated_at),
+    sa.func.sum(products.c.updated_at % 1_000_003),
+)
+"""Changes with any insert, delete or write of a product (every write stamps ``updated_at``),
+except a second write of one product within the millisecond of the first, read in between."""
 MAX_UPSERT: Final = 1000
 
 
@@ -113,7 +120,8 @@ class Catalog:
         self._engine = engine
         self._snapshot_seconds = snapshot_seconds
         self._snapshot: dict[str, Product] = {}
-        self._loaded_at = -float("inf")
+        self._token: tuple[Any, ...] | None = None
+        self._checked_at = -float("inf")
         self._lock = threading.Lock()
 
     def upsert(self, rows: Sequence[Any]) -> UpsertResult:
@@ -189,13 +197,23 @@ class Catalog:
         return ProductPage(page, page[-1].id if more and page else None)
 
     def snapshot(self) -> dict[str, Product]:
-        """All products by id, reloaded when stale or after a write through this instance."""
+        """All products by id: reloaded at once after a write through this instance, and after
+        a write elsewhere (another process) within ``snapshot_seconds``.
+
+        Every ``snapshot_seconds`` one aggregate query (:data:`_CHANGE_TOKEN`) tells whether the
+        table changed; only then are the products read again. An unchanged catalog keeps the
+        same snapshot object, so what serving derived from it (rule facts, cached answers) stays
+        valid instead of being rebuilt twice a minute.
+        """
         with self._lock:
-            if time.monotonic() - self._loaded_at > self._snapshot_seconds:
+            if time.monotonic() - self._checked_at > self._snapshot_seconds:
                 with self._engine.connect() as conn:
-                    rows = conn.execute(sa.select(products)).mappings().all()
-                self._snapshot = {p.id: p for p in (_from_row(dict(r)) for r in rows)}
-                self._loaded_at = time.monotonic()
+                    token = tuple(conn.execute(_CHANGE_TOKEN).one())
+                    if token != self._token:
+                        rows = conn.execute(sa.select(products)).mappings().all()
+                        self._snapshot = {p.id: p for p in (_from_row(dict(r)) for r in rows)}
+                        self._token = token
+                self._checked_at = time.monotonic()
             return self._snapshot
 
     def item_info(self, product_id: str) -> tuple[str | None, str | None]:
@@ -207,7 +225,8 @@ class Catalog:
 
     def _invalidate(self) -> None:
         with self._lock:
-            self._loaded_at = -float("inf")
+            self._token = None
+            self._checked_at = -float("inf")
 
     @staticmethod
     def _rows(conn: sa.Connection, ids: list[str]) -> dict[str, dict[str, Any]]:
