@@ -332,7 +332,8 @@ ITEM_EVENT_WEIGHTS: Final[dict[str, float]] = {
 
 SYSTEM_EVENT_TYPES: Final[frozenset[str]] = frozenset({EventType.RECOMMENDATION_VIEWED})
 """Events shopwise records about itself (what it showed), not the shopper's behaviour. They stay
-in the event log (attribution, experiments; found and erased through the shopper's ids) but are
+in the event log (attribution, experiments; they carry the shopper's ids, so erasure finds them,
+by a scan of the exposures: the identity indexes leave them out, see ``shopwise.store``) but are
 not folded into profiles: a served answer must not cost a profile write."""
 
 

@@ -348,16 +348,35 @@ rules:
 """)
     rule_engine = engine()
     minute = datetime(2026, 5, 30, 0, 0, 0, tzinfo=UTC)
-    before = rule_engine.inputs(ruleset, ShopperContext(placement="home", now=minute))
-    again = rule_engine.inputs(
-        ruleset, ShopperContext(placement="home", now=minute + timedelta(seconds=10))
+    before = rule_engine.inputs(ruleset, "home", minute)
+    again = rule_engine.inputs(ruleset, "home", minute + timedelta(seconds=10))
+    started = rule_engine.inputs(ruleset, "home", minute + timedelta(seconds=40))
+    assert before == again and before[0] is again[0]  # same facts object
+    assert started != before and started[0] is before[0]  # the active rules changed
+    later = rule_engine.inputs(ruleset, "home", minute + timedelta(minutes=30))
+    assert later[0] is started[0]  # no time condition: the facts stand
+
+
+def test_facts_are_renewed_when_a_new_arrival_stops_being_new() -> None:
+    """ "New within 3 days" turns for product d (created 2 days before NOW) one day after NOW:
+    facts built before hold until then, and not a moment longer."""
+    ruleset = rules("""
+rules:
+  - {name: new, type: boost, match: {new_within_days: 3}, factor: 2}
+""")
+    rule_engine = engine()
+    turn = CATALOG["d"].created_at + timedelta(days=3)
+    first = rule_engine.inputs(ruleset, "home", turn - timedelta(minutes=30))
+    assert rule_engine.inputs(ruleset, "home", turn - timedelta(seconds=1))[0] is first[0]
+    assert rule_engine.inputs(ruleset, "home", turn + timedelta(milliseconds=1))[0] is not first[0]
+    boosted = rule_engine.apply(
+        ruleset, [Candidate("d", 1.0, [])], ShopperContext(placement="home", now=NOW), 1
     )
-    started = rule_engine.inputs(
-        ruleset, ShopperContext(placement="home", now=minute + timedelta(seconds=40))
+    assert boosted.rules_fired == ["new"]
+    aged = rule_engine.apply(
+        ruleset,
+        [Candidate("d", 1.0, [])],
+        ShopperContext(placement="home", now=turn + timedelta(milliseconds=1)),
+        1,
     )
-    assert before == again and before[0] is again[0]  # same facts object within the minute
-    assert started != before
-    later = rule_engine.inputs(
-        ruleset, ShopperContext(placement="home", now=minute + timedelta(minutes=1))
-    )
-    assert later[0] is not started[0]  # time conditions are re-evaluated every minute
+    assert aged.rules_fired == []

@@ -37,6 +37,25 @@ def test_a_read_is_cached_until_its_ttl_runs_out() -> None:
     assert cache.get("anon") == (False, None) and cache.get("nobody") == (False, None)
 
 
+def test_a_re_read_that_changes_nothing_served_keeps_the_cached_object() -> None:
+    """After the ttl the id is read again; the same served view keeps the object answers were
+    cached for, a different one replaces it."""
+    clock = Clock()
+    cache = ProfileCache(ttl=5.0, clock=clock)
+    first = state("a", events=1)
+    cache.put("anon", ("p1", first), cache.sequence())
+    clock.now = 5.5
+    assert cache.get("anon") == (False, None)
+    cache.put("anon", ("p1", state("a", events=7)), cache.sequence())  # counters moved only
+    hit, found = cache.get("anon")
+    assert hit and found is not None and found[1] is first
+    clock.now = 11.0
+    newer = state("b")
+    cache.put("anon", ("p1", newer), cache.sequence())
+    hit, found = cache.get("anon")
+    assert hit and found is not None and found[1] is newer
+
+
 def test_a_read_overtaken_by_a_commit_is_not_cached() -> None:
     cache = ProfileCache()
     read_at = cache.sequence()

@@ -96,3 +96,30 @@ def test_json_scalars_round_trip(engine: sa.Engine) -> None:
             )
         ).all()
     assert [tuple(r) for r in got] == [(2, 0), (1.5, None), (True, False)]
+
+
+def test_queries_by_shopper_id_use_the_identity_indexes(engine: sa.Engine) -> None:
+    """On SQLite the identity indexes are partial (exposures left out): the profile queries
+    must state their condition to use them, or every read by shopper id scans the events."""
+    from shopwise.profiles._identity import attribution_filter
+    from shopwise.store import SHOPPER_EVENTS_SQL, events
+
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.connect() as conn:
+        indexes = conn.execute(
+            sa.text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'events'")
+        ).all()
+        partial = {name: sql for name, sql in indexes if name in _IDENTITY_INDEXES}
+        assert set(partial) == set(_IDENTITY_INDEXES)
+        assert all(SHOPPER_EVENTS_SQL in sql for sql in partial.values())
+        query = sa.select(events.c.id).where(attribution_filter(["u1"], ["a1", "a2"]))
+        compiled = query.compile(engine, compile_kwargs={"literal_binds": True})
+        plan = " ".join(
+            str(row[-1]) for row in conn.execute(sa.text(f"EXPLAIN QUERY PLAN {compiled}"))
+        )
+    assert "ix_events_user_id" in plan and "ix_events_anonymous_id" in plan, plan
+    assert "SCAN events" not in plan, plan
+
+
+_IDENTITY_INDEXES = ("ix_events_anonymous_id", "ix_events_user_id")

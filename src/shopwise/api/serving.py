@@ -13,6 +13,7 @@ takes the same parameters, is listed there.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -56,10 +57,10 @@ def parse_query(request: Request) -> ShopperQuery:
 
     A repeated parameter keeps its last value, except ``cart``, which keeps them all.
     """
-    params = request.query_params
-    raw: dict[str, Any] = dict(params.items())
+    pairs = query_pairs(request.scope["query_string"])
+    raw: dict[str, Any] = dict(pairs)
     if "cart" in raw:
-        raw["cart"] = params.getlist("cart")
+        raw["cart"] = [value for name, value in pairs if name == "cart"]
     try:
         return ShopperQuery.model_validate(raw)
     except ValidationError as exc:
@@ -75,6 +76,16 @@ def parse_query(request: Request) -> ShopperQuery:
         raise InvalidInput(
             f"{first['field']}: {first['message']}", code="invalid_request", details=details
         ) from None
+
+
+def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
+    """The (name, value) pairs of a query string, as Starlette's ``request.query_params`` reads
+    them (blank values kept), without building its multi-dict: the common query, with nothing
+    escaped, is split directly."""
+    text = query_string.decode("latin-1")
+    if "%" in text or "+" in text:
+        return parse_qsl(text, keep_blank_values=True)
+    return [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
 
 
 def checked_request(key: ApiKey, query: ShopperQuery) -> RecommendationRequest:

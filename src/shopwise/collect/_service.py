@@ -114,13 +114,15 @@ class Collector:
 
     def enqueue_system(self, rows: list[dict[str, Any]]) -> None:
         """Queue rows of events shopwise made itself (:func:`system_row`) for the next group
-        commit, without validating them again and without waiting."""
+        commit, without validating them again and without waiting. The commit listeners (online
+        state, profile cache, bus wake-up) do not hear of them: they skip such events anyway;
+        the bus consumers still pass over them at their next poll."""
         received = _now_ms()
         for row in rows:
             row[Columns.RECEIVED] = received
             row["key_id"] = None
         self._sessions.assign(rows)
-        self._writer.submit(rows, [])
+        self._writer.submit(rows, [], heard=False)
 
     async def ingest_async(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
         """:meth:`ingest` for the event loop: waits for the group commit without blocking it."""

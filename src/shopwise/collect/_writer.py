@@ -47,6 +47,8 @@ class WriteOutcome:
 class _Submission:
     rows: list[dict[str, Any]]
     dead: list[dict[str, Any]]
+    heard: bool = True
+    """False for rows no one waits on and no listener reads (shopwise's own exposures)."""
     future: Future[WriteOutcome] = field(default_factory=Future)
 
 
@@ -89,12 +91,17 @@ class GroupCommitWriter:
             self._thread = None
 
     def submit(
-        self, rows: list[dict[str, Any]], dead: list[dict[str, Any]]
+        self, rows: list[dict[str, Any]], dead: list[dict[str, Any]], heard: bool = True
     ) -> Future[WriteOutcome]:
-        """Queue rows for the next group commit; the future resolves after the commit."""
+        """Queue rows for the next group commit; the future resolves after the commit.
+
+        ``heard=False``: the rows are stored, but neither the future's outcome nor the commit
+        listeners list them (no :class:`StoredEvent` is built for them): for events that
+        listeners skip anyway (exposures), on the serving path's budget.
+        """
         if self._thread is None:
             raise Unavailable("the event writer is not running")
-        submission = _Submission(rows, dead)
+        submission = _Submission(rows, dead, heard)
         self._queue.put(submission)
         return submission.future
 
@@ -135,7 +142,7 @@ class GroupCommitWriter:
                 sub.future.set_exception(failure)
             return
         unclaimed = {message: event_id for event_id, message in inserted.items()}
-        outcomes = [_outcome(sub.rows, unclaimed) for sub in group]
+        outcomes = [_outcome(sub.rows, unclaimed) if sub.heard else _UNHEARD for sub in group]
         stored_all = [event for outcome in outcomes for event in outcome.stored]
         if stored_all:
             # before the acks: what a client was told is stored is visible to serving at once
@@ -194,6 +201,7 @@ def _outcome(rows: list[dict[str, Any]], unclaimed: dict[str, int]) -> WriteOutc
 
 
 _FIELDS = [name for name in StoredEvent.__slots__ if name != "id"]
+_UNHEARD = WriteOutcome(stored=[], duplicates=0)
 
 _EVENT_COLUMNS = [column.name for column in events.columns if column.name != Columns.EVENT_ID]
 _JSON_COLUMNS = frozenset(

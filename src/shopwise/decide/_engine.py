@@ -22,6 +22,7 @@ from shopwise.decide._rules import (
     FallbackRule,
     FilterRule,
     PinRule,
+    Rule,
     RuleSet,
 )
 
@@ -67,7 +68,9 @@ class RuleEngine:
         self._fallback = fallback
         self._memo = _Memo()
 
-    def inputs(self, rules: RuleSet, ctx: ShopperContext) -> tuple[object, tuple[int, ...]]:
+    def inputs(
+        self, rules: RuleSet, placement: str, now: datetime
+    ) -> tuple[object, tuple[int, ...]]:
         """What an answer depends on besides its candidates and shopper: the facts object of
         (rule set, catalog snapshot, minute), and which of the rules are active right now.
 
@@ -75,8 +78,8 @@ class RuleEngine:
         caller may reuse it (the serving answer cache). The facts object holds the rule set, so
         the rule ids stay valid while it is kept.
         """
-        facts = self._memo.for_request(rules, self._catalog(), ctx.now)
-        return facts, tuple(id(rule) for rule in rules.active(ctx.placement, ctx.now))
+        facts = self._memo.for_request(rules, self._catalog(), now)
+        return facts, facts.active(placement, now)[1]
 
     def apply(
         self,
@@ -94,9 +97,9 @@ class RuleEngine:
         so the engine rescores them in place instead of copying them first.
         """
         products = self._catalog()
-        active = rules.active(ctx.placement, ctx.now)
         fired: list[str] = []
         facts = self._memo.for_request(rules, products, ctx.now)
+        active = facts.active(ctx.placement, ctx.now)[0]
         filters = _Filters([r for r in active if isinstance(r, FilterRule)], ctx, facts)
         blocked = set(exclude or ())
         fallback = next((r for r in active if isinstance(r, FallbackRule)), None)
@@ -252,11 +255,12 @@ def _unsure(keep: list[Candidate], top: float | None, rule: FallbackRule, model_
 
 
 class _Memo:
-    """Holds the :class:`_Facts` of the current rule set, catalog snapshot and minute.
+    """Holds the :class:`_Facts` of the current rule set and catalog snapshot.
 
-    Conditions such as "new within 14 days" move with time, so facts live for one minute at
-    most; a new snapshot (a stock change) or a new rule set version starts afresh. The memo keeps
-    the rule set and the snapshot it was built for, so their ids cannot be reused meanwhile.
+    Conditions such as "new within 14 days" move with time, so facts live until the first
+    moment such a condition turns for some product (at most :data:`FACTS_SECONDS`); a new
+    snapshot (a stock change) or a new rule set version starts afresh. The memo keeps the rule
+    set and the snapshot it was built for, so their ids cannot be reused meanwhile.
     """
 
     def __init__(self) -> None:
@@ -264,14 +268,39 @@ class _Memo:
         self._lock = threading.Lock()
 
     def for_request(self, rules: RuleSet, products: Mapping[str, Product], now: datetime) -> _Facts:
-        minute = int(now.timestamp() // 60)
         facts = self._facts
-        if facts is not None and facts.valid_for(rules, products, minute):
+        if facts is not None and facts.valid_for(rules, products, now):
             return facts
         with self._lock:
-            if self._facts is None or not self._facts.valid_for(rules, products, minute):
-                self._facts = _Facts(rules, products, minute, now)
+            if self._facts is None or not self._facts.valid_for(rules, products, now):
+                self._facts = _Facts(rules, products, now)
             return self._facts
+
+
+FACTS_SECONDS = 3600
+"""The longest facts are kept when no time condition turns sooner."""
+
+
+def _next_turn(rules: RuleSet, products: Mapping[str, Product], now: datetime) -> datetime:
+    """The first moment after ``now`` at which a time condition of ``rules`` ("new within N
+    days") changes its answer for one of ``products``, or ``now`` + :data:`FACTS_SECONDS`."""
+    turns = [
+        product.created_at + age
+        for age in rules.ages()
+        for product in products.values()
+        if product.created_at + age >= now
+    ]
+    return min([*turns, now + timedelta(seconds=FACTS_SECONDS)])
+
+
+@dataclass(frozen=True)
+class _Active:
+    """The active rules of a placement, valid from ``since`` until ``until`` (``None``: on)."""
+
+    since: datetime
+    until: datetime | None
+    rules: list[Rule]
+    ids: tuple[int, ...]
 
 
 class _Facts:
@@ -281,19 +310,40 @@ class _Facts:
     boosts, instead of evaluating every condition of every rule.
     """
 
-    def __init__(
-        self, rules: RuleSet, products: Mapping[str, Product], minute: int, now: datetime
-    ) -> None:
+    def __init__(self, rules: RuleSet, products: Mapping[str, Product], now: datetime) -> None:
         self._rules = rules
         self._products = products
-        self._minute = minute
         self._now = now
+        self._until = _next_turn(rules, products, now)
+        self._active: dict[str, _Active] = {}
         self._first: dict[tuple[int, ...], dict[str, int]] = {}
         self._matching: dict[tuple[int, ...], dict[str, tuple[int, ...]]] = {}
         self._leaves: dict[str, str] = {}
 
-    def valid_for(self, rules: RuleSet, products: Mapping[str, Product], minute: int) -> bool:
-        return rules is self._rules and products is self._products and minute == self._minute
+    def valid_for(self, rules: RuleSet, products: Mapping[str, Product], now: datetime) -> bool:
+        return (
+            rules is self._rules and products is self._products and self._now <= now < self._until
+        )
+
+    def active(self, placement: str, now: datetime) -> tuple[list[Rule], tuple[int, ...]]:
+        """The rules active on ``placement`` at ``now`` (priority order) and their ids.
+
+        Remembered per placement until the next start or end of a rule, so the answer is the
+        one :meth:`RuleSet.active` gives at ``now``, to the microsecond.
+        """
+        known = self._active.get(placement)
+        if known is not None and known.since <= now and (known.until is None or now < known.until):
+            return known.rules, known.ids
+        rules = self._rules.active(placement, now)
+        bounds = [
+            moment
+            for rule in self._rules.rules
+            for moment in (rule.start, rule.end)
+            if moment is not None and moment > now
+        ]
+        known = _Active(now, min(bounds, default=None), rules, tuple(map(id, rules)))
+        self._active[placement] = known
+        return known.rules, known.ids
 
     def first_excluding(
         self, filters: Sequence[FilterRule]

@@ -198,6 +198,21 @@ class RuleSet(_Config):
         ordered = sorted(self.rules, key=lambda r: -r.priority)
         return [rule for rule in ordered if rule.active(placement, now)]
 
+    def ages(self) -> frozenset[timedelta]:
+        """The product ages that conditions of these rules compare with (``new_within_days``)."""
+        matches = [m for r in self.rules for m in _matches(r)]
+        return frozenset(
+            timedelta(days=m.new_within_days) for m in matches if m.new_within_days is not None
+        )
+
+
+def _matches(rule: Rule) -> list[Match]:
+    if isinstance(rule, FilterRule):
+        return [rule.exclude] if rule.exclude is not None else []
+    if isinstance(rule, BoostRule):
+        return [rule.match]
+    return []
+
 
 def parse_yaml(text: str, model: type[BaseModel]) -> Any:
     """``text`` parsed into ``model``; :class:`InvalidInput` naming the field otherwise."""

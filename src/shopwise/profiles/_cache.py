@@ -13,9 +13,11 @@ cache (:meth:`ProfileCache.committed`), so what serving reads of a cached state
 ``shopwise worker`` runs the consumers instead, the runtime sets a shorter ``ttl`` and reports
 every event this process stores (:meth:`ProfileCache.stored`): its ids are read from the store,
 uncached, for :data:`SETTLING` seconds, while the worker folds the event in. A commit that leaves
-the served view as it was (an exposure, a page view) keeps the cached object, so its counters,
-sessions and traits may lag the store by up to ``ttl``: the new state is dropped at once instead
-of joining the long-lived heap, which would make the cyclic GC's full passes frequent.
+the served view as it was (an exposure, a page view) keeps the cached object, and so does a
+re-read after the ``ttl`` that finds the same served view, so a state's counters, sessions and
+traits may lag the store (serving never reads them): the new state is dropped at once instead of
+joining the long-lived heap, which would make the cyclic GC's full passes frequent, and answers
+computed from the cached object stay valid (the serving answer cache compares it by identity).
 
 A store read that started before a commit touching the same profile or id is not cached (it may
 predate the commit): every commit bumps a sequence number and fences the ids and profiles it
@@ -128,6 +130,9 @@ class ProfileCache:
             profile, state = resolved
             if self._fence.get(_profile_fence(profile), -1) > read_at:
                 return
+            cached = self._states.get(profile)
+            if cached is not None and served_view(cached) == served_view(state):
+                state = cached  # a re-read after the ttl that changes nothing serving reads
             self._remember_id(any_id, profile, now)
             self._remember_state(profile, state)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from shopwise.schema import Columns
-from shopwise.store import events, identities, profiles
+from shopwise.store import events, identities, profiles, shopper_events
 
 
 def anon_key(anonymous_id: str) -> str:
@@ -150,12 +150,24 @@ def event_key(anonymous_id: str | None, user_id: str | None) -> str:
 
 
 def attribution_filter(users: list[str], anons: list[str]) -> sa.ColumnElement[bool]:
-    """Events of a profile with these members (user id first, else anonymous id)."""
+    """The behaviour events of a profile with these members (user id first, else anonymous id).
+
+    Shopwise's own records (exposures, ``SYSTEM_EVENT_TYPES``) are left out: they are not the
+    shopper's behaviour, and leaving them out is what lets the store use its identity indexes
+    (:func:`~shopwise.store.shopper_events`).
+    """
     clauses: list[sa.ColumnElement[bool]] = []
     if users:
-        clauses.append(events.c[Columns.USER].in_(users))
+        clauses.append(sa.and_(shopper_events(), events.c[Columns.USER].in_(users)))
     if anons:
         clauses.append(
-            sa.and_(events.c[Columns.USER].is_(None), events.c[Columns.ANONYMOUS].in_(anons))
+            sa.and_(
+                shopper_events(),
+                events.c[Columns.ANONYMOUS].in_(anons),
+                sa.func.coalesce(events.c[Columns.USER], "") == "",  # (ids are never empty)
+            )
         )
+    # The condition sits in each branch: SQLite matches a partial index per branch of an OR.
+    # "No user id" is written so that no index can serve it: as "user_id IS NULL", SQLite read
+    # it through the user id index, that is every anonymous event of the shop.
     return sa.or_(*clauses) if clauses else sa.false()

@@ -187,7 +187,6 @@ class Profiles:
             .where(
                 attribution_filter(users, anons),
                 events.c.id <= horizon,
-                events.c.type.not_in(SYSTEM_EVENT_TYPES),
             )
             .order_by(events.c.id)
         )
@@ -273,7 +272,8 @@ class Profiles:
     def events_of(
         self, any_id: str, after: int = 0, limit: int = 100
     ) -> tuple[str, list[StoredEvent]] | None:
-        """The profile's events with id greater than ``after``, oldest first."""
+        """The profile's events with id greater than ``after``, oldest first: its behaviour, not
+        the exposures shopwise recorded of it (see :func:`attribution_filter`)."""
         with self._engine.connect() as conn:
             profile = self._graph.lookup(conn, any_id)
             if profile is None:

@@ -55,7 +55,7 @@ class OnlineState:
             items = [
                 item for key in _keys(anonymous_id, user_id) for item in self._recent.get(key, ())
             ]
-        return sorted(set(items))
+        return sorted(set(items)) if items else items
 
 
 def _keys(anonymous_id: str | None, user_id: str | None) -> list[str]:

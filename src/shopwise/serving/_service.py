@@ -92,8 +92,9 @@ class Served:
         }
 
 
-Answer = tuple[RuledList, list[dict[str, Any]]]
-"""The rule engine's result and its items as the API shows them (what the answer cache keeps)."""
+Answer = tuple[RuledList, list[dict[str, Any]], list[str]]
+"""The rule engine's result, its items as the API shows them and their product ids (what the
+answer cache keeps; shared by every answer made from it, so never changed)."""
 
 Exposure = Callable[[dict[str, Any]], None]
 """Queues one event row (:func:`~shopwise.collect.system_row`) for storage without waiting."""
@@ -146,10 +147,11 @@ class Recommendations:
         request: RecommendationRequest,
         view: Shopper | None,
         scores: dict[str, float] | None = None,
+        now: datetime | None = None,
     ) -> ShopperContext:
         return ShopperContext(
             placement=request.placement,
-            now=datetime.now(UTC),
+            now=now or datetime.now(UTC),
             profile=view[1] if view else None,
             category=request.category,
             product_id=request.product_id,
@@ -235,25 +237,27 @@ class Recommendations:
 
     def _recommend(self, request: RecommendationRequest) -> tuple[Served, Shopper | None]:
         degraded: list[str] = []
+        now = datetime.now(UTC)
         view = self._view(request, degraded)
-        ctx = self.context(request, view)
         rules = self._rules.live()
         artifact = self._champion.get()
         precomputed = self._precomputed.get()
         recent = self._online.recent(request.anonymous_id, request.user_id)
-        facts, active = self._engine.inputs(rules.value, ctx)
+        facts, active = self._engine.inputs(rules.value, request.placement, now)
         generation = (artifact, precomputed, rules.value, facts)
         inputs = (view, recent, active)
         answer = None if degraded else self._answers.get(request, generation, inputs)
         if answer is None:
+            ctx = self.context(request, view, now=now)
             ruled = self._rule(
                 request, view, ctx, rules.value, artifact, precomputed, recent, degraded
             )
-            answer = (ruled, _public_items(ruled))
+            answer = _answer(ruled)
             if not degraded:
                 self._answers.put(request, generation, inputs, answer)
-        served = self._served(request, *answer, artifact, rules.version, degraded)
-        self._log_exposure(request, served)
+        ruled, items, product_ids = answer
+        served = self._served(request, ruled, items, artifact, rules.version, degraded)
+        self._log_exposure(request, served, product_ids)
         return served, view
 
     def _rule(
@@ -361,12 +365,14 @@ class Recommendations:
             "layout": content.value.layout(ctx),
         }
 
-    def _log_exposure(self, request: RecommendationRequest, served: Served) -> None:
-        if not served.items or not (request.anonymous_id or request.user_id):
+    def _log_exposure(
+        self, request: RecommendationRequest, served: Served, product_ids: list[str]
+    ) -> None:
+        if not product_ids or not (request.anonymous_id or request.user_id):
             return
         properties = {
             "recommendation_id": served.recommendation_id,
-            "product_ids": [item["product_id"] for item in served.items],
+            "product_ids": product_ids,
             "placement": served.placement,
             "model_version": served.model_version,
         }
@@ -382,6 +388,10 @@ class Recommendations:
             self._exposure(row)
         except Exception:  # boundary: exposure logging must never fail a response
             log.exception("exposure logging failed")
+
+
+def _answer(ruled: RuledList) -> Answer:
+    return ruled, _public_items(ruled), [c.product_id for c in ruled.items]
 
 
 def _public_items(ruled: RuledList) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from shopwise.store._migrate import (
     upgrade,
 )
 from shopwise.store._tables import (
+    SHOPPER_EVENTS_SQL,
     api_keys,
     bus_offsets,
     catalog_changes,
@@ -24,9 +25,11 @@ from shopwise.store._tables import (
     rule_sets,
     segment_memberships,
     segment_sizes,
+    shopper_events,
 )
 
 __all__ = [
+    "SHOPPER_EVENTS_SQL",
     "api_keys",
     "bus_offsets",
     "catalog_changes",
@@ -48,6 +51,7 @@ __all__ = [
     "rule_sets",
     "segment_memberships",
     "segment_sizes",
+    "shopper_events",
     "single_read",
     "upgrade",
     "write_transaction",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from shopwise.schema import SYSTEM_EVENT_TYPES, EventType
 from shopwise.schema import Columns as C
 
 metadata = sa.MetaData(
@@ -40,8 +41,8 @@ events = sa.Table(
     sa.Column(C.EVENT_ID, BigId, primary_key=True, autoincrement=True),
     sa.Column(C.MESSAGE, sa.String(128), nullable=False, unique=True),
     sa.Column(C.TYPE, sa.String(80), nullable=False),
-    sa.Column(C.ANONYMOUS, sa.String(128), nullable=True, index=True),
-    sa.Column(C.USER, sa.String(128), nullable=True, index=True),
+    sa.Column(C.ANONYMOUS, sa.String(128), nullable=True),
+    sa.Column(C.USER, sa.String(128), nullable=True),
     sa.Column(C.SESSION, sa.String(64), nullable=True),
     sa.Column(C.TIME, sa.BigInteger, nullable=False, index=True),
     sa.Column(C.RECEIVED, sa.BigInteger, nullable=False),
@@ -51,6 +52,31 @@ events = sa.Table(
     sa.Column("key_id", sa.String(32), nullable=True),
 )
 """Accepted events. Times are epoch milliseconds; ``message_id`` is the dedupe key."""
+
+SHOPPER_EVENTS_SQL = (
+    f"{C.TYPE} NOT IN ({', '.join(repr(EventType(t).value) for t in sorted(SYSTEM_EVENT_TYPES))})"
+)
+"""The events that are the shopper's behaviour, not shopwise's own records (exposures)."""
+
+
+def shopper_events() -> sa.TextClause:
+    """:data:`SHOPPER_EVENTS_SQL` as a condition on ``events``. A query by anonymous or user id
+    must carry it, word for word, to use the identity indexes: on SQLite they leave exposures
+    out (see below), and SQLite uses a partial index only for a query that states its WHERE."""
+    return sa.text(SHOPPER_EVENTS_SQL)
+
+
+for _column in (C.ANONYMOUS, C.USER):
+    # Exposures (one per served answer) are most of the rows written, each for a random shopper:
+    # kept in these indexes, every answer dirtied a random index page, written again to the WAL
+    # at each commit. Left out, an exposure appends to the pages it touches (its id, message id
+    # and time all grow); it is found by shopper id by scanning exposures (erasure and export are
+    # rare), never on the serving path. PostgreSQL keeps the full indexes (sqlite_where only).
+    sa.Index(
+        f"ix_events_{_column}",
+        events.c[_column],
+        sqlite_where=sa.text(SHOPPER_EVENTS_SQL),
+    )
 
 dead_letters = sa.Table(
     "dead_letters",
