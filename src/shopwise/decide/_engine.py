@@ -72,7 +72,8 @@ class RuleEngine:
         self, rules: RuleSet, placement: str, now: datetime
     ) -> tuple[object, tuple[int, ...]]:
         """What an answer depends on besides its candidates and shopper: the facts object of
-        (rule set, catalog snapshot, minute), and which of the rules are active right now.
+        (rule set, catalog snapshot, time until a condition turns), and which of the rules are
+        active on ``placement`` at ``now``.
 
         Two requests with the same candidates, shopper and inputs get the same answer, so a
         caller may reuse it (the serving answer cache). The facts object holds the rule set, so

@@ -8,9 +8,9 @@ fusing and ruling some hundred candidates (each answer still gets its own recomm
 exposure). Like Gorse's caches, but keyed on what the answer depends on rather than on a timer:
 
 - the generation: the champion model, the precomputed lists, the rule set and the rule engine's
-  facts (the catalog snapshot and the minute that time conditions are evaluated at). When any
-  of them is a different object, every entry is dropped, so old models and snapshots are not kept
-  alive by the cache;
+  facts (the catalog snapshot, and the time until a condition such as "new within N days"
+  turns for some product). When any of them is a different object, every entry is dropped, so
+  old models and snapshots are not kept alive by the cache;
 - per entry: the shopper's canonical profile id and served profile state (the profile cache
   swaps the state object whenever what serving reads of it changes), the shopper's recent events
   in this process, and which rules are active at this moment (rules with a start or end time).

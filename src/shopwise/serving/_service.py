@@ -5,11 +5,11 @@ profile consumer, the store on a miss) and the session's fresh events (online st
 -> candidates from the champion model (scored on the fresh history, remembered per history)
 merged with the worker's precomputed candidates -> business rules -> answer with a recommendation
 id and reason codes. A request whose inputs (profile state, recent events, model, lists, rules,
-catalog snapshot, minute) are those of an earlier one reuses its ruled list (:class:`AnswerCache`).
-The exposure (``recommendation_viewed``) is appended to a buffer that a background thread hands
-to the collector in batches (:class:`ExposureLog`). Nothing on this path waits on I/O once the
-shopper's profile is cached. Any failure of a dependency degrades to a rule-filtered fallback,
-flagged in the answer, never an error.
+catalog snapshot, time facts) are those of an earlier one reuses its ruled list
+(:class:`AnswerCache`). The exposure (``recommendation_viewed``) is appended to a buffer that a
+background thread hands to the collector in batches (:class:`ExposureLog`). Nothing on this path
+waits on I/O once the shopper's profile is cached. Any failure of a dependency degrades to a
+rule-filtered fallback, flagged in the answer, never an error.
 """
 
 from __future__ import annotations
