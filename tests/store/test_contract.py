@@ -105,7 +105,7 @@ def test_queries_by_shopper_id_use_the_identity_indexes(engine: sa.Engine) -> No
     from shopwise.store import SHOPPER_EVENTS_SQL, events
 
     if engine.dialect.name != "sqlite":
-        return
+        pytest.skip("PostgreSQL keeps full identity indexes (the partial ones are SQLite's)")
     with engine.connect() as conn:
         indexes = conn.execute(
             sa.text("SELECT name, sql FROM sqlite_master WHERE tbl_name = 'events'")
