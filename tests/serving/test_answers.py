@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 from tests.serving.conftest import event
 
 from shopwise.decide import RuledList
 from shopwise.runtime import Runtime
-from shopwise.serving import AnswerCache
+from shopwise.serving import AnswerCache, RecommendationRequest
 
 Shop = tuple[TestClient, Runtime, dict[str, dict[str, str]]]
 
@@ -90,3 +91,16 @@ def test_a_new_rule_set_is_applied_to_a_cached_shopper_at_once(shop: Shop) -> No
     after = _get(client, keys, "ruled")
     assert top not in [i["product_id"] for i in after["items"]]
     assert "no-top" in after["rules_fired"]
+    assert after["rules_version"] > before["rules_version"]
+
+
+def test_a_response_body_is_its_public_form_with_its_own_id(shop: Shop) -> None:
+    _client, runtime, _keys = shop
+    request = RecommendationRequest(placement="home", anonymous_id="body", n=3)
+    first = runtime.recommendations.recommend(request)
+    second = runtime.recommendations.recommend(request)
+    assert second.answer is first.answer  # rendered once, shared
+    for served in (first, second):
+        assert orjson.loads(served.json()) == served.public()
+    assert first.public()["items"] and first.recommendation_id != second.recommendation_id
+    assert orjson.loads(second.json())["recommendation_id"] == second.recommendation_id

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 
-from shopwise.api._auth import runtime
+from shopwise.api._auth import grant, runtime
 from shopwise.api._json import JsonResponse
 from shopwise.api.events import read_body
 from shopwise.auth import ApiKey, Scope
@@ -77,11 +77,7 @@ def _header_key(request: Request) -> str | None:
 def _authorize(request: Request, plaintext: Any) -> ApiKey:
     if not isinstance(plaintext, str) or not plaintext:
         raise AuthError("missing write key: send HTTP Basic '<write key>:' or 'writeKey'")
-    rt = runtime(request)
-    key = rt.keys.verify(plaintext)
-    key.require(Scope.EVENTS_WRITE)
-    rt.limiter.take(key.id)
-    return key
+    return grant(runtime(request), plaintext, Scope.EVENTS_WRITE)
 
 
 async def _receive(request: Request, limit: int) -> tuple[ApiKey, dict[str, Any]]:

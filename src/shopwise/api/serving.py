@@ -3,9 +3,11 @@
 ``GET /v1/recommendations`` is the hottest read of the API (every page asks it), so, like the
 ingestion route, it is a plain Starlette route on the event loop: the query is checked by one
 pydantic model and the key by the cached lookup, with no dependency resolution, no thread-pool hop
-and no response-model serialisation. Serving itself never waits on I/O once the shopper's profile
-is cached (see ``Profiles.current``); a cache miss is one indexed SQLite read. Errors keep the
-app's format: 400 ``invalid_request`` with the offending field named, 401/403/429 from the key.
+and no response-model serialisation: the body is the answer's JSON, rendered once per cached
+answer, with the response's recommendation id spliced in (``Served.json``). Serving itself never
+waits on I/O once the shopper's profile is cached (see ``Profiles.current``); a cache miss is one
+indexed SQLite read. The key is read from the ASGI scope's header list. Errors keep the app's
+format: 400 ``invalid_request`` with the offending field named, 401/403/429 from the key.
 Being a Starlette route it is missing from the generated OpenAPI schema; ``/v1/decide``, which
 takes the same parameters, is listed there.
 """
@@ -17,9 +19,10 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.responses import Response
 from starlette.routing import Route
 
-from shopwise.api._auth import authorize, runtime
+from shopwise.api._auth import authorize, bearer_token, grant, runtime
 from shopwise.api._json import JsonResponse
 from shopwise.auth import ApiKey, Scope
 from shopwise.errors import Forbidden, InvalidInput
@@ -49,15 +52,12 @@ class ShopperQuery(BaseModel):
     query: Annotated[str | None, Field(max_length=512)] = None
 
 
-_recommender = authorize(Scope.RECOMMEND_OWN)
-
-
-def parse_query(request: Request) -> ShopperQuery:
-    """The request's query string as a :class:`ShopperQuery`; 400 naming the field otherwise.
+def parse_query(query_string: bytes) -> ShopperQuery:
+    """A query string as a :class:`ShopperQuery`; 400 naming the field otherwise.
 
     A repeated parameter keeps its last value, except ``cart``, which keeps them all.
     """
-    pairs = query_pairs(request.scope["query_string"])
+    pairs = query_pairs(query_string)
     raw: dict[str, Any] = dict(pairs)
     if "cart" in raw:
         raw["cart"] = [value for name, value in pairs if name == "cart"]
@@ -112,16 +112,19 @@ def checked_request(key: ApiKey, query: ShopperQuery) -> RecommendationRequest:
     )
 
 
-async def recommendations(request: Request) -> JsonResponse:
+async def recommendations(request: Request) -> Response:
     """Products for a placement, ranked for this shopper, with reason codes.
 
     Query: ``placement`` (required), ``n`` (1..100, default 10), ``user_id`` or
     ``anonymous_id`` (a write key may only give an ``anonymous_id``; optional on product, category
     and search placements), ``product_id``, ``cart`` (repeated), ``category``, ``query``.
     """
-    query = parse_query(request)
-    req = checked_request(_recommender(request), query)
-    return JsonResponse(runtime(request).recommendations.recommend(req).public())
+    rt = runtime(request)
+    asgi = request.scope
+    query = parse_query(asgi["query_string"])
+    req = checked_request(grant(rt, bearer_token(asgi), Scope.RECOMMEND_OWN), query)
+    served = rt.recommendations.recommend(req)
+    return Response(served.json(), media_type=JsonResponse.media_type)
 
 
 plain_routes = [Route("/v1/recommendations", recommendations, methods=["GET"])]
@@ -150,7 +153,9 @@ def shopper_request(
         category=category,
         query=query,
     )
-    return checked_request(_recommender(request), shopper)
+    return checked_request(
+        grant(runtime(request), bearer_token(request.scope), Scope.RECOMMEND_OWN), shopper
+    )
 
 
 @router.get("/products/{product_id}/similar")

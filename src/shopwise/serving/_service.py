@@ -5,10 +5,11 @@ profile consumer, the store on a miss) and the session's fresh events (online st
 -> candidates from the champion model (scored on the fresh history, remembered per history)
 merged with the worker's precomputed candidates -> business rules -> answer with a recommendation
 id and reason codes. A request whose inputs (profile state, recent events, model, lists, rules,
-catalog snapshot, time facts) are those of an earlier one reuses its ruled list
-(:class:`AnswerCache`). The exposure (``recommendation_viewed``) is appended to a buffer that a
-background thread hands to the collector in batches (:class:`ExposureLog`). Nothing on this path
-waits on I/O once the shopper's profile is cached. Any failure of a dependency degrades to a
+catalog snapshot, time facts) are those of an earlier one reuses its answer, the ruled list
+already rendered as JSON (:class:`AnswerCache`; a response splices its own id into it). The
+exposure (``recommendation_viewed``) is appended to a buffer that a background thread hands to
+the collector in batches (:class:`ExposureLog`). Nothing on this path waits on I/O once the
+shopper's profile is cached. Any failure of a dependency degrades to a
 rule-filtered fallback, flagged in the answer, never an error.
 """
 
@@ -18,9 +19,11 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
+
+import orjson
 
 from shopwise.catalog import Catalog, Product
 from shopwise.collect import system_row
@@ -52,8 +55,10 @@ PRECOMPUTED_WEIGHT = 0.5
 """Weight of the long-term precomputed list against the fresh session list (weight 1)."""
 
 
-@dataclass(frozen=True)
-class RecommendationRequest:
+class RecommendationRequest(NamedTuple):
+    """What a page slot asks for. A named tuple: made, hashed and compared in C, for it is made
+    on every request and keys the answer cache."""
+
     placement: str
     n: int = 10
     user_id: str | None = None
@@ -64,37 +69,48 @@ class RecommendationRequest:
     query: str | None = None
 
 
-@dataclass
+class Answer(NamedTuple):
+    """A ruled list as the API shows it, without a recommendation id: what the answer cache keeps,
+    shared by every response made from it (so never changed)."""
+
+    product_ids: list[str]
+    fields: dict[str, Any]
+    """:meth:`Served.public` without the recommendation id."""
+    rest: bytes
+    """``fields`` as JSON after the opening brace, rendered once for every response made from
+    the answer (see :meth:`Served.json`)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Served:
-    """An answer: items with reasons, plus what produced it."""
+    """One response: an answer (items with reasons, and what produced them) and its own
+    recommendation id."""
 
     recommendation_id: str
-    placement: str
-    items: list[dict[str, Any]]
-    model_version: str | None
-    rules_version: int
-    rules_fired: list[str]
-    fallback: str | None
-    degraded: list[str] = field(default_factory=list)
-    experiment: dict[str, str] | None = None
+    answer: Answer
+
+    @property
+    def placement(self) -> str:
+        placement: str = self.answer.fields["placement"]
+        return placement
+
+    @property
+    def model_version(self) -> str | None:
+        version: str | None = self.answer.fields["model_version"]
+        return version
 
     def public(self) -> dict[str, Any]:
-        return {
-            "recommendation_id": self.recommendation_id,
-            "placement": self.placement,
-            "items": self.items,
-            "model_version": self.model_version,
-            "rules_version": self.rules_version,
-            "rules_fired": self.rules_fired,
-            "fallback": self.fallback,
-            "degraded": self.degraded,
-            "experiment": self.experiment,
-        }
+        """The response as the API shows it: ``recommendation_id``, ``placement``, ``items``
+        (``product_id``, ``score``, ``reasons``), ``model_version``, ``rules_version``,
+        ``rules_fired``, ``fallback``, ``degraded`` and ``experiment``."""
+        return {"recommendation_id": self.recommendation_id, **self.answer.fields}
 
+    def json(self) -> bytes:
+        """:meth:`public` as JSON, made by splicing the id into the answer's rendered rest."""
+        return (
+            b'{"recommendation_id":"' + self.recommendation_id.encode() + b'",' + self.answer.rest
+        )
 
-Answer = tuple[RuledList, list[dict[str, Any]], list[str]]
-"""The rule engine's result, its items as the API shows them and their product ids (what the
-answer cache keeps; shared by every answer made from it, so never changed)."""
 
 Exposure = Callable[[dict[str, Any]], None]
 """Queues one event row (:func:`~shopwise.collect.system_row`) for storage without waiting."""
@@ -244,7 +260,8 @@ class Recommendations:
         precomputed = self._precomputed.get()
         recent = self._online.recent(request.anonymous_id, request.user_id)
         facts, active = self._engine.inputs(rules.value, request.placement, now)
-        generation = (artifact, precomputed, rules.value, facts)
+        # an answer shows the model and rule versions: a new version is a new generation
+        generation = (artifact, precomputed, rules, facts)
         inputs = (view, recent, active)
         answer = None if degraded else self._answers.get(request, generation, inputs)
         if answer is None:
@@ -252,12 +269,11 @@ class Recommendations:
             ruled = self._rule(
                 request, view, ctx, rules.value, artifact, precomputed, recent, degraded
             )
-            answer = _answer(ruled)
+            answer = self._answer(request, ruled, artifact, rules.version, degraded)
             if not degraded:
                 self._answers.put(request, generation, inputs, answer)
-        ruled, items, product_ids = answer
-        served = self._served(request, ruled, items, artifact, rules.version, degraded)
-        self._log_exposure(request, served, product_ids)
+        served = Served(self._new_id(), answer)
+        self._log_exposure(request, served)
         return served, view
 
     def _rule(
@@ -288,25 +304,29 @@ class Recommendations:
         exclude = set(request.cart) | ({request.product_id} if request.product_id else set())
         return self._engine.apply(rules, candidates, ctx, request.n, exclude, model_ok, owned=True)
 
-    def _served(
+    def _answer(
         self,
         request: RecommendationRequest,
         ruled: RuledList,
-        items: list[dict[str, Any]],
         artifact: RecommenderArtifact | None,
         rules_version: int,
         degraded: list[str],
-    ) -> Served:
-        return Served(
-            recommendation_id=self._new_id(),
-            placement=request.placement,
-            items=items,
-            model_version=self._champion.version if artifact is not None else None,
-            rules_version=rules_version,
-            rules_fired=ruled.rules_fired,
-            fallback=ruled.fallback,
-            degraded=degraded,
-        )
+    ) -> Answer:
+        fields = {
+            "placement": request.placement,
+            "items": [
+                {"product_id": c.product_id, "score": round(c.score, 6), "reasons": c.reasons}
+                for c in ruled.items
+            ],
+            "model_version": self._champion.version if artifact is not None else None,
+            "rules_version": rules_version,
+            "rules_fired": ruled.rules_fired,
+            "fallback": ruled.fallback,
+            "degraded": degraded,
+            "experiment": None,
+        }
+        rest = orjson.dumps(fields, option=orjson.OPT_SERIALIZE_NUMPY)[1:]
+        return Answer([c.product_id for c in ruled.items], fields, rest)
 
     def _new_id(self) -> str:
         """A recommendation id: 32 hex digits, the serving time (ms) first (see :func:`served_at`).
@@ -339,7 +359,8 @@ class Recommendations:
             )
         rules = self._rules.live()
         ruled = self._engine.apply(rules.value, candidates, ctx, n, {product_id})
-        return self._served(request, ruled, _public_items(ruled), artifact, rules.version, degraded)
+        answer = self._answer(request, ruled, artifact, rules.version, degraded)
+        return Served(self._new_id(), answer)
 
     def decide(
         self,
@@ -365,9 +386,8 @@ class Recommendations:
             "layout": content.value.layout(ctx),
         }
 
-    def _log_exposure(
-        self, request: RecommendationRequest, served: Served, product_ids: list[str]
-    ) -> None:
+    def _log_exposure(self, request: RecommendationRequest, served: Served) -> None:
+        product_ids = served.answer.product_ids
         if not product_ids or not (request.anonymous_id or request.user_id):
             return
         properties = {
@@ -388,18 +408,6 @@ class Recommendations:
             self._exposure(row)
         except Exception:  # boundary: exposure logging must never fail a response
             log.exception("exposure logging failed")
-
-
-def _answer(ruled: RuledList) -> Answer:
-    return ruled, _public_items(ruled), [c.product_id for c in ruled.items]
-
-
-def _public_items(ruled: RuledList) -> list[dict[str, Any]]:
-    """The answer's items as the API shows them (shared by cached answers: never changed)."""
-    return [
-        {"product_id": c.product_id, "score": round(c.score, 6), "reasons": c.reasons}
-        for c in ruled.items
-    ]
 
 
 def served_at(recommendation_id: str) -> int:
