@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from fastapi.testclient import TestClient
 
 from shopwise import store
 from shopwise.api import create_app
+from shopwise.errors import AuthError
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 
@@ -61,3 +63,20 @@ def test_revoked_key_is_refused(client: TestClient) -> None:
     assert client.post("/v1/events", json={"batch": []}, headers=headers).status_code == 200
     runtime.keys.revoke(key.id)
     assert client.post("/v1/events", json={"batch": []}, headers=headers).status_code == 401
+
+
+def test_made_up_keys_cannot_grow_the_key_cache(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopwise.auth import KeyKind, _keys
+
+    monkeypatch.setattr(_keys, "MAX_CACHED", 8)
+    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    _key, plaintext = runtime.keys.create(KeyKind.WRITE)
+    for i in range(50):
+        with pytest.raises(AuthError):
+            runtime.keys.verify(f"sw_write_made_up_{i}")
+        assert len(runtime.keys._cache) <= 8
+    assert runtime.keys.verify(plaintext).kind == KeyKind.WRITE
+    headers = {"Authorization": f"Bearer {plaintext}"}
+    assert client.post("/v1/events", json={"batch": []}, headers=headers).status_code == 200

@@ -78,12 +78,19 @@ def _row_to_key(row: sa.Row[tuple[str, str, str, datetime, datetime | None]]) ->
     )
 
 
+MAX_CACHED = 10_000
+"""Most verified (or refused) keys a :class:`KeyService` remembers at once."""
+
+
 class KeyService:
     """Create, list, revoke and verify API keys.
 
     Verified keys are cached for ``cache_seconds`` so the serving path does not query the store on
     every request; a revocation made through this instance takes effect at once, one made by another
-    process within ``cache_seconds``.
+    process within ``cache_seconds``. The cache is keyed by the presented key itself, so a request
+    with a cached key costs one dict lookup, not a hash (the store keeps hashes only; the process
+    holds a presented key for at most ``cache_seconds`` more than the request did), and holds at
+    most ``MAX_CACHED`` keys, so a flood of made-up keys cannot grow it.
     """
 
     def __init__(self, engine: sa.Engine, cache_seconds: float = 5.0) -> None:
@@ -136,14 +143,14 @@ class KeyService:
         """The active key behind ``plaintext``, or :class:`AuthError`."""
         if not plaintext.startswith("sw_"):
             raise AuthError("malformed API key")
-        digest = _hash(plaintext)
         now = time.monotonic()
-        with self._lock:
-            cached = self._cache.get(digest)
+        cached = self._cache.get(plaintext)  # atomic; writes take the lock
         if cached is None or now - cached[0] > self._cache_seconds:
-            cached = (now, self._load(digest))
+            cached = (now, self._load(_hash(plaintext)))
             with self._lock:
-                self._cache[digest] = cached
+                if len(self._cache) >= MAX_CACHED:
+                    self._cache.clear()
+                self._cache[plaintext] = cached
         key = cached[1]
         if key is None:
             raise AuthError("unknown or revoked API key")
