@@ -73,7 +73,9 @@ class Answer(NamedTuple):
     """A ruled list as the API shows it, without a recommendation id: what the answer cache keeps,
     shared by every response made from it (so never changed)."""
 
-    product_ids: list[str]
+    product_ids: tuple[str, ...]
+    """A tuple: once the collector has seen it, it is untracked, and so are the exposure rows
+    that hold it (buffered for a second, they would otherwise fill the young GC generation)."""
     fields: dict[str, Any]
     """:meth:`Served.public` without the recommendation id."""
     rest: bytes
@@ -326,7 +328,7 @@ class Recommendations:
             "experiment": None,
         }
         rest = orjson.dumps(fields, option=orjson.OPT_SERIALIZE_NUMPY)[1:]
-        return Answer([c.product_id for c in ruled.items], fields, rest)
+        return Answer(tuple(c.product_id for c in ruled.items), fields, rest)
 
     def _new_id(self) -> str:
         """A recommendation id: 32 hex digits, the serving time (ms) first (see :func:`served_at`).
