@@ -2,14 +2,14 @@
 
 A shopper who reloads a page, or whose pages ask for the same slot again, with no event in
 between gets the same ranked list: the candidates, the rules and the catalog are the same
-objects as last time. :class:`AnswerCache` keeps the rule engine's result per request and hands
+objects as last time. :class:`AnswerCache` keeps the answer (serving keeps it rendered) and hands
 it back while every input is unchanged, so such a request costs a few comparisons instead of
 fusing and ruling some hundred candidates (each answer still gets its own recommendation id and
 exposure). Like Gorse's caches, but keyed on what the answer depends on rather than on a timer:
 
-- the generation: the champion model, the precomputed lists, the rule set and the rule engine's
-  facts (the catalog snapshot, and the time until a condition such as "new within N days"
-  turns for some product). When any of them is a different object, every entry is dropped, so
+- the generation: the champion model, the precomputed lists, the live rule version and the rule
+  engine's facts (the catalog snapshot, and the time until a condition such as "new within N
+  days" turns for some product). When any of them is a different object, every entry is dropped, so
   old models and snapshots are not kept alive by the cache;
 - per entry: the shopper's canonical profile id and served profile state (the profile cache
   swaps the state object whenever what serving reads of it changes), the shopper's recent events
