@@ -115,3 +115,36 @@ def test_an_idle_bus_backs_off_and_still_sees_other_writers(tmp_path: Path) -> N
     finally:
         bus.stop()
         runtime.writer.stop()
+
+
+def test_skipped_windows_are_stored_once_caught_up_not_per_poll(tmp_path: Path) -> None:
+    """Windows of ignored events alone move the position in memory at once; ``bus_offsets``
+    is written at most every SKIPPED_SAVE_SECONDS while they flow, and when the consumer is
+    caught up (a worker's offsets must reach the last event for another process waiting)."""
+    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime.writer.start()
+    bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
+    saved: list[int] = []
+    save = bus._save_position
+
+    def counting_save(consumer: Any, position: int) -> None:
+        saved.append(position)
+        save(consumer, position)
+
+    bus._save_position = counting_save  # type: ignore[method-assign]
+    bus.subscribe(
+        "picky", lambda _batch: None, batch_size=2, ignore=frozenset({"recommendation_viewed"})
+    )
+    events = [_event("recommendation_viewed", i) for i in range(200)]  # 5 windows of 40
+    try:
+        result = runtime.collector.ingest(events)
+        bus.start()
+        assert bus.wait_until_consumed(result.last_event_id, timeout=10)
+        watcher = EmbeddedBus(runtime.engine, poll_seconds=0.01)  # reads the stored offsets
+        watcher.subscribe("picky", lambda _batch: None)
+        assert watcher.wait_until_consumed(result.last_event_id, timeout=5)
+        assert saved[-1] == result.last_event_id
+        assert len(saved) <= 3  # the first window, maybe one a second later, the catch-up
+    finally:
+        bus.stop()
+        runtime.writer.stop()

@@ -26,6 +26,9 @@ log = logging.getLogger("shopwise.bus")
 _COLUMNS = [events.c[name] for name in StoredEvent.__slots__ if name in events.c]
 IGNORED_WINDOW: Final = 20
 """Batches' worth of event ids a consumer with ignored types scans per read."""
+SKIPPED_SAVE_SECONDS: Final = 1.0
+"""How often, at most, a consumer stores a position it reached over ignored events alone (see
+:meth:`EmbeddedBus._skip_to`)."""
 IDLE_POLL_SECONDS: Final = 0.4
 """The longest wait between polls: each empty poll doubles the wait from ``poll_seconds`` up to
 this, and any event found or published here starts again from ``poll_seconds``."""
@@ -45,6 +48,10 @@ class _Consumer:
         self.ignore = ignore
         self.position = -1
         """-1 until loaded from ``bus_offsets`` by the consumer's thread."""
+        self.stored = -1
+        """The position last stored in ``bus_offsets``."""
+        self.stored_at = 0.0
+        """When it was stored (``time.monotonic``)."""
         self.thread: threading.Thread | None = None
         batch = sa.select(*_COLUMNS).where(_AFTER).order_by(events.c.id).limit(batch_size)
         self.read_all = batch
@@ -145,14 +152,18 @@ class EmbeddedBus:
         while not self._stopping.is_set():
             try:
                 if consumer.position < 0:
-                    consumer.position = self._load_position(consumer.name)
+                    consumer.position = consumer.stored = self._load_position(consumer.name)
                 upto, batch = self._read(consumer)
                 if upto > consumer.position:
                     if batch:
                         consumer.handler(batch)
-                    self._save_position(consumer, upto)
+                        self._save_position(consumer, upto)
+                    else:
+                        self._skip_to(consumer, upto)
                     wait = self._poll
                     continue
+                if consumer.stored < consumer.position:  # caught up: store what was skipped
+                    self._save_position(consumer, consumer.position)
             except Exception:  # boundary: a failing consumer retries, it never kills the bus
                 log.exception("bus consumer failed; retrying", extra={"consumer": consumer.name})
                 self._stopping.wait(1.0)
@@ -200,6 +211,17 @@ class EmbeddedBus:
             position = conn.execute(query).scalar_one_or_none()
         return int(position or 0)
 
+    def _skip_to(self, consumer: _Consumer, position: int) -> None:
+        """Move over a window of ignored events alone (a second of exposures comes in twenty
+        polls): at once in memory, so :meth:`wait_until_consumed` holds for them, but in
+        ``bus_offsets`` at most every :data:`SKIPPED_SAVE_SECONDS`, and when the consumer
+        catches up, instead of one write transaction a poll. A restart re-reads at most that
+        stretch, all of it ignored."""
+        if time.monotonic() - consumer.stored_at >= SKIPPED_SAVE_SECONDS:
+            self._save_position(consumer, position)
+            return
+        self._advance(consumer, position)
+
     def _save_position(self, consumer: _Consumer, position: int) -> None:
         now = int(time.time() * 1000)
         with write_transaction(self._engine) as conn:
@@ -214,6 +236,10 @@ class EmbeddedBus:
                         consumer=consumer.name, position=position, updated_at=now
                     )
                 )
+        consumer.stored, consumer.stored_at = position, time.monotonic()
+        self._advance(consumer, position)
+
+    def _advance(self, consumer: _Consumer, position: int) -> None:
         with self._progress:
             consumer.position = position
             self._progress.notify_all()
