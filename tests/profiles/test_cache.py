@@ -158,3 +158,17 @@ def test_current_is_served_from_the_cache_and_kept_current_by_the_consumer(
     assert runtime.bus.wait_until_consumed(result.last_event_id, timeout=30)
     again = runtime.profiles.current("shopper")
     assert again is not None and [e[2] for e in again[1].viewed] == ["k2", "k1"]
+
+
+def test_a_second_id_of_a_cached_profile_is_served_the_cached_object() -> None:
+    """The first read of another id of the profile (its anonymous id after its user id) is
+    served the object already cached, not its own equal copy: answers cached for the profile
+    then match it by identity instead of comparing two states field by field."""
+    cache = ProfileCache()
+    first = state("a")
+    assert cache.put("user", ("p1", first), cache.sequence()) == ("p1", first)
+    served = cache.put("anon", ("p1", state("a")), cache.sequence())
+    assert served is not None and served[1] is first
+    newer = state("b")
+    served = cache.put("anon", ("p1", newer), cache.sequence())
+    assert served is not None and served[1] is newer

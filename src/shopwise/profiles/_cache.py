@@ -116,25 +116,31 @@ class ProfileCache:
             self._states.move_to_end(profile)
             return True, (profile, state)
 
-    def put(self, any_id: str, resolved: Resolved, read_at: int) -> None:
-        """Remember a store read begun at sequence ``read_at`` unless a commit overtook it."""
+    def put(self, any_id: str, resolved: Resolved, read_at: int) -> Resolved:
+        """Remember a store read begun at sequence ``read_at`` unless a commit overtook it.
+
+        Returns what to serve: the state object already cached when the read changes nothing
+        serving reads (so an answer cached for that object keeps matching it by identity, for
+        every id of the profile), else ``resolved``.
+        """
         now = self._clock()
         with self._lock:
             if read_at < self._forgotten or self._fence.get(_id_fence(any_id), -1) > read_at:
-                return
+                return resolved
             if self._unsettled(any_id, now):
-                return
+                return resolved
             if resolved is None:
                 self._remember_id(any_id, None, now)
-                return
+                return None
             profile, state = resolved
             if self._fence.get(_profile_fence(profile), -1) > read_at:
-                return
+                return resolved
             cached = self._states.get(profile)
             if cached is not None and served_view(cached) == served_view(state):
                 state = cached  # a re-read after the ttl that changes nothing serving reads
             self._remember_id(any_id, profile, now)
             self._remember_state(profile, state)
+            return profile, state
 
     def committed(
         self,

@@ -255,8 +255,7 @@ class Profiles:
         if rows:
             row = min(rows, key=lambda r: not r.id_key.startswith("u:"))  # a user id wins
             found = row.profile_id, ProfileState.from_json(row.state)
-        self.cache.put(any_id, found, read_at)
-        return found
+        return self.cache.put(any_id, found, read_at)
 
     def get(self, any_id: str) -> ProfileView | None:
         with self._engine.connect() as conn:
