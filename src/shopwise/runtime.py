@@ -22,7 +22,15 @@ from shopwise.models.registry import Champion, ModelRegistry
 from shopwise.models.training import Precomputed, RecommenderArtifact
 from shopwise.profiles import CONSUMER, Profiles
 from shopwise.schema import SYSTEM_EVENT_TYPES
-from shopwise.serving import AnswerCache, ExposureLog, OnlineState, Recommendations
+from shopwise.serving import (
+    AnswerCache,
+    ExposureLog,
+    OnlineState,
+    RecommendationRequest,
+    Recommendations,
+    Served,
+    exposure_rows,
+)
 from shopwise.settings import Settings
 
 if TYPE_CHECKING:
@@ -51,7 +59,7 @@ class Runtime:
     rules: VersionedStore[RuleSet]
     content: VersionedStore[ContentSet]
     recommendations: Recommendations
-    exposures: ExposureLog
+    exposures: ExposureLog[tuple[RecommendationRequest, Served]]
     """Serving's exposure events, batched to the collector by a background thread."""
     score_provider: Callable[[str], dict[str, float]] | None = None
     """Overrides where decision thresholds read scores (default: :attr:`intelligence`)."""
@@ -81,7 +89,9 @@ class Runtime:
         precomputed_registry = ModelRegistry(settings.models_dir, "candidates")
         precomputed: Champion[Precomputed] = Champion(precomputed_registry, validate=_precomputed)
         rules, content = rule_store(engine), content_store(engine)
-        exposures = ExposureLog(collector.enqueue_system)
+        exposures: ExposureLog[tuple[RecommendationRequest, Served]] = ExposureLog(
+            exposure_rows, collector.enqueue_system
+        )
         recommendations = Recommendations(
             catalog,
             profiles,

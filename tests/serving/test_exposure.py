@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -29,7 +30,7 @@ def event(i: int) -> dict[str, Any]:
 
 def test_events_are_handed_over_in_batches() -> None:
     sink = Sink()
-    log = ExposureLog(sink, interval=60, max_batch=3)
+    log = ExposureLog(list, sink, interval=60, max_batch=3)
     log.start()
     try:
         for i in range(7):
@@ -44,13 +45,13 @@ def test_events_are_handed_over_in_batches() -> None:
 
 def test_without_the_thread_events_go_straight_to_the_sink() -> None:
     sink = Sink()
-    log = ExposureLog(sink)
+    log = ExposureLog(list, sink)
     log(event(1))
     assert sink.batches == [[event(1)]]
 
 
 def test_a_failing_sink_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
-    log = ExposureLog(Sink(fail=True), interval=0.01)
+    log = ExposureLog(list, Sink(fail=True), interval=0.01)
     log.start()
     log(event(1))
     log.stop()
@@ -59,4 +60,41 @@ def test_a_failing_sink_is_logged_not_raised(caplog: pytest.LogCaptureFixture) -
 
 def test_bad_settings_are_refused() -> None:
     with pytest.raises(ValueError):
-        ExposureLog(Sink(), interval=0)
+        ExposureLog(list, Sink(), interval=0)
+
+
+def test_rows_are_made_every_tenth_of_the_interval_and_handed_over_once() -> None:
+    made: list[int] = []
+
+    def rows(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        made.append(len(batch))
+        return list(batch)
+
+    sink = Sink()
+    log = ExposureLog(rows, sink, interval=1.0)
+    log.start()
+    try:
+        log(event(1))
+        log(event(2))
+        deadline = time.monotonic() + 0.6
+        while not made and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert made == [2] and not sink.batches  # rows made, not yet handed over
+        log(event(3))
+        assert sink.called.wait(3)
+    finally:
+        log.stop()
+    assert [e["message_id"] for batch in sink.batches for e in batch] == ["exp-1", "exp-2", "exp-3"]
+    assert len(sink.batches) == 1 and sum(made) == 3
+
+
+def test_failing_rows_are_logged_not_raised(caplog: pytest.LogCaptureFixture) -> None:
+    def rows(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        raise ValueError("bad exposure")
+
+    sink = Sink()
+    log = ExposureLog(rows, sink, interval=0.01)
+    log.start()
+    log(event(1))
+    log.stop()
+    assert "exposure logging failed; 1 events lost" in caplog.text and not sink.batches

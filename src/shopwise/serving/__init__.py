@@ -8,6 +8,7 @@ from shopwise.serving._service import (
     RecommendationRequest,
     Recommendations,
     Served,
+    exposure_rows,
 )
 
 __all__ = [
@@ -18,4 +19,5 @@ __all__ = [
     "RecommendationRequest",
     "Recommendations",
     "Served",
+    "exposure_rows",
 ]

@@ -7,8 +7,9 @@ merged with the worker's precomputed candidates -> business rules -> answer with
 id and reason codes. A request whose inputs (profile state, recent events, model, lists, rules,
 catalog snapshot, time facts) are those of an earlier one reuses its answer, the ruled list
 already rendered as JSON (:class:`AnswerCache`; a response splices its own id into it). The
-exposure (``recommendation_viewed``) is appended to a buffer that a background thread hands to
-the collector in batches (:class:`ExposureLog`). Nothing on this path waits on I/O once the
+request and its answer are appended to a buffer that a background thread turns into
+``recommendation_viewed`` rows and hands to the collector in batches (:class:`ExposureLog`,
+:func:`exposure_rows`). Nothing on this path waits on I/O once the
 shopper's profile is cached. Any failure of a dependency degrades to a
 rule-filtered fallback, flagged in the answer, never an error.
 """
@@ -114,8 +115,8 @@ class Served:
         )
 
 
-Exposure = Callable[[dict[str, Any]], None]
-"""Queues one event row (:func:`~shopwise.collect.system_row`) for storage without waiting."""
+Exposure = Callable[[tuple[RecommendationRequest, Served]], None]
+"""Records one served answer for storage without waiting (its row: :func:`exposure_rows`)."""
 
 
 class Recommendations:
@@ -389,27 +390,32 @@ class Recommendations:
         }
 
     def _log_exposure(self, request: RecommendationRequest, served: Served) -> None:
-        product_ids = served.answer.product_ids
-        if not product_ids or not (request.anonymous_id or request.user_id):
+        if not served.answer.product_ids or not (request.anonymous_id or request.user_id):
             return
-        properties = {
-            "recommendation_id": served.recommendation_id,
-            "product_ids": product_ids,
-            "placement": served.placement,
-            "model_version": served.model_version,
-        }
-        row = system_row(
+        try:
+            self._exposure((request, served))
+        except Exception:  # boundary: exposure logging must never fail a response
+            log.exception("exposure logging failed")
+
+
+def exposure_rows(batch: list[tuple[RecommendationRequest, Served]]) -> list[dict[str, Any]]:
+    """The ``recommendation_viewed`` event rows of served answers (made off the request path)."""
+    return [
+        system_row(
             f"exp-{served.recommendation_id}",
             EventType.RECOMMENDATION_VIEWED,
             request.anonymous_id,
             request.user_id,
             served_at(served.recommendation_id),
-            properties,
+            {
+                "recommendation_id": served.recommendation_id,
+                "product_ids": served.answer.product_ids,
+                "placement": served.placement,
+                "model_version": served.model_version,
+            },
         )
-        try:
-            self._exposure(row)
-        except Exception:  # boundary: exposure logging must never fail a response
-            log.exception("exposure logging failed")
+        for request, served in batch
+    ]
 
 
 def served_at(recommendation_id: str) -> int:
