@@ -149,10 +149,10 @@ def test_current_is_served_from_the_cache_and_kept_current_by_the_consumer(
     found = runtime.profiles.current("shopper")
     assert found is not None and [e[2] for e in found[1].viewed] == ["k1"]
 
-    def no_store(_engine: object) -> object:
+    def no_store(_params: object) -> object:
         raise AssertionError("the store was read")
 
-    monkeypatch.setattr("shopwise.profiles._service.single_read", no_store)
+    monkeypatch.setattr(runtime.profiles._current, "rows", no_store)
     assert runtime.profiles.current("shopper") == found  # a hit: the same answer
     result = runtime.collector.ingest([_view("shopper", "k2")])
     assert runtime.bus.wait_until_consumed(result.last_event_id, timeout=30)

@@ -123,3 +123,26 @@ def test_queries_by_shopper_id_use_the_identity_indexes(engine: sa.Engine) -> No
 
 
 _IDENTITY_INDEXES = ("ix_events_anonymous_id", "ix_events_user_id")
+
+
+def test_point_reads_match_the_core_read_and_see_each_commit(engine: sa.Engine) -> None:
+    """A hot-path read (the driver on SQLite) gives the rows SQLAlchemy gives, JSON decoded,
+    and every call sees what was committed before it (no transaction kept open)."""
+    statement = (
+        sa.select(store.catalog_changes.c.product_id, store.catalog_changes.c.new)
+        .where(store.catalog_changes.c.field.in_([sa.bindparam("a"), sa.bindparam("b")]))
+        .order_by(store.catalog_changes.c.id)
+    )
+    read = store.PointRead(engine, statement)
+    assert read.rows({"a": "stock", "b": "price"}) == []
+    rows = [
+        {"product_id": "p", "field": f, "old": None, "new": new, "changed_at": 1}
+        for f, new in [("stock", 2), ("price", {"eur": [1.5, None]}), ("title", "x")]
+    ]
+    with engine.begin() as conn:
+        conn.execute(store.catalog_changes.insert(), rows)
+    with engine.connect() as conn:
+        core = [tuple(r) for r in conn.execute(statement, {"a": "price", "b": "stock"})]
+    got = read.rows({"b": "stock", "a": "price"})
+    assert got == core == [("p", 2), ("p", {"eur": [1.5, None]})]
+    assert all(type(row) is tuple for row in got)

@@ -29,7 +29,7 @@ from shopwise.profiles._identity import (
 from shopwise.profiles._state import ItemInfo, ProfileState
 from shopwise.profiles._traits import is_pii
 from shopwise.schema import SYSTEM_EVENT_TYPES, EventType
-from shopwise.store import events, identities, profiles, single_read, write_transaction
+from shopwise.store import PointRead, events, identities, profiles, write_transaction
 
 CONSUMER: Final = "profiles"
 _EVENT_COLUMNS = [events.c[name] for name in StoredEvent.__slots__]
@@ -127,6 +127,7 @@ class Profiles:
         cache: ProfileCache | None = None,
     ) -> None:
         self._engine = engine
+        self._current = PointRead(engine, _CURRENT)
         self._graph = IdentityGraph()
         self._item_info = item_info
         self.cache = cache or ProfileCache()
@@ -249,12 +250,11 @@ class Profiles:
             return cached
         read_at = self.cache.sequence()
         keys = {"user_key": user_key(any_id), "anon_key": anon_key(any_id)}
-        with single_read(self._engine) as conn:
-            rows = conn.execute(_CURRENT, keys).all()
+        rows = self._current.rows(keys)
         found: Resolved = None
         if rows:
-            row = min(rows, key=lambda r: not r.id_key.startswith("u:"))  # a user id wins
-            found = row.profile_id, ProfileState.from_json(row.state)
+            _key, profile, state = min(rows, key=lambda r: not r[0].startswith("u:"))  # user wins
+            found = profile, ProfileState.from_json(state)
         return self.cache.put(any_id, found, read_at)
 
     def get(self, any_id: str) -> ProfileView | None:

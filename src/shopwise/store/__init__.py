@@ -1,6 +1,6 @@
 """The relational store: Core tables, engine factory and migrations (SQLite or PostgreSQL)."""
 
-from shopwise.store._engine import create_engine, is_sqlite, single_read, write_transaction
+from shopwise.store._engine import PointRead, create_engine, is_sqlite, write_transaction
 from shopwise.store._migrate import (
     current_revisions,
     downgrade,
@@ -30,6 +30,7 @@ from shopwise.store._tables import (
 
 __all__ = [
     "SHOPPER_EVENTS_SQL",
+    "PointRead",
     "api_keys",
     "bus_offsets",
     "catalog_changes",
@@ -52,7 +53,6 @@ __all__ = [
     "segment_memberships",
     "segment_sizes",
     "shopper_events",
-    "single_read",
     "upgrade",
     "write_transaction",
 ]
