@@ -9,9 +9,9 @@ catalog snapshot, time facts) are those of an earlier one reuses its answer, the
 already rendered as JSON (:class:`AnswerCache`; a response splices its own id into it). The
 request and its answer are appended to a buffer that a background thread turns into
 ``recommendation_viewed`` rows and hands to the collector in batches (:class:`ExposureLog`,
-:func:`exposure_rows`). Nothing on this path waits on I/O once the
-shopper's profile is cached. Any failure of a dependency degrades to a
-rule-filtered fallback, flagged in the answer, never an error.
+:func:`exposure_rows`). Nothing on this path waits on I/O once the shopper's profile is cached.
+Any failure of a dependency degrades to a rule-filtered fallback, flagged in the answer, never
+an error.
 """
 
 from __future__ import annotations
