@@ -131,6 +131,7 @@ def test_point_reads_match_the_core_read_and_see_each_commit(engine: sa.Engine) 
     statement = (
         sa.select(store.catalog_changes.c.product_id, store.catalog_changes.c.new)
         .where(store.catalog_changes.c.field.in_([sa.bindparam("a"), sa.bindparam("b")]))
+        .where(store.catalog_changes.c.product_id != "q")  # a value bound in the statement
         .order_by(store.catalog_changes.c.id)
     )
     read = store.PointRead(engine, statement)
@@ -139,6 +140,7 @@ def test_point_reads_match_the_core_read_and_see_each_commit(engine: sa.Engine) 
         {"product_id": "p", "field": f, "old": None, "new": new, "changed_at": 1}
         for f, new in [("stock", 2), ("price", {"eur": [1.5, None]}), ("title", "x")]
     ]
+    rows.append({"product_id": "q", "field": "stock", "old": None, "new": 3, "changed_at": 1})
     with engine.begin() as conn:
         conn.execute(store.catalog_changes.insert(), rows)
     with engine.connect() as conn:
@@ -146,3 +148,5 @@ def test_point_reads_match_the_core_read_and_see_each_commit(engine: sa.Engine) 
     got = read.rows({"b": "stock", "a": "price"})
     assert got == core == [("p", 2), ("p", {"eur": [1.5, None]})]
     assert all(type(row) is tuple for row in got)
+    with pytest.raises(ValueError, match="plain bound parameters"):
+        store.PointRead(engine, statement.where(store.catalog_changes.c.id.in_([1, 2])))

@@ -102,8 +102,12 @@ class PointRead:
         self._autocommit = engine.execution_options(**{_BEGIN_OPTION: _AUTOCOMMIT})
         self._sqlite = is_sqlite(engine)
         compiled = statement.compile(dialect=engine.dialect)
+        if "POSTCOMPILE" in compiled.string:
+            raise ValueError("a point read takes plain bound parameters, not expanding ones")
         self._sql = compiled.string
         self._names = tuple(compiled.positiontup or ())
+        self._literals = dict(compiled.params)
+        """Values bound in the statement itself (``column == "x"``); the caller's win."""
         self._json = [
             i for i, c in enumerate(statement.selected_columns) if isinstance(c.type, sa.JSON)
         ]
@@ -116,7 +120,8 @@ class PointRead:
         try:
             cursor = raw.cursor()
             try:
-                rows = cursor.execute(self._sql, [params[n] for n in self._names]).fetchall()
+                values = [params[n] if n in params else self._literals[n] for n in self._names]
+                rows = cursor.execute(self._sql, values).fetchall()
             finally:
                 cursor.close()
         finally:
