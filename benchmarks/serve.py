@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from shopwise.profiles import LOCAL_TTL, REMOTE_TTL
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
@@ -409,7 +411,8 @@ def render(result: dict[str, Any]) -> str:
         f"rates each request wakes the event loop on its own: at {RATES[0]} req/s our endpoint "
         f"costs {low} us a request against the floor's {low_floor}. There a shopper's profile "
         "is also read from the store again when its cache entry is older than the profile "
-        "cache's ttl (30 s with the consumer in the process, 5 s without), and the runs of our "
+        f"cache's ttl ({LOCAL_TTL:.0f} s with the consumer in the process, {REMOTE_TTL:.0f} s "
+        "without), and the runs of our "
         f"endpoint start {2 * (DURATION + SETTLE):.0f} s apart, so many requests of a low-rate "
         "run are such re-reads, as for a shopper who comes back after the ttl. Every CPU figure "
         f"is read {SETTLE} s after its run ends, so the exposures a run leaves behind are "

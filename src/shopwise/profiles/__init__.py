@@ -1,6 +1,6 @@
 """Unified profiles: the real-time identity graph, the profile fold, declared traits."""
 
-from shopwise.profiles._cache import ProfileCache
+from shopwise.profiles._cache import LOCAL_TTL, REMOTE_TTL, ProfileCache
 from shopwise.profiles._consent import (
     consent_choices,
     event_allows,
@@ -20,7 +20,9 @@ from shopwise.profiles._traits import TRAITS, TraitSpec, check_trait, is_pii
 
 __all__ = [
     "CONSUMER",
+    "LOCAL_TTL",
     "RECENT",
+    "REMOTE_TTL",
     "TRAITS",
     "IdentityGraph",
     "Link",
