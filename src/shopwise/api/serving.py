@@ -2,18 +2,20 @@
 
 ``GET /v1/recommendations`` is the hottest read of the API (every page asks it), so, like the
 ingestion route, it is a plain Starlette route on the event loop: the query is checked by one
-pydantic model and the key by the cached lookup, with no dependency resolution, no thread-pool hop
-and no response-model serialisation: the body is the answer's JSON, rendered once per cached
-answer, with the response's recommendation id spliced in (``Served.json``). Serving itself never
-waits on I/O once the shopper's profile is cached (see ``Profiles.current``); a cache miss is one
-indexed SQLite read. The key is read from the ASGI scope's header list. Errors keep the app's
-format: 400 ``invalid_request`` with the offending field named, 401/403/429 from the key.
-Being a Starlette route it is missing from the generated OpenAPI schema; ``/v1/decide``, which
-takes the same parameters, is listed there.
+pydantic model (and remembered, see :func:`page_request`) and the key by the cached lookup, with
+no dependency resolution, no thread-pool hop and no response-model serialisation: the body is the
+answer's JSON, rendered once per cached answer, with the response's recommendation id spliced in
+(``Served.json``). Serving itself never waits on I/O once the shopper's profile is cached (see
+``Profiles.current``); a cache miss is one indexed SQLite read. The key is read from the ASGI
+scope's header list. Errors keep the app's format: 400 ``invalid_request`` with the offending
+field named (a bad query is refused before the key is checked), 401/403/429 from the key. Being a
+Starlette route it is missing from the generated OpenAPI schema; ``/v1/decide``, which takes the
+same parameters, is listed there.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -88,10 +90,9 @@ def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
     return [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
 
 
-def checked_request(key: ApiKey, query: ShopperQuery) -> RecommendationRequest:
-    """The serving request, refused when the key or the identity do not allow it."""
-    if Scope.READ not in key.scopes and query.user_id is not None:
-        raise Forbidden("a write key may only ask for its own anonymous_id, not a user_id")
+def serving_request(query: ShopperQuery) -> RecommendationRequest:
+    """The serving request of a page slot's query; 400 when the placement needs a shopper id
+    and the query has none."""
     if (
         query.user_id is None
         and query.anonymous_id is None
@@ -112,6 +113,26 @@ def checked_request(key: ApiKey, query: ShopperQuery) -> RecommendationRequest:
     )
 
 
+def allowed(key: ApiKey, request: RecommendationRequest) -> RecommendationRequest:
+    """``request`` if ``key`` may ask it: a write key (the browser's) only for its own
+    anonymous id, never for a ``user_id`` (403)."""
+    if request.user_id is not None and Scope.READ not in key.scopes:
+        raise Forbidden("a write key may only ask for its own anonymous_id, not a user_id")
+    return request
+
+
+@functools.lru_cache(maxsize=20_000)
+def page_request(query_string: bytes) -> RecommendationRequest:
+    """:func:`serving_request` of a raw query string, remembered for the last 20,000 distinct
+    ones: a shopper's pages ask for the same slots again (the premise of the answer cache), and
+    checking a query with pydantic (~2 us in process) was a sixth of the handler's time on an
+    answer-cache hit, more in the server, where it runs cold between requests. The result is
+    immutable and depends on the text alone (not on the key, checked after); refusals are
+    raised again each time, never remembered. About 0.5 kB an entry.
+    """
+    return serving_request(parse_query(query_string))
+
+
 async def recommendations(request: Request) -> Response:
     """Products for a placement, ranked for this shopper, with reason codes.
 
@@ -121,9 +142,10 @@ async def recommendations(request: Request) -> Response:
     """
     rt = runtime(request)
     asgi = request.scope
-    query = parse_query(asgi["query_string"])
-    req = checked_request(grant(rt, bearer_token(asgi), Scope.RECOMMEND_OWN), query)
-    served = rt.recommendations.recommend(req)
+    req = page_request(asgi["query_string"])
+    served = rt.recommendations.recommend(
+        allowed(grant(rt, bearer_token(asgi), Scope.RECOMMEND_OWN), req)
+    )
     return Response(served.json(), media_type=JsonResponse.media_type)
 
 
@@ -153,9 +175,8 @@ def shopper_request(
         category=category,
         query=query,
     )
-    return checked_request(
-        grant(runtime(request), bearer_token(request.scope), Scope.RECOMMEND_OWN), shopper
-    )
+    key = grant(runtime(request), bearer_token(request.scope), Scope.RECOMMEND_OWN)
+    return allowed(key, serving_request(shopper))
 
 
 @router.get("/products/{product_id}/similar")
