@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from shopwise import store
 from shopwise.api import create_app
+from shopwise.api._auth import bearer_token
 from shopwise.errors import AuthError
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
@@ -52,6 +53,22 @@ def test_missing_and_wrong_keys_are_401(client: TestClient) -> None:
     assert client.post(
         "/v1/events", json=payload, headers={"Authorization": "Basic x"}
     ).status_code == (401)
+
+
+@pytest.mark.parametrize(
+    ("header", "message"),
+    [(b"", "missing Authorization"), (b"Basic x", "must be"), (b"Bearer   ", "must be")],
+)
+def test_a_malformed_authorization_header_is_refused_every_time(
+    header: bytes, message: str
+) -> None:
+    """Key texts are remembered by header (``_token``); refusals are not."""
+    scope = {"headers": [(b"host", b"x"), (b"authorization", header)]}
+    for _ in range(2):
+        with pytest.raises(AuthError, match=message):
+            bearer_token(scope)
+    good = {"headers": [(b"authorization", b"Bearer  sw_write_k ")]}
+    assert bearer_token(good) == bearer_token(good) == "sw_write_k"
 
 
 def test_revoked_key_is_refused(client: TestClient) -> None:

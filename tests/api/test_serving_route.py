@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
+from shopwise.api._json import JsonResponse, RenderedJson
 from shopwise.api.serving import page_request
 from shopwise.auth import KeyKind
 from shopwise.runtime import Runtime
@@ -88,3 +89,13 @@ def test_a_remembered_query_is_still_checked_against_each_key(client: TestClient
         error = client.get(missing, headers=_headers(client)).json()["error"]
         assert error["code"] == "missing_identity"
     assert page_request.cache_info().currsize == 1
+
+
+def test_the_rendered_answer_is_sent_with_the_json_response_headers(client: TestClient) -> None:
+    """``RenderedJson`` sets its headers by hand; they are the ones ``JsonResponse`` sends."""
+    response = client.get(f"{URL}?placement=home&anonymous_id=a", headers=_headers(client))
+    assert response.status_code == 200
+    expected = JsonResponse(response.json())
+    assert response.headers["content-type"] == expected.headers["content-type"]
+    assert int(response.headers["content-length"]) == len(response.content)
+    assert RenderedJson(b"{}").raw_headers == JsonResponse({}).raw_headers

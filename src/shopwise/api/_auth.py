@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from fastapi import Request
@@ -23,11 +24,18 @@ def bearer_token(asgi: AsgiScope) -> str:
     Read from the ASGI scope's header list (names are lower case there), which costs less than
     building Starlette's header mapping on the hottest routes.
     """
-    header: bytes | None = next(
-        (value for name, value in asgi["headers"] if name == b"authorization"), None
-    )
-    if not header:
-        raise AuthError("missing Authorization header (expected 'Bearer <key>')")
+    for name, value in asgi["headers"]:
+        if name == b"authorization":
+            if value:
+                return _token(value)
+            break
+    raise AuthError("missing Authorization header (expected 'Bearer <key>')")
+
+
+@functools.lru_cache(maxsize=1024)
+def _token(header: bytes) -> str:
+    """The key of an ``Authorization`` header's value, remembered: a shop's pages send a few
+    keys (its write key, a server's secret key) again and again. Refusals are not remembered."""
     scheme, _, token = header.decode("latin-1").partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:

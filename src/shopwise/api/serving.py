@@ -25,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from shopwise.api._auth import authorize, bearer_token, grant, runtime
-from shopwise.api._json import JsonResponse
+from shopwise.api._json import RenderedJson
 from shopwise.auth import ApiKey, Scope
 from shopwise.errors import Forbidden, InvalidInput
 from shopwise.serving import RecommendationRequest
@@ -146,7 +146,7 @@ async def recommendations(request: Request) -> Response:
     served = rt.recommendations.recommend(
         allowed(grant(rt, bearer_token(asgi), Scope.RECOMMEND_OWN), req)
     )
-    return Response(served.json(), media_type=JsonResponse.media_type)
+    return RenderedJson(served.json())
 
 
 plain_routes = [Route("/v1/recommendations", recommendations, methods=["GET"])]

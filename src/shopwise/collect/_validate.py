@@ -61,8 +61,11 @@ def system_row(
     The row is the one :func:`validate_event` makes of the same event sent as JSON (a test holds
     them equal); the fields are shopwise's own, so checking them again would only cost time on
     the serving path. ``timestamp`` is epoch milliseconds; ``None`` properties are left out, as
-    validation leaves them out. ``received_at`` is filled in by the collector.
+    validation leaves them out (``properties`` itself becomes the row's when it holds none: the
+    caller hands it over). ``received_at`` is filled in by the collector.
     """
+    if None in properties.values():
+        properties = {k: v for k, v in properties.items() if v is not None}
     return {
         Columns.MESSAGE: message_id,
         Columns.TYPE: event_type,
@@ -72,7 +75,7 @@ def system_row(
         Columns.RECEIVED: 0,
         Columns.ITEM: None,
         Columns.CONTEXT: {},
-        Columns.PROPERTIES: {k: v for k, v in properties.items() if v is not None},
+        Columns.PROPERTIES: properties,
     }
 
 
