@@ -39,6 +39,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
         default_response_class=JsonResponse,
         lifespan=lifespan,
     )
+    app.runtime = rt  # type: ignore[attr-defined]  # read by api._auth.runtime
     app.state.runtime = rt
     install_error_handlers(app)
     app.add_middleware(RequestContext)

@@ -21,19 +21,25 @@ class RateLimiter:
         self._rate = rate
         self._burst = float(burst)
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: dict[str, list[float]] = {}
+        """Key id -> [tokens, when they were counted], updated in place (every request takes
+        one: no tuple made and no ``min`` called on the serving path)."""
         self._lock = threading.Lock()
 
     def take(self, key_id: str, cost: float = 1.0) -> None:
         now = self._clock()
         with self._lock:
-            tokens, stamp = self._buckets.get(key_id, (self._burst, now))
-            tokens = min(self._burst, tokens + (now - stamp) * self._rate)
+            bucket = self._buckets.get(key_id)
+            if bucket is None:
+                bucket = self._buckets[key_id] = [self._burst, now]
+            tokens = bucket[0] + (now - bucket[1]) * self._rate
+            if tokens > self._burst:
+                tokens = self._burst
+            bucket[1] = now
             if tokens < cost:
-                self._buckets[key_id] = (tokens, now)
-                wait = (cost - tokens) / self._rate
+                bucket[0] = tokens
                 raise RateLimited(
                     f"rate limit of {self._rate:g} requests/s exceeded for this key",
-                    retry_after=wait,
+                    retry_after=(cost - tokens) / self._rate,
                 )
-            self._buckets[key_id] = (tokens - cost, now)
+            bucket[0] = tokens - cost
