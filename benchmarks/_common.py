@@ -67,7 +67,23 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_avg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "python_loop_ns": python_loop_ns(),
     }
+
+
+def python_loop_ns(iterations: int = 1_000_000, repeats: int = 5) -> float:
+    """Nanoseconds an iteration of a plain Python loop (median of ``repeats``): how fast this
+    machine ran Python when the benchmark started. The shared machines' speed drifts from day to
+    day (other tenants), by more than a factor of two, so results from different days are read
+    against it."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        total = 0
+        for i in range(iterations):
+            total += i
+        times.append(time.perf_counter() - started)
+    return round(median(times) * 1e9 / iterations, 1)
 
 
 def fsync_latency_ms(samples: int = 50) -> dict[str, float]:

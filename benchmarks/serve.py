@@ -359,7 +359,9 @@ def render(result: dict[str, Any]) -> str:
         f"{shop['events']} events; model {shop['model']['model']})",
         "",
         f"Machine: {result['machine']['cpu_model']}, {result['machine']['cores']} cores, shared "
-        f"by server and wrk (load average at start: {result['machine']['load_avg_at_start']}). "
+        f"by server and wrk (load average at start: {result['machine']['load_avg_at_start']}; "
+        f"a plain Python loop ran at {result['machine']['python_loop_ns']} ns an iteration, "
+        "a gauge of the shared machine's speed that day). "
         f"Command: `{result['command']}`. Medians of {len(runs[f'floor@{RATES[0]}'])} rounds. "
         f"Profile consumer: {result['profile_consumer']}.",
         "",
