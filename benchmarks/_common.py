@@ -73,9 +73,9 @@ def machine() -> dict[str, Any]:
 
 def python_loop_ns(iterations: int = 1_000_000, repeats: int = 5) -> float:
     """Nanoseconds an iteration of a plain Python loop (median of ``repeats``): how fast this
-    machine ran Python when the benchmark started. The shared machines' speed drifts from day to
-    day (other tenants), by more than a factor of two, so results from different days are read
-    against it."""
+    machine ran Python when the benchmark started. The shared machines' speed drifts (other
+    tenants): the serving floor's CPU a request at saturation was 49 us in one run and 167 us in
+    a run five hours later, so results from different runs are read against it."""
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
