@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SHOPWISE_DATASETS_DIR ?= $(abspath ../shared/datasets)
 
-.PHONY: install demo test check lint typecheck bench clean
+.PHONY: install demo test check lint imports typecheck bench clean
 
 install: $(STAMP)
 
@@ -26,10 +26,14 @@ lint: install
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 
+# the layer, private-module and cycle contracts in pyproject.toml ([tool.importlinter])
+imports: install
+	$(BIN)/lint-imports
+
 typecheck: install
 	$(BIN)/mypy
 
-check: lint typecheck test
+check: lint imports typecheck test
 
 bench: install
 	$(BIN)/python benchmarks/ingest.py

@@ -24,7 +24,7 @@ from shopwise.evaluate import (
     read_attributes,
     read_sequences,
 )
-from shopwise.models.pipeline import ShopwiseConfig, ShopwiseRecommender
+from shopwise.recommend.pipeline import ShopwiseConfig, ShopwiseRecommender
 
 
 def main(dataset: str, variants: list[str]) -> None:

@@ -59,8 +59,8 @@ from shopwise.evaluate import (
     target_ranks,
     temporal_splits,
 )
-from shopwise.models.candidates import FloatArray, IntArray, InteractionData, Recommender
-from shopwise.models.candidates.content import (
+from shopwise.recommend.candidates import FloatArray, IntArray, InteractionData, Recommender
+from shopwise.recommend.candidates.content import (
     ContentConfig,
     ContentRecommender,
     FineTuneConfig,

@@ -1,7 +1,7 @@
 """Customer-intelligence benchmark on public data (issue 8).
 
-Measures, with the production code of ``shopwise.features`` and ``shopwise.models.{clv,propensity,
-segments}``:
+Measures, with the production code of ``shopwise.features`` and
+``shopwise.customers.{clv,propensity,segments}``:
 
 * CDNOW (2,357-customer sample, 39-week calibration): BG/NBD and Gamma-Gamma estimates against the
   published ones, and the holdout (weeks 40-78) prediction error of purchases and spend;
@@ -32,6 +32,23 @@ import numpy as np
 import pandas as pd
 
 from _common import RESULTS, machine
+from shopwise.customers.clv import (
+    cdnow_sample,
+    clv,
+    fit_bgnbd,
+    fit_gamma_gamma,
+    fit_gbm_clv,
+    rfm_summary,
+)
+from shopwise.customers.propensity import CHURN_90D, PURCHASE_7D, fit_propensity, training_frame
+from shopwise.customers.segments import (
+    LAPSED_VIPS,
+    SegmentConfig,
+    dbscan_segments,
+    fit_segments,
+    lookalike_scores,
+    segment_profiles,
+)
 from shopwise.evaluate._customer import (
     calibration_table,
     classifier_metrics,
@@ -40,23 +57,6 @@ from shopwise.evaluate._customer import (
     value_metrics,
 )
 from shopwise.features import customer_features, cut, load_online_shoppers, load_uci_retail
-from shopwise.models.clv import (
-    cdnow_sample,
-    clv,
-    fit_bgnbd,
-    fit_gamma_gamma,
-    fit_gbm_clv,
-    rfm_summary,
-)
-from shopwise.models.propensity import CHURN_90D, PURCHASE_7D, fit_propensity, training_frame
-from shopwise.models.segments import (
-    LAPSED_VIPS,
-    SegmentConfig,
-    dbscan_segments,
-    fit_segments,
-    lookalike_scores,
-    segment_profiles,
-)
 
 REPO = Path(__file__).resolve().parent.parent
 PLOT = REPO / "docs" / "img" / "customers-calibration.png"

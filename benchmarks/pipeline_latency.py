@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from shopwise.evaluate import leave_one_out, read_attributes, read_sequences
-from shopwise.models.pipeline import ShopwiseRecommender
-from shopwise.models.ranking import build_candidates
+from shopwise.recommend.pipeline import ShopwiseRecommender
+from shopwise.recommend.ranking import build_candidates
 
 
 def main() -> None:

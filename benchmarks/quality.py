@@ -27,8 +27,8 @@ from typing import Any
 
 from shopwise.evaluate import REGISTRY, accuracy_metrics, leave_one_out, rank_queries
 from shopwise.evaluate import read_sequences as read_seqs
-from shopwise.models.candidates import InteractionData
-from shopwise.models.candidates.popular import PopularRecommender
+from shopwise.recommend.candidates import InteractionData
+from shopwise.recommend.candidates.popular import PopularRecommender
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "benchmarks" / "results" / "quality.json"

@@ -230,7 +230,7 @@ def cpu_cost(events_count: int, seed: int) -> dict[str, float]:
     on a shared machine.
     """
     from shopwise.collect import validate_event
-    from shopwise.collect.segment import SegmentTranslator
+    from shopwise.collect.tracking_api import SegmentTranslator
 
     events = benchmark_events(events_count, np.random.default_rng(seed), prefix="cpu")
     messages = [to_segment(e) for e in events]

@@ -79,10 +79,10 @@ end
 
 
 def build_shop(data_dir: Path, quick: bool, model: str) -> tuple[list[str], dict[str, Any]]:
-    from shopwise.models.jobs import train_recommenders
     from shopwise.runtime import Runtime
     from shopwise.settings import Settings
     from shopwise.simulate import SimulationConfig, load, simulate
+    from shopwise.worker import train_recommenders
 
     shop = simulate(SimulationConfig.quick() if quick else SimulationConfig())
     runtime = Runtime.build(Settings(data_dir=data_dir, log_level="WARNING"), migrate=True)

@@ -25,9 +25,9 @@ from shopwise.evaluate import (
     read_sessions,
     session_splits,
 )
-from shopwise.models.candidates import Recommender
-from shopwise.models.candidates.transition import TransitionRecommender
-from shopwise.models.pipeline import ShopwiseConfig, ShopwiseRecommender
+from shopwise.recommend.candidates import Recommender
+from shopwise.recommend.candidates.transition import TransitionRecommender
+from shopwise.recommend.pipeline import ShopwiseConfig, ShopwiseRecommender
 
 
 def _model(variant: str) -> Recommender:

@@ -22,7 +22,7 @@ from pathlib import Path
 from shopwise.evaluate import CUTOFFS, accuracy_metrics, rank_queries
 from shopwise.evaluate._datasets import read_events
 from shopwise.evaluate._splits import default_cutoff, temporal_splits
-from shopwise.models.pipeline import ShopwiseConfig, ShopwiseRecommender
+from shopwise.recommend.pipeline import ShopwiseConfig, ShopwiseRecommender
 
 
 def main(which: str, variants: list[str], timestamps: bool) -> None:

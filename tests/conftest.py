@@ -23,7 +23,7 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "var", environment="test", log_level="WARNING")
+    return Settings(data_dir=tmp_path / "var", log_level="WARNING")
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 def _key(client: TestClient, kind: KeyKind) -> dict[str, str]:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {runtime.keys.create(kind)[1]}"}
 
 

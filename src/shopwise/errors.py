@@ -9,8 +9,10 @@
     |   +-- Forbidden                forbidden       403
     +-- NotFound                     not_found       404
     +-- Conflict                     conflict        409
+    |   +-- NotEnoughData            not_enough_data 409
     +-- RateLimited                  rate_limited    429
     +-- Unavailable                  unavailable     503
+        +-- ModelNotTrained          model_not_trained 503
 
 Services raise these; no service knows about HTTP status codes beyond the ``status`` attribute
 that the API's single exception handler reads.
@@ -66,6 +68,13 @@ class Conflict(ShopwiseError):
     status = 409
 
 
+class NotEnoughData(Conflict):
+    """The store does not (yet) hold the data a model needs: no consented events, too short a
+    history, too few positive examples."""
+
+    code = "not_enough_data"
+
+
 class RateLimited(ShopwiseError):
     code = "rate_limited"
     status = 429
@@ -78,3 +87,9 @@ class RateLimited(ShopwiseError):
 class Unavailable(ShopwiseError):
     code = "unavailable"
     status = 503
+
+
+class ModelNotTrained(Unavailable):
+    """A model that a read, an export or a job needs has not been trained yet."""
+
+    code = "model_not_trained"

@@ -1,14 +1,24 @@
-"""Structured JSON logs: one object a line, with the request id when there is one."""
+"""Structured JSON logs (one object a line, with the request id when there is one) and the
+progress reporters that long work calls."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+
+Progress = Callable[[str], None]
+"""A progress reporter: long work calls it with what it is doing now (the CLI shows it in a bar)."""
+
+
+def quiet(_message: str) -> None:
+    """A progress reporter that reports nothing."""
+
 
 request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 

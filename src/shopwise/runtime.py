@@ -18,9 +18,9 @@ from shopwise.bus import Bus, EmbeddedBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
-from shopwise.models.registry import Champion, ModelRegistry
-from shopwise.models.training import Precomputed, RecommenderArtifact
 from shopwise.profiles import CONSUMER, Profiles
+from shopwise.recommend import Precomputed, RecommenderArtifact
+from shopwise.registry import Champion, ModelRegistry
 from shopwise.schema import SYSTEM_EVENT_TYPES
 from shopwise.serving import (
     AnswerCache,
@@ -34,7 +34,7 @@ from shopwise.serving import (
 from shopwise.settings import Settings
 
 if TYPE_CHECKING:
-    from shopwise.models.customers import CustomerIntelligence
+    from shopwise.customers import CustomerIntelligence
 
 
 @dataclass
@@ -62,7 +62,7 @@ class Runtime:
     exposures: ExposureLog[tuple[RecommendationRequest, Served]]
     """Serving's exposure events, batched to the collector by a background thread."""
     score_provider: Callable[[str], dict[str, float]] | None = None
-    """Overrides where decision thresholds read scores (default: :attr:`intelligence`)."""
+    """Overrides where decision thresholds read scores (default: :attr:`customers`)."""
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = False) -> Runtime:
@@ -131,24 +131,29 @@ class Runtime:
             return {}
         if self.score_provider is not None:
             return self.score_provider(any_id)
-        return self.intelligence.scores_of(any_id)
+        return self.customers.scores.scores_of(any_id)
 
     def segments(self, any_id: str | None) -> tuple[str, ...]:
         """The shopper's segment and audience names, for content audience conditions."""
         if any_id is None:
             return ()
-        found = self.intelligence.profile_scores(any_id)
-        if found is None:
-            return ()
-        names = [found["segment"]] if found.get("segment") else []
-        return tuple(names + list(found.get("audiences") or []))
+        return self.customers.scores.segments_of(any_id)
 
     @functools.cached_property
-    def intelligence(self) -> CustomerIntelligence:
-        """Customer models (propensity, CLV, segments) over this runtime's store, built on use."""
-        from shopwise.models.customers import CustomerIntelligence
+    def customers(self) -> CustomerIntelligence:
+        """Customer models (propensity, CLV, segments) over this runtime's store.
 
-        return CustomerIntelligence.from_runtime(self)
+        Built on first use: the customer models' libraries are imported only by the processes
+        and commands that read or train them.
+        """
+        from shopwise.customers import CustomerIntelligence
+
+        return CustomerIntelligence.build(
+            self.engine,
+            self.profiles,
+            self.settings.models_dir,
+            item_info=self.catalog.item_info,
+        )
 
     def start(self, consumers: bool = True) -> None:
         """Start the writer, model reloads and (unless a worker runs them) the bus consumers."""

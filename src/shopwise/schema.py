@@ -9,7 +9,8 @@ requires with a pydantic model that allows extra properties, so shops may send m
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final
 
@@ -21,6 +22,8 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+
+from shopwise.errors import InvalidInput
 
 
 class Columns:
@@ -92,6 +95,10 @@ class Purpose(StrEnum):
     PERSONALIZATION = "personalization"
     MARKETING = "marketing"
     ADVERTISING = "advertising"
+
+
+DO_NOT_SELL: Final = "do_not_sell"
+"""Key of the CCPA opt-out of sale among a profile's consent choices (``true`` opts out)."""
 
 
 def _as_text(value: Any) -> Any:
@@ -344,3 +351,68 @@ _MILLISECOND: Final = timedelta(milliseconds=1)
 def utc_ms(moment: datetime) -> int:
     """Milliseconds since the epoch, the time unit of the event store (exact, floored)."""
     return (moment - _EPOCH) // _MILLISECOND
+
+
+# -- traits -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraitSpec:
+    """The JSON type of a declared profile trait and whether it is personal data (PII)."""
+
+    type: type
+    pii: bool
+
+
+TRAITS: Final[dict[str, TraitSpec]] = {
+    "email": TraitSpec(str, pii=True),
+    "phone": TraitSpec(str, pii=True),
+    "name": TraitSpec(str, pii=True),
+    "first_name": TraitSpec(str, pii=True),
+    "last_name": TraitSpec(str, pii=True),
+    "address": TraitSpec(dict, pii=True),
+    "birthday": TraitSpec(date, pii=True),
+    "gender": TraitSpec(str, pii=False),
+    "city": TraitSpec(str, pii=False),
+    "country": TraitSpec(str, pii=False),
+    "locale": TraitSpec(str, pii=False),
+    "plan": TraitSpec(str, pii=False),
+    "loyalty_tier": TraitSpec(str, pii=False),
+    "created_at": TraitSpec(str, pii=False),
+    "newsletter": TraitSpec(bool, pii=False),
+}
+"""Declared profile traits. PII traits are flagged so the privacy stage can encrypt them at rest
+and export or erase them; traits not declared here are accepted as ``custom`` scalars."""
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def check_trait(name: str, value: Any) -> Any:
+    """``value`` checked against the declared type of trait ``name`` (JSON form)."""
+    spec = TRAITS.get(name)
+    if spec is None:
+        if not isinstance(value, _SCALARS):
+            raise InvalidInput(
+                f"traits.{name}: custom traits must be scalars", code="invalid_trait"
+            )
+        return value
+    if value is None:
+        return None
+    if spec.type is date:
+        try:
+            return date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            raise InvalidInput(
+                f"traits.{name}: expected a date (YYYY-MM-DD)", code="invalid_trait"
+            ) from None
+    if spec.type is str and isinstance(value, str) and len(value) <= 512:
+        return value
+    if spec.type in (bool, dict) and isinstance(value, spec.type):
+        return value
+    raise InvalidInput(f"traits.{name}: expected {spec.type.__name__}", code="invalid_trait")
+
+
+def is_pii(name: str) -> bool:
+    """Whether trait ``name`` is declared personal data."""
+    spec = TRAITS.get(name)
+    return spec is not None and spec.pii

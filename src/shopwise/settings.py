@@ -9,10 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-DEV_SECRET = "dev-only-secret-change-me"
 
 
 class Settings(BaseSettings):
@@ -20,19 +18,16 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHOPWISE_", extra="forbid", frozen=True)
 
-    environment: Literal["development", "test", "production"] = "development"
-    """``production`` refuses default secrets."""
     data_dir: Path = Path("./var")
     """Where the embedded database, model artifacts and logs live."""
     database_url: str | None = None
     """SQLAlchemy URL; unset means a SQLite file ``shopwise.db`` in ``data_dir``."""
-    redis_url: str | None = None
-    """Redis for online state and the bus; unset means embedded (in-process) state."""
     host: str = "127.0.0.1"
+    """Address ``shopwise serve`` listens on."""
     port: int = Field(default=8000, ge=1, le=65535)
+    """Port ``shopwise serve`` listens on."""
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    secret_key: SecretStr = SecretStr(DEV_SECRET)
-    """Keys the HMAC of API keys and, later, PII encryption."""
+    """Level of the JSON logs on stderr."""
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
     """FULL makes every acknowledged commit survive power loss; NORMAL survives process crashes."""
     rate_limit_per_second: float = Field(default=2000.0, gt=0)
@@ -40,18 +35,11 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=4000, ge=1)
     """Bucket size of each API key."""
     session_idle_minutes: int = Field(default=30, ge=1)
+    """Minutes of inactivity after which a shopper's next event starts a new session."""
     api_consumers: bool = True
+    """Run the bus consumers (profiles) inside ``serve``; set false when workers run them."""
     answer_cache_size: int = Field(default=20_000, ge=0)
     """Answers serving keeps for repeated requests with unchanged inputs (0 turns it off)."""
-    """Run the bus consumers (profiles) inside ``serve``; set false when workers run them."""
-    datasets_dir: Path | None = None
-    """The shared benchmark data (tests and benchmarks only; the product never needs it)."""
-
-    @model_validator(mode="after")
-    def _refuse_default_secret(self) -> Settings:
-        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
-            raise ValueError("SHOPWISE_SECRET_KEY must be set in production")
-        return self
 
     @property
     def resolved_database_url(self) -> str:

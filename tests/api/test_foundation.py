@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
 from shopwise import store
 from shopwise.api import create_app
@@ -62,17 +63,20 @@ def test_missing_and_wrong_keys_are_401(client: TestClient) -> None:
 def test_a_malformed_authorization_header_is_refused_every_time(
     header: bytes, message: str
 ) -> None:
-    """Key texts are remembered by header (``_token``); refusals are not."""
-    scope = {"headers": [(b"host", b"x"), (b"authorization", header)]}
+    bad = _request([(b"host", b"x"), (b"authorization", header)])
     for _ in range(2):
         with pytest.raises(AuthError, match=message):
-            bearer_token(scope)
-    good = {"headers": [(b"authorization", b"Bearer  sw_write_k ")]}
+            bearer_token(bad)
+    good = _request([(b"authorization", b"Bearer  sw_write_k ")])
     assert bearer_token(good) == bearer_token(good) == "sw_write_k"
 
 
+def _request(headers: list[tuple[bytes, bytes]]) -> Request:
+    return Request({"type": "http", "headers": headers})
+
+
 def test_revoked_key_is_refused(client: TestClient) -> None:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     from shopwise.auth import KeyKind
 
     key, plaintext = runtime.keys.create(KeyKind.WRITE)
@@ -88,12 +92,13 @@ def test_made_up_keys_cannot_grow_the_key_cache(
     from shopwise.auth import KeyKind, _keys
 
     monkeypatch.setattr(_keys, "MAX_CACHED", 8)
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     _key, plaintext = runtime.keys.create(KeyKind.WRITE)
     for i in range(50):
         with pytest.raises(AuthError):
             runtime.keys.verify(f"sw_write_made_up_{i}")
         assert len(runtime.keys._cache) <= 8
     assert runtime.keys.verify(plaintext).kind == KeyKind.WRITE
+    assert plaintext not in runtime.keys._cache  # remembered by its hash, never in plain text
     headers = {"Authorization": f"Bearer {plaintext}"}
     assert client.post("/v1/events", json={"batch": []}, headers=headers).status_code == 200

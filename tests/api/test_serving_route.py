@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from shopwise.api._json import JsonResponse, RenderedJson
+from shopwise.api._json import JsonResponse
 from shopwise.api.serving import page_request
 from shopwise.auth import KeyKind
 from shopwise.runtime import Runtime
@@ -15,7 +15,7 @@ URL = "/v1/recommendations"
 
 
 def _headers(client: TestClient, kind: KeyKind = KeyKind.SECRET) -> dict[str, str]:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     return {"Authorization": f"Bearer {runtime.keys.create(kind)[1]}"}
 
 
@@ -59,7 +59,7 @@ def test_identity_key_and_method_rules(client: TestClient) -> None:
 
 
 def test_repeated_cart_items_are_all_kept(client: TestClient) -> None:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     seen: list[RecommendationRequest] = []
     original = runtime.recommendations.recommend
 
@@ -92,10 +92,8 @@ def test_a_remembered_query_is_still_checked_against_each_key(client: TestClient
 
 
 def test_the_rendered_answer_is_sent_with_the_json_response_headers(client: TestClient) -> None:
-    """``RenderedJson`` sets its headers by hand; they are the ones ``JsonResponse`` sends."""
     response = client.get(f"{URL}?placement=home&anonymous_id=a", headers=_headers(client))
     assert response.status_code == 200
     expected = JsonResponse(response.json())
     assert response.headers["content-type"] == expected.headers["content-type"]
     assert int(response.headers["content-length"]) == len(response.content)
-    assert RenderedJson(b"{}").raw_headers == JsonResponse({}).raw_headers

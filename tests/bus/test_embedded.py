@@ -28,7 +28,7 @@ def _event(kind: str, i: int) -> dict[str, Any]:
 
 
 def test_ignored_types_are_skipped_but_passed(tmp_path: Path) -> None:
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     runtime.writer.start()
     bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
     seen: list[str] = []
@@ -56,7 +56,7 @@ def test_ignored_types_are_skipped_but_passed(tmp_path: Path) -> None:
 
 def test_a_wide_window_still_hands_over_batches_in_order(tmp_path: Path) -> None:
     """Ignored events are scanned many batches at a time; the kept ones stay in batches."""
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     runtime.writer.start()
     bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
     batches: list[list[str]] = []
@@ -87,7 +87,7 @@ def test_an_idle_bus_backs_off_and_still_sees_other_writers(tmp_path: Path) -> N
 
     from shopwise.bus import _embedded
 
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     runtime.writer.start()
     bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
     reads = 0
@@ -121,7 +121,7 @@ def test_skipped_windows_are_stored_once_caught_up_not_per_poll(tmp_path: Path) 
     """Windows of ignored events alone move the position in memory at once; ``bus_offsets``
     is written at most every SKIPPED_SAVE_SECONDS while they flow, and when the consumer is
     caught up (a worker's offsets must reach the last event for another process waiting)."""
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     runtime.writer.start()
     bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
     saved: list[int] = []

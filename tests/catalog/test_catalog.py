@@ -60,7 +60,7 @@ def test_patch_takes_effect_at_once_and_keeps_history(
     assert patched.json()["stock"] == 0
     in_stock = client.get("/v1/catalog/products?in_stock=true", headers=secret_auth).json()
     assert [p["id"] for p in in_stock["products"]] == ["p001", "p003"]
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     with runtime.engine.connect() as conn:
         rows = conn.execute(sa.select(store.catalog_changes)).mappings().all()
     assert [(r["product_id"], r["field"], r["old"], r["new"]) for r in rows] == [
@@ -116,7 +116,7 @@ def test_the_snapshot_is_kept_while_the_table_is_unchanged_and_reloaded_after_a_
     from shopwise.settings import Settings
 
     assert isinstance(tmp_path, Path)
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     writer = Catalog(runtime.engine)
     reader = Catalog(runtime.engine, snapshot_seconds=0.05)
     writer.upsert(_products(4))

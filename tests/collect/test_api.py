@@ -18,7 +18,7 @@ from shopwise.settings import Settings
 
 
 def _stored(client: TestClient) -> list[str]:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     with runtime.engine.connect() as conn:
         return list(conn.execute(sa.select(store.events.c.message_id)).scalars())
 
@@ -104,7 +104,7 @@ def test_dead_letters_are_kept_once_and_replayed(
     result = client.post("/v1/dead-letters/replay", headers=admin_auth).json()
     assert result == {"replayed": 0, "still_invalid": 1, "duplicates": 0}
     # "the fix": the shop corrects the data upstream; here we patch the stored payload
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     fixed = {**bad, "properties": {"product_id": "p9"}}
     with runtime.engine.begin() as conn:
         conn.execute(store.dead_letters.update().values(raw=orjson.dumps(fixed).decode()))
@@ -121,7 +121,7 @@ def test_write_key_cannot_read_dead_letters(client: TestClient, write_auth: dict
 
 
 def test_every_key_kind_may_send_events(client: TestClient, make_event: EventFactory) -> None:
-    runtime: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     for kind in KeyKind:
         headers = {"Authorization": f"Bearer {runtime.keys.create(kind)[1]}"}
         body = client.post("/v1/events", json={"batch": [make_event()]}, headers=headers).json()
@@ -129,9 +129,7 @@ def test_every_key_kind_may_send_events(client: TestClient, make_event: EventFac
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path: Path, make_event: EventFactory) -> None:
-    settings = Settings(
-        data_dir=tmp_path, environment="test", rate_limit_per_second=0.5, rate_limit_burst=2
-    )
+    settings = Settings(data_dir=tmp_path, rate_limit_per_second=0.5, rate_limit_burst=2)
     runtime = Runtime.build(settings, migrate=True)
     headers = {"Authorization": f"Bearer {runtime.keys.create(KeyKind.WRITE)[1]}"}
     with TestClient(create_app(settings, runtime)) as client:

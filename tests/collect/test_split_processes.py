@@ -11,7 +11,7 @@ from shopwise.settings import Settings
 
 
 def test_identify_waits_for_a_consumer_in_another_process(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, environment="test")
+    settings = Settings(data_dir=tmp_path)
     api = Runtime.build(settings, migrate=True)
     worker = Runtime.build(settings)
     api.start(consumers=False)

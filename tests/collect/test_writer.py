@@ -24,7 +24,7 @@ def _row(i: int) -> dict[str, object]:
 
 
 def test_unheard_rows_are_stored_but_not_handed_to_the_listeners(tmp_path: Path) -> None:
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     heard: list[str] = []
 
     def listener(committed: Sequence[StoredEvent]) -> None:
@@ -47,7 +47,7 @@ def test_unheard_rows_are_stored_but_not_handed_to_the_listeners(tmp_path: Path)
 
 
 def test_a_batch_of_any_size_is_stored_whole_in_power_of_two_statements(tmp_path: Path) -> None:
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     writer = GroupCommitWriter(runtime.engine, on_commit=lambda _events: None)
     writer.start()
     try:

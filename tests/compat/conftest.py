@@ -119,7 +119,6 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
         SHOPWISE_DATA_DIR=str(data_dir),
         SHOPWISE_HOST=HOST,
         SHOPWISE_PORT=str(port),
-        SHOPWISE_ENVIRONMENT="test",
         SHOPWISE_LOG_LEVEL="WARNING",
     )
     data_dir.mkdir(parents=True)

@@ -28,7 +28,7 @@ def test_analytics_node_journey(live_server: LiveServer, lossy_proxy: LossyProxy
         "SHOPWISE_URL": live_server.url,
         "SHOPWISE_PROXY_URL": lossy_proxy.url,
         "SHOPWISE_WRITE_KEY": live_server.write_key,
-        "SHOPWISE_SECRET_KEY": live_server.secret_key,
+        "SHOPWISE_TEST_SECRET_API_KEY": live_server.secret_key,
     }
     run = subprocess.run(
         [node, "--test"], cwd=NODE_DIR, env=env, capture_output=True, text=True, timeout=180

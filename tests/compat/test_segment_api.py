@@ -17,7 +17,7 @@ from shopwise.store import events as events_table
 
 
 def _runtime(client: TestClient) -> Runtime:
-    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    rt: Runtime = client.app.runtime  # type: ignore[attr-defined]
     return rt
 
 

@@ -10,11 +10,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shopwise.collect import Rejection, validate_event
-from shopwise.collect.segment import (
+from shopwise.collect.tracking_api import (
     EVENT_NAME_PROPERTY,
     EVENT_NAMES,
-    SegmentConfig,
     SegmentTranslator,
+    TrackingApiConfig,
     Untranslatable,
     corrected_time,
     event_type_for,
@@ -88,7 +88,7 @@ def test_order_completed_revenue_comes_from_revenue_then_total_then_product_line
 def test_missing_currency_defaults_as_configured() -> None:
     props = {"order_id": "o1", "total": 5, "products": [{"product_id": "p"}]}
     assert stored(translate(track("Order Completed", props)))["properties"]["currency"] == "USD"
-    refuse = SegmentConfig(default_currency=None)
+    refuse = TrackingApiConfig(default_currency=None)
     rejected = validate_event(translate(track("Order Completed", props), config=refuse), 0, 0)
     assert isinstance(rejected, Rejection)
     assert rejected.code == "invalid_properties"
@@ -244,7 +244,7 @@ def test_clock_skew_is_corrected_from_sent_at_and_receive_time() -> None:
     assert envelope["timestamp"] == RECEIVED - timedelta(seconds=5)
     own = translate({**message, "sentAt": sent.isoformat()}, sent_at=RECEIVED)
     assert own["timestamp"] == RECEIVED - timedelta(seconds=5)
-    off = translate(message, sent_at=sent, config=SegmentConfig(correct_clock_skew=False))
+    off = translate(message, sent_at=sent, config=TrackingApiConfig(correct_clock_skew=False))
     assert off["timestamp"] == stamp
     untimed = translate(track("Cart Viewed", {"products": []}))
     assert untimed["timestamp"] == RECEIVED
@@ -321,9 +321,9 @@ def test_map_traits_flattens_nested_objects_but_keeps_address() -> None:
 
 
 def test_public_names() -> None:
-    import shopwise.collect.segment as segment
+    import shopwise.collect.tracking_api as tracking_api
 
-    assert sorted(segment.__all__) == sorted(
+    assert sorted(tracking_api.__all__) == sorted(
         [
             "CALL_TYPES",
             "DEFAULT_CONSENT_CATEGORIES",
@@ -332,7 +332,7 @@ def test_public_names() -> None:
             "EVENT_NAME_PROPERTY",
             "MAX_SEGMENT_BATCH_BYTES",
             "MAX_SEGMENT_EVENT_BYTES",
-            "SegmentConfig",
+            "TrackingApiConfig",
             "SegmentIngest",
             "SegmentResult",
             "SegmentTranslator",
@@ -348,14 +348,16 @@ def test_public_names() -> None:
             "received_now",
         ]
     )
-    assert all(hasattr(segment, name) for name in segment.__all__)
+    assert all(hasattr(tracking_api, name) for name in tracking_api.__all__)
 
 
 def test_config_round_trips() -> None:
-    config = SegmentConfig(default_currency="EUR", consent_categories={"stats": Purpose.ANALYTICS})
-    assert SegmentConfig.model_validate(config.model_dump()) == config
+    config = TrackingApiConfig(
+        default_currency="EUR", consent_categories={"stats": Purpose.ANALYTICS}
+    )
+    assert TrackingApiConfig.model_validate(config.model_dump()) == config
     with pytest.raises(ValueError, match="extra"):
-        SegmentConfig.model_validate({"default_currency": "EUR", "unknown": 1})
+        TrackingApiConfig.model_validate({"default_currency": "EUR", "unknown": 1})
 
 
 # what orjson.loads can produce from a request body (it reads integers beyond 64 bits as floats)

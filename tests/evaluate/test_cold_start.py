@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from shopwise.evaluate import EventLog, RunOptions, run_temporal
-from shopwise.models.candidates import ItemContent, ItemIndex
+from shopwise.recommend.candidates import ItemContent, ItemIndex
 from shopwise.schema import Columns
 
 COLOURS = ("red", "blue", "green", "pink", "ivory", "gold", "black", "white")

@@ -18,7 +18,7 @@ from shopwise.evaluate import (
     leave_one_out,
     rank_queries,
 )
-from shopwise.models.candidates import FloatArray, IntArray, InteractionData, Recommender
+from shopwise.recommend.candidates import FloatArray, IntArray, InteractionData, Recommender
 
 N_ITEMS = 40
 FITTED: list[InteractionData] = []
@@ -168,7 +168,7 @@ def test_registry_names_the_production_models_and_rejects_unknown() -> None:
 
 
 def test_missing_module_is_reported_unavailable() -> None:
-    assert not ModelSpec("ghost", "shopwise.models.candidates.ghost", "Ghost", None).available()
+    assert not ModelSpec("ghost", "shopwise.recommend.candidates.ghost", "Ghost", None).available()
 
 
 @pytest.mark.parametrize(
@@ -180,7 +180,7 @@ def test_missing_module_is_reported_unavailable() -> None:
     ],
 )
 def test_registry_lists_the_content_model_alone(name: str, encoder: str, tuned: bool) -> None:
-    from shopwise.models.candidates.content import ContentRecommender
+    from shopwise.recommend.candidates.content import ContentRecommender
 
     spec = get_spec(name)
     assert spec.available() and name in available_models()

@@ -20,8 +20,8 @@ from shopwise.evaluate import (
     run_temporal,
     session_splits,
 )
-from shopwise.models.candidates import InteractionData
-from shopwise.models.candidates.popular import PopularRecommender
+from shopwise.recommend.candidates import InteractionData
+from shopwise.recommend.candidates.popular import PopularRecommender
 
 pytestmark = pytest.mark.realdata
 

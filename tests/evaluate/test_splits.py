@@ -14,7 +14,7 @@ from shopwise.evaluate import (
     session_splits,
     temporal_splits,
 )
-from shopwise.models.candidates import ItemIndex
+from shopwise.recommend.candidates import ItemIndex
 from shopwise.schema import Columns
 
 

@@ -28,7 +28,7 @@ def _view(i: int, shopper: str, product: str, consent: bool = True) -> dict[str,
 
 def test_temporal_on_the_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data_dir = tmp_path / "var"
-    runtime = Runtime.build(Settings(data_dir=data_dir, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=data_dir), migrate=True)
     runtime.catalog.upsert([{"id": f"p{i}", "title": f"item {i}", "price": 1.0} for i in range(6)])
     runtime.start()
     events = [_view(step, f"s{s}", f"p{(s + step) % 6}") for s in range(12) for step in range(8)]

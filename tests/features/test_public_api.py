@@ -9,9 +9,9 @@ import pytest
     "module",
     [
         "shopwise.features",
-        "shopwise.models.clv",
-        "shopwise.models.propensity",
-        "shopwise.models.segments",
+        "shopwise.customers.clv",
+        "shopwise.customers.propensity",
+        "shopwise.customers.segments",
     ],
 )
 def test_public_names_resolve_and_are_unique(module: str) -> None:
@@ -24,10 +24,10 @@ def test_public_names_resolve_and_are_unique(module: str) -> None:
 
 
 def test_configs_round_trip() -> None:
+    from shopwise.customers.clv import BetaGeoConfig, GammaGammaConfig, GbmClvConfig
+    from shopwise.customers.propensity import PropensityConfig
+    from shopwise.customers.segments import BidConfig, LookalikeConfig, SegmentConfig
     from shopwise.features import FeatureConfig
-    from shopwise.models.clv import BetaGeoConfig, GammaGammaConfig, GbmClvConfig
-    from shopwise.models.propensity import PropensityConfig
-    from shopwise.models.segments import BidConfig, LookalikeConfig, SegmentConfig
 
     configs = [
         FeatureConfig(recent_days=3),

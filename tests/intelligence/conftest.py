@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from shopwise.auth import KeyKind
-from shopwise.models.customers import CustomerIntelligence, CustomerModelsConfig
+from shopwise.customers import CustomerIntelligence, CustomerModelsConfig
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 from shopwise.simulate import SimulatedShop, SimulationConfig, load, simulate
@@ -32,7 +32,7 @@ class TrainedShop:
 @pytest.fixture(scope="module")
 def trained_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedShop]:
     data_dir: Path = tmp_path_factory.mktemp("intelligence") / "var"
-    settings = Settings(data_dir=data_dir, environment="test", log_level="WARNING")
+    settings = Settings(data_dir=data_dir, log_level="WARNING")
     runtime = Runtime.build(settings, migrate=True)
     runtime.start()
     try:
@@ -40,8 +40,14 @@ def trained_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedSh
         loaded = load(shop, runtime.collector.ingest, runtime.catalog.upsert)
         last = max(getattr(answer, "last_event_id", 0) for answer in loaded.responses)
         assert runtime.bus.wait_until_consumed(last, timeout=120)
-        service = CustomerIntelligence.from_runtime(runtime, QUICK_CONFIG)
-        training = service.train_all()
+        service = CustomerIntelligence.build(
+            runtime.engine,
+            runtime.profiles,
+            settings.models_dir,
+            item_info=runtime.catalog.item_info,
+            config=QUICK_CONFIG,
+        )
+        training = service.retrain()
         keys = {
             kind: {"Authorization": f"Bearer {runtime.keys.create(kind)[1]}"} for kind in KeyKind
         }

@@ -49,7 +49,7 @@ def _typed_profiles(trained: TrainedShop) -> pd.Series:
 
 def _stored(trained: TrainedShop, name: str) -> pd.Series:
     types = _typed_profiles(trained)
-    values = {p: trained.service.scores_of(p).get(name) for p in types.index}
+    values = {p: trained.service.scores.scores_of(p).get(name) for p in types.index}
     return pd.Series(values, dtype=float).dropna()
 
 
@@ -72,7 +72,7 @@ def test_segments_agree_with_latent_types_beyond_chance(trained_shop: TrainedSho
     types = _typed_profiles(trained_shop)
     members = {}
     for profile in types.index:
-        found = trained_shop.service.profile_scores(profile)
+        found = trained_shop.service.scores.profile_scores(profile)
         if found is not None and found["segment"] is not None:
             members[profile] = found["segment"]
     segments = pd.Series(members)
@@ -105,7 +105,8 @@ def test_lookalike_export_leaves_out_everyone_without_ad_consent(
     trained_shop: TrainedShop,
 ) -> None:
     out = io.StringIO()
-    result = trained_shop.service.export_audiences(out, top_n=100_000)
+    service = trained_shop.service
+    result = service.audiences.lookalikes(service.frames(), out, top_n=100_000)
     rows = list(csv.DictReader(io.StringIO(out.getvalue())))
     assert len(rows) == result["rows"] > 50
     hashed = {row["hashed_email"] for row in rows}
@@ -139,7 +140,7 @@ def test_people_refusing_personalization_or_marketing_get_no_scores_or_segments(
         purposes = customer.consent["purposes"]
         if purposes[Purpose.PERSONALIZATION] is False:
             assert profile not in scored  # never stored, not only hidden on read
-            assert trained_shop.service.scores_of(profile) == {}
+            assert trained_shop.service.scores.scores_of(profile) == {}
             refusing[Purpose.PERSONALIZATION] += 1
         if purposes[Purpose.MARKETING] is False:
             assert profile not in segmented

@@ -9,13 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import pytest
 
-import shopwise.models.customers as customers
-from shopwise.models.customers import (
-    CustomerIntelligence,
-    CustomerModelsConfig,
-    ModelNotTrained,
-    rolling_cutoffs,
-)
+import shopwise.customers as customers
+from shopwise.customers import CustomerModelsConfig, rolling_cutoffs
+from shopwise.errors import ModelNotTrained, NotEnoughData
 from shopwise.runtime import Runtime
 
 FIRST = pd.Timestamp("2026-01-01", tz="UTC")
@@ -51,10 +47,10 @@ def test_without_models_refresh_stores_nothing_and_exports_refuse(runtime: Runti
     ]
     result = runtime.collector.ingest(events)
     assert runtime.bus.wait_until_consumed(result.last_event_id, timeout=30)
-    service = CustomerIntelligence.from_runtime(runtime)
-    assert service.refresh()["scores"] == 0
-    assert service.scores_of("u1") == {}
-    assert service.profile_scores("u1") == {
+    service = runtime.customers
+    assert service.scores.refresh(service.frames())["scores"] == 0
+    assert service.scores.scores_of("u1") == {}
+    assert service.scores.profile_scores("u1") == {
         "profile_id": runtime.profiles.canonical("u1"),
         "scores": {},
         "segment": None,
@@ -63,10 +59,10 @@ def test_without_models_refresh_stores_nothing_and_exports_refuse(runtime: Runti
         "scored_at": None,
         "model_versions": [],
     }
-    assert service.profile_scores("nobody") is None
+    assert service.scores.profile_scores("nobody") is None
     with pytest.raises(ModelNotTrained):
-        service.export_audiences(io.StringIO())
-    with pytest.raises(ValueError, match="no consented orders"):
-        service.train_clv()
-    with pytest.raises(ValueError, match="no propensity label"):
-        service.train_propensity()
+        service.audiences.lookalikes(service.frames(), io.StringIO())
+    with pytest.raises(NotEnoughData, match="no consented orders"):
+        service.trainer.train_clv(service.frames())
+    with pytest.raises(NotEnoughData, match="no propensity label"):
+        service.trainer.train_propensity(service.frames())

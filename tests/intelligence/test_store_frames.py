@@ -9,8 +9,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from shopwise.features import REFUNDED, REFUNDED_AT, check_events, check_orders, cut
-from shopwise.features._store import store_frames
+from shopwise.features import REFUNDED, REFUNDED_AT, check_events, check_orders, cut, store_frames
 from shopwise.runtime import Runtime
 from shopwise.schema import Columns, EventType, Purpose
 

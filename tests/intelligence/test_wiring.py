@@ -19,8 +19,8 @@ from shopwise.api import create_app
 from shopwise.api.scores import router
 from shopwise.auth import KeyKind
 from shopwise.cli.intelligence import register
-from shopwise.jobs import Scheduler, recent_runs
-from shopwise.models.customers import FAMILIES, customer_jobs
+from shopwise.customers import FAMILIES
+from shopwise.worker import Scheduler, customer_jobs, recent_runs
 
 pytestmark = pytest.mark.slow  # loads and trains the quick demo shop once (~25 s)
 
@@ -37,7 +37,7 @@ def _customer(trained: TrainedShop) -> tuple[str, str, str]:
     """A scored buyer's user id, one of its stitched anonymous ids and its profile id."""
     for customer in trained.shop.customers:
         profile = trained.runtime.profiles.canonical(customer.customer_id)
-        if profile is None or "clv" not in trained.service.scores_of(profile):
+        if profile is None or "clv" not in trained.service.scores.scores_of(profile):
             continue
         for anonymous in customer.anonymous_ids:
             if trained.runtime.profiles.canonical(anonymous) == profile:
@@ -57,7 +57,7 @@ def test_scores_route_answers_by_any_linked_id(
     assert 0.0 <= first["scores"]["purchase_7d"] <= 1.0
     assert {"clv", "expected_purchases", "expected_order_value"} <= set(first["scores"])
     assert first["segment"] is not None
-    assert first["scores"] == trained_shop.service.scores_of(user)
+    assert first["scores"] == trained_shop.service.scores.scores_of(user)
 
 
 def test_scores_route_checks_keys_and_ids(trained_shop: TrainedShop, client: TestClient) -> None:
@@ -84,7 +84,7 @@ def test_refresh_route_rescores_one_profile(trained_shop: TrainedShop, client: T
 def test_segments_route_returns_sizes_over_time(
     trained_shop: TrainedShop, client: TestClient
 ) -> None:
-    trained_shop.service.refresh()  # a second snapshot
+    trained_shop.service.scores.refresh(trained_shop.service.frames())  # a second snapshot
     answer = client.get("/v1/segments?kind=segment", headers=trained_shop.keys[KeyKind.SECRET])
     assert answer.status_code == 200
     sizes = answer.json()["sizes"]
@@ -118,18 +118,18 @@ def test_export_route_needs_an_admin_key_and_writes_csv(
 def test_score_provider_feeds_decision_thresholds(trained_shop: TrainedShop) -> None:
     user, anonymous, _ = _customer(trained_shop)
     runtime = trained_shop.runtime
-    runtime.score_provider = trained_shop.service.scores_of
+    runtime.score_provider = trained_shop.service.scores.scores_of
     assert runtime.scores(anonymous) == runtime.scores(user)
     assert "purchase_7d" in runtime.scores(user)
     assert runtime.scores("nobody") == {}
 
 
 def test_worker_job_refreshes_scores_without_retraining(trained_shop: TrainedShop) -> None:
-    versions = {f: trained_shop.service.registries[f].versions() for f in FAMILIES}
-    jobs = customer_jobs(trained_shop.runtime)
+    versions = {f: trained_shop.service.models.registries[f].versions() for f in FAMILIES}
+    jobs = customer_jobs(trained_shop.service)
     detail = Scheduler(trained_shop.runtime.engine, jobs).run_once(jobs[0])
     assert detail is not None and detail["scores"] > 0
-    assert {f: trained_shop.service.registries[f].versions() for f in FAMILIES} == versions
+    assert {f: trained_shop.service.models.registries[f].versions() for f in FAMILIES} == versions
     run = recent_runs(trained_shop.runtime.engine, limit=1)[0]
     assert run["job"] == "refresh-customer-scores" and run["status"] == "succeeded"
 
@@ -143,11 +143,11 @@ def test_cli_trains_segments_and_exports_audiences(
     monkeypatch.setenv("SHOPWISE_DATA_DIR", str(trained_shop.runtime.settings.data_dir))
     monkeypatch.setenv("SHOPWISE_LOG_LEVEL", "WARNING")
     runner = CliRunner()
-    before = trained_shop.service.registries["segments"].versions()
+    before = trained_shop.service.models.registries["segments"].versions()
     trained = runner.invoke(root, ["train", "segments"])
     assert trained.exit_code == 0, trained.output
     assert "k = " in trained.output and "silhouette" in trained.output
-    assert len(trained_shop.service.registries["segments"].versions()) == len(before) + 1
+    assert len(trained_shop.service.models.registries["segments"].versions()) == len(before) + 1
     lookalike, bids = tmp_path / "lookalike.csv", tmp_path / "bids.csv"
     args = ["audiences", "export", "--output", str(lookalike), "--bids", str(bids), "--top-n", "30"]
     exported = runner.invoke(root, args)
@@ -181,7 +181,7 @@ def test_a_consent_withdrawal_hides_scores_before_the_next_refresh(
     }
     result = runtime.collector.ingest([withdrawal])
     assert runtime.bus.wait_until_consumed(result.last_event_id, timeout=30)
-    assert trained_shop.service.scores_of(anonymous) == {}
-    found = trained_shop.service.profile_scores(user)
+    assert trained_shop.service.scores.scores_of(anonymous) == {}
+    found = trained_shop.service.scores.profile_scores(user)
     assert found is not None and found["profile_id"] == profile
     assert found["scores"] == {} and found["segment"] is None

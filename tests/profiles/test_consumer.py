@@ -85,7 +85,7 @@ def _stored(runtime: Runtime) -> list[StoredEvent]:
 def test_rebuild_never_reads_past_its_batch(tmp_path: Path, cut: int) -> None:
     """Regression: a rebuild that read events of later batches moved the watermark past
     events of an anonymous id linked only later, and those events were skipped."""
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     runtime.writer.start()  # no bus: this test feeds the consumer itself
     try:
         assert runtime.collector.ingest(LOG).accepted == len(LOG)
@@ -114,7 +114,7 @@ def _exposure(i: int, user: str, anon: str) -> dict[str, Any]:
 def test_exposures_are_kept_but_not_folded_into_profiles(tmp_path: Path, cut: int) -> None:
     """What shopwise showed is logged, but neither counts as behaviour nor links identities,
     whether it arrives alone, with behaviour, or is re-read by a rebuild."""
-    runtime = Runtime.build(Settings(data_dir=tmp_path, environment="test"), migrate=True)
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
     runtime.writer.start()
     log = [
         _view(0, "a1"),

@@ -77,7 +77,7 @@ def _envelope(op: dict[str, Any]) -> dict[str, Any]:
 def _replay(ops: list[dict[str, Any]], order: list[int], cuts: list[int]) -> dict[str, Any]:
     """Ingest ``ops`` in ``order``, split into batches at ``cuts``; return graph and profiles."""
     with tempfile.TemporaryDirectory() as tmp:
-        runtime = Runtime.build(Settings(data_dir=Path(tmp), environment="test"), migrate=True)
+        runtime = Runtime.build(Settings(data_dir=Path(tmp)), migrate=True)
         runtime.start()
         try:
             ordered = [_envelope(ops[i]) for i in order]

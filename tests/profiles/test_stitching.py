@@ -25,7 +25,7 @@ def _event(event_type: str, anon: str, minutes: int, **props: object) -> dict[st
 
 
 def _runtime(client: TestClient) -> Runtime:
-    rt: Runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    rt: Runtime = client.app.runtime  # type: ignore[attr-defined]
     return rt
 
 

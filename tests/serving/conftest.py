@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 
 from shopwise.api import create_app
 from shopwise.auth import KeyKind
-from shopwise.models.jobs import train_recommenders
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
+from shopwise.worker import train_recommenders
 
 CATEGORIES = {"k": ["Home", "Kitchen"], "g": ["Home", "Garden"], "t": ["Toys"]}
 
@@ -61,7 +61,7 @@ def journeys() -> list[dict[str, Any]]:
 
 @pytest.fixture
 def shop(tmp_path: Any) -> Iterator[tuple[TestClient, Runtime, dict[str, dict[str, str]]]]:
-    settings = Settings(data_dir=tmp_path / "var", environment="test", log_level="WARNING")
+    settings = Settings(data_dir=tmp_path / "var", log_level="WARNING")
     runtime = Runtime.build(settings, migrate=True)
     with TestClient(create_app(settings, runtime)) as client:
         runtime.catalog.upsert(product_rows())

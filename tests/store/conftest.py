@@ -27,7 +27,7 @@ def _postgres_settings(tmp_path: Path) -> Iterator[Settings]:
     sep = "&" if "?" in url else "?"
     scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
     try:
-        yield Settings(database_url=scoped, data_dir=tmp_path, environment="test")
+        yield Settings(database_url=scoped, data_dir=tmp_path)
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
@@ -38,7 +38,7 @@ def _postgres_settings(tmp_path: Path) -> Iterator[Settings]:
 def backend_settings(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Settings]:
     """Settings for each store backend; the contract suite runs once per backend."""
     if request.param == "sqlite":
-        yield Settings(data_dir=tmp_path / "var", environment="test")
+        yield Settings(data_dir=tmp_path / "var")
     else:
         yield from _postgres_settings(tmp_path)
 

@@ -74,7 +74,7 @@ def test_sqlite_pragmas(tmp_path: object) -> None:
     from pathlib import Path
 
     assert isinstance(tmp_path, Path)
-    eng = store.create_engine(Settings(data_dir=tmp_path, environment="test"))
+    eng = store.create_engine(Settings(data_dir=tmp_path))
     with eng.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

@@ -9,16 +9,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shopwise import __version__
-from shopwise.api import catalog, events, health, profiles, rules, scores, segment, serving
+from shopwise.api import catalog, events, health, profiles, rules, scores, serving, tracking_api
 from shopwise.api._errors import install_error_handlers
 from shopwise.api._json import JsonResponse
 from shopwise.api._middleware import RequestContext
+from shopwise.api._runtime import ShopwiseApi
 from shopwise.logs import configure_logging
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
+def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseApi:
     """Build the HTTP API over the services of ``runtime`` (built from ``settings`` if absent)."""
     configure_logging(settings.log_level)
     rt = runtime or Runtime.build(settings)
@@ -33,18 +34,17 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
             rt.stop()
             _untune_gc(thresholds)
 
-    app = FastAPI(
+    app = ShopwiseApi(
+        rt,
         title="shopwise",
         version=__version__,
         default_response_class=JsonResponse,
         lifespan=lifespan,
     )
-    app.runtime = rt  # type: ignore[attr-defined]  # read by api._auth.runtime
-    app.state.runtime = rt
     install_error_handlers(app)
     app.add_middleware(RequestContext)
-    # Routes are matched in order, and an included router costs more to match than a plain
-    # route: the two hottest (every page asks for recommendations and sends events) go first.
+    # Routes are matched in order: the two hottest (every page asks for recommendations and
+    # sends events) go first, as plain Starlette routes (see api.serving and api.events).
     app.router.routes.extend([*serving.plain_routes, *events.plain_routes])
     app.include_router(health.router)
     app.include_router(events.router)
@@ -52,7 +52,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> FastAPI:
     app.include_router(catalog.router)
     app.include_router(serving.router)
     app.include_router(rules.router)
-    app.include_router(segment.router)
+    app.include_router(tracking_api.router)
     app.include_router(scores.router)
     return app
 
@@ -61,11 +61,11 @@ def _tune_gc() -> tuple[int, int, int]:
     """Make the cyclic garbage collector cheap and rare for a long-running server.
 
     What startup loaded (models, precomputed lists) lives as long as the process, yet every full
-    collection walked all of it: tens of milliseconds a pass, often enough to cost a fifth of a
-    recommendation's CPU and to dominate its p99. So garbage is collected once, the survivors
-    are frozen (left out of later passes; acyclic objects are still freed when released), and
-    the thresholds are raised so that young passes stay around a millisecond and full passes
-    become rare (``benchmarks/serve.py`` measured the choice). Returns the previous thresholds.
+    collection walked all of it, often enough to weigh on a recommendation's CPU and p99. So
+    garbage is collected once, the survivors are frozen (left out of later passes; acyclic
+    objects are still freed when released), and the thresholds are raised so that young passes
+    stay short and full passes become rare (``benchmarks/serve.py`` measured the choice; see
+    ``docs/performance.md``). Returns the previous thresholds.
     """
     previous: tuple[int, int, int] = gc.get_threshold()
     gc.collect()

@@ -2,47 +2,22 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 from fastapi import Request
-from starlette.types import Scope as AsgiScope
 
+from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.errors import AuthError
 from shopwise.runtime import Runtime
 
 
-def runtime(request: Request) -> Runtime:
-    """The services behind the request's app (:func:`shopwise.api.create_app` sets them).
-
-    Read as a plain attribute of the app: ``app.state.runtime`` (kept for tests and extensions)
-    is found by Starlette's ``State`` only after an ordinary lookup fails: an ``AttributeError``
-    raised and caught on every request.
-    """
-    rt: Runtime = request.scope["app"].runtime
-    return rt
-
-
-def bearer_token(asgi: AsgiScope) -> str:
-    """The key of the request's ``Authorization: Bearer`` header (401 when missing or malformed).
-
-    Read from the ASGI scope's header list (names are lower case there), which costs less than
-    building Starlette's header mapping on the hottest routes.
-    """
-    for name, value in asgi["headers"]:
-        if name == b"authorization":
-            if value:
-                return _token(value)
-            break
-    raise AuthError("missing Authorization header (expected 'Bearer <key>')")
-
-
-@functools.lru_cache(maxsize=1024)
-def _token(header: bytes) -> str:
-    """The key of an ``Authorization`` header's value, remembered: a shop's pages send a few
-    keys (its write key, a server's secret key) again and again. Refusals are not remembered."""
-    scheme, _, token = header.decode("latin-1").partition(" ")
+def bearer_token(request: Request) -> str:
+    """The key of the request's ``Authorization: Bearer`` header (401 when missing or malformed)."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise AuthError("missing Authorization header (expected 'Bearer <key>')")
+    scheme, _, token = header.partition(" ")
     token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise AuthError("Authorization header must be 'Bearer <key>'")
@@ -62,6 +37,6 @@ def authorize(scope: Scope) -> Callable[[Request], ApiKey]:
     """A dependency yielding the request's bearer key if it grants ``scope`` (see :func:`grant`)."""
 
     def dependency(request: Request) -> ApiKey:
-        return grant(runtime(request), bearer_token(request.scope), scope)
+        return grant(runtime(request), bearer_token(request), scope)
 
     return dependency

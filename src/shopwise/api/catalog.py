@@ -7,7 +7,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Query, Request
 
-from shopwise.api._auth import authorize, runtime
+from shopwise.api._auth import authorize
+from shopwise.api._runtime import runtime
 from shopwise.api.events import read_body
 from shopwise.auth import ApiKey, Scope
 from shopwise.catalog import ProductPatch

@@ -2,8 +2,8 @@
 
 The ingestion route is the hottest path of the API, so it is a plain Starlette route on the event
 loop: no dependency resolution, no thread-pool hop for the key check (a cached lookup that reads the
-database only when a key's cache entry expires) and no response-model serialisation; it measured
-about a quarter less CPU a request than the equivalent FastAPI route (``benchmarks/ingest.py``).
+database only when a key's cache entry expires) and no response-model serialisation, which
+``benchmarks/ingest.py`` measured against the equivalent FastAPI route (``docs/performance.md``).
 Errors still go through the app's exception handlers. Being a Starlette route, it is not listed in
 the generated OpenAPI schema; the admin routes below are.
 """
@@ -16,8 +16,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.routing import Route
 
-from shopwise.api._auth import authorize, runtime
+from shopwise.api._auth import authorize
 from shopwise.api._json import JsonResponse
+from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.collect import MAX_BATCH_BYTES, parse_batch
 from shopwise.errors import PayloadTooLarge

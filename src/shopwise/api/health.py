@@ -6,9 +6,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Request
 
 from shopwise import __version__, store
-from shopwise.api._auth import runtime
 from shopwise.api._errors import error_response
 from shopwise.api._json import JsonResponse
+from shopwise.api._runtime import runtime
 
 router = APIRouter(tags=["health"])
 

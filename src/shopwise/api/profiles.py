@@ -10,13 +10,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shopwise.api._auth import authorize, runtime
+from shopwise.api._auth import authorize
+from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.collect import IngestResult
 from shopwise.errors import InvalidInput, NotFound
-from shopwise.profiles import check_trait
 from shopwise.runtime import Runtime
-from shopwise.schema import Context, EventType, Id
+from shopwise.schema import Context, EventType, Id, check_trait
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
 

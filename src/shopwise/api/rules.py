@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from shopwise.api._auth import authorize, runtime
+from shopwise.api._auth import authorize
+from shopwise.api._runtime import runtime
 from shopwise.api.events import read_body
 from shopwise.auth import ApiKey, Scope
 from shopwise.decide import Versioned, VersionedStore

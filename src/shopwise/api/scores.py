@@ -1,6 +1,6 @@
 """Customer scores, segments and audience exports: ``/v1/profiles/{id}/scores``, ``/v1/segments``.
 
-Thin routes over :class:`shopwise.models.customers.CustomerIntelligence`: scores are read from the
+Thin routes over :class:`shopwise.customers.CustomerIntelligence`: scores are read from the
 store (kept current by the worker's refresh job), a profile can be re-scored on demand, the
 dashboard reads segment sizes over time, and an admin key can download the consent-filtered
 lookalike audience (hashed emails) or the bid multipliers as CSV.
@@ -16,10 +16,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shopwise.api._auth import authorize, runtime
+from shopwise.api._auth import authorize
+from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
+from shopwise.customers import CustomerIntelligence, ScoreStore
 from shopwise.errors import NotFound
-from shopwise.models.customers import CustomerIntelligence
 
 router = APIRouter(prefix="/v1", tags=["customer intelligence"])
 
@@ -39,11 +40,11 @@ class ExportIn(BaseModel):
 
 
 def _service(request: Request) -> CustomerIntelligence:
-    return runtime(request).intelligence
+    return runtime(request).customers
 
 
-def _scores(service: CustomerIntelligence, profile_id: str) -> dict[str, Any]:
-    found = service.profile_scores(profile_id)
+def _scores(scores: ScoreStore, profile_id: str) -> dict[str, Any]:
+    found = scores.profile_scores(profile_id)
     if found is None:
         raise NotFound(f"no profile for id {profile_id!r}")
     return found
@@ -54,7 +55,7 @@ def get_scores(
     request: Request, profile_id: str, _key: Annotated[ApiKey, Depends(authorize(Scope.READ))]
 ) -> dict[str, Any]:
     """Current propensity and CLV scores, segment and audiences of a profile, by any linked id."""
-    return _scores(_service(request), profile_id)
+    return _scores(_service(request).scores, profile_id)
 
 
 @router.post("/profiles/{profile_id}/scores/refresh")
@@ -62,12 +63,13 @@ def refresh_scores(
     request: Request, profile_id: str, _key: Annotated[ApiKey, Depends(authorize(Scope.WRITE))]
 ) -> dict[str, Any]:
     """Re-score one profile now with the current models (features of the whole population)."""
-    service = _service(request)
-    profile = service.profiles.canonical(profile_id)
+    rt = runtime(request)
+    service = rt.customers
+    profile = rt.profiles.canonical(profile_id)
     if profile is None:
         raise NotFound(f"no profile for id {profile_id!r}")
-    service.refresh(only=[profile])
-    return _scores(service, profile)
+    service.scores.refresh(service.frames(), only=[profile])
+    return _scores(service.scores, profile)
 
 
 @router.get("/segments")
@@ -79,7 +81,7 @@ def get_segments(
 ) -> dict[str, Any]:
     """Segment and audience sizes at every full refresh, oldest first (dashboard history)."""
     since_ms = 0 if since is None else int(datetime.timestamp(since) * 1000)
-    return {"sizes": _service(request).segment_history(kind, since_ms)}
+    return {"sizes": _service(request).scores.segment_history(kind, since_ms)}
 
 
 @router.post("/audiences/export")
@@ -90,9 +92,11 @@ def export_audience(
     service = _service(request)
     out = io.StringIO()
     if body.kind == "lookalike":
-        service.export_audiences(out, top_n=body.top_n, seed_share=body.seed_share)
+        service.audiences.lookalikes(
+            service.frames(), out, top_n=body.top_n, seed_share=body.seed_share
+        )
     else:
-        service.export_bids(out)
+        service.audiences.bids(service.frames(), out)
     filename = f"shopwise-{body.kind}.csv"
     return Response(
         out.getvalue(),

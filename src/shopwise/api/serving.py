@@ -1,16 +1,15 @@
 """Recommendations, similar and complementary products, and page decisions.
 
 ``GET /v1/recommendations`` is the hottest read of the API (every page asks it), so, like the
-ingestion route, it is a plain Starlette route on the event loop: the query is checked by one
-pydantic model (and remembered, see :func:`page_request`) and the key by the cached lookup, with
-no dependency resolution, no thread-pool hop and no response-model serialisation: the body is the
-answer's JSON, rendered once per cached answer, with the response's recommendation id spliced in
-(``Served.json``). Serving itself never waits on I/O once the shopper's profile is cached (see
-``Profiles.current``); a cache miss is one indexed SQLite read. The key is read from the ASGI
-scope's header list. Errors keep the app's format: 400 ``invalid_request`` with the offending
-field named (a bad query is refused before the key is checked), 401/403/429 from the key. Being a
-Starlette route it is missing from the generated OpenAPI schema; ``/v1/decide``, which takes the
-same parameters, is listed there.
+ingestion route, it is a plain Starlette route on the event loop, with no dependency resolution, no
+thread-pool hop and no response-model serialisation: the body is the answer's JSON, rendered once
+per cached answer, with the response's recommendation id spliced in (``Served.json``), and its
+checked query is remembered by its text (:func:`page_request`). Serving itself never waits on I/O
+once the shopper's profile is cached (see ``Profiles.current``). Every route that takes a shopper
+checks its query with one model, :class:`ShopperQuery` (``/v1/decide`` through FastAPI, which lists
+it in the OpenAPI schema; the plain route through :func:`parse_query`). Errors keep the app's
+format: 400 ``invalid_request`` with the offending field named (a bad query is refused before the
+key is checked), 401/403/429 from the key.
 """
 
 from __future__ import annotations
@@ -24,8 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shopwise.api._auth import authorize, bearer_token, grant, runtime
-from shopwise.api._json import RenderedJson
+from shopwise.api._auth import authorize, bearer_token, grant
+from shopwise.api._json import JsonResponse
+from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.errors import Forbidden, InvalidInput
 from shopwise.serving import RecommendationRequest
@@ -55,11 +55,11 @@ class ShopperQuery(BaseModel):
 
 
 def parse_query(query_string: bytes) -> ShopperQuery:
-    """A query string as a :class:`ShopperQuery`; 400 naming the field otherwise.
+    """A raw query string as a :class:`ShopperQuery`; 400 naming the field otherwise.
 
     A repeated parameter keeps its last value, except ``cart``, which keeps them all.
     """
-    pairs = query_pairs(query_string)
+    pairs = parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)
     raw: dict[str, Any] = dict(pairs)
     if "cart" in raw:
         raw["cart"] = [value for name, value in pairs if name == "cart"]
@@ -78,16 +78,6 @@ def parse_query(query_string: bytes) -> ShopperQuery:
         raise InvalidInput(
             f"{first['field']}: {first['message']}", code="invalid_request", details=details
         ) from None
-
-
-def query_pairs(query_string: bytes) -> list[tuple[str, str]]:
-    """The (name, value) pairs of a query string, as Starlette's ``request.query_params`` reads
-    them (blank values kept), without building its multi-dict: the common query, with nothing
-    escaped, is split directly."""
-    text = query_string.decode("latin-1")
-    if "%" in text or "+" in text:
-        return parse_qsl(text, keep_blank_values=True)
-    return [(name, value) for name, _, value in (p.partition("=") for p in text.split("&") if p)]
 
 
 def serving_request(query: ShopperQuery) -> RecommendationRequest:
@@ -125,10 +115,9 @@ def allowed(key: ApiKey, request: RecommendationRequest) -> RecommendationReques
 def page_request(query_string: bytes) -> RecommendationRequest:
     """:func:`serving_request` of a raw query string, remembered for the last 20,000 distinct
     ones: a shopper's pages ask for the same slots again (the premise of the answer cache), and
-    checking a query with pydantic (~2 us in process) was a sixth of the handler's time on an
-    answer-cache hit, more in the server, where it runs cold between requests. The result is
-    immutable and depends on the text alone (not on the key, checked after); refusals are
-    raised again each time, never remembered. About 0.5 kB an entry.
+    checking a query is a measurable share of a request (``benchmarks/serve_tricks.py``). The
+    result is immutable and depends on the text alone (the key's right to it is checked on every
+    request); refusals are raised again each time, never remembered.
     """
     return serving_request(parse_query(query_string))
 
@@ -141,12 +130,11 @@ async def recommendations(request: Request) -> Response:
     and search placements), ``product_id``, ``cart`` (repeated), ``category``, ``query``.
     """
     rt = runtime(request)
-    asgi = request.scope
-    req = page_request(asgi["query_string"])
+    req = page_request(request.scope["query_string"])
     served = rt.recommendations.recommend(
-        allowed(grant(rt, bearer_token(asgi), Scope.RECOMMEND_OWN), req)
+        allowed(grant(rt, bearer_token(request), Scope.RECOMMEND_OWN), req)
     )
-    return RenderedJson(served.json())
+    return Response(served.json(), media_type=JsonResponse.media_type)
 
 
 plain_routes = [Route("/v1/recommendations", recommendations, methods=["GET"])]
@@ -154,29 +142,11 @@ plain_routes = [Route("/v1/recommendations", recommendations, methods=["GET"])]
 
 
 def shopper_request(
-    request: Request,
-    placement: str = Query(..., pattern=PLACEMENT),
-    n: int = Query(10, ge=1, le=100),
-    user_id: str | None = Query(None, max_length=128),
-    anonymous_id: str | None = Query(None, max_length=128),
-    product_id: str | None = Query(None, max_length=128),
-    cart: list[str] | None = Query(None),
-    category: str | None = Query(None, max_length=200),
-    query: str | None = Query(None, max_length=512),
+    request: Request, query: Annotated[ShopperQuery, Query()]
 ) -> RecommendationRequest:
     """The query parameters of a page slot (as a documented dependency), checked for the key."""
-    shopper = ShopperQuery(
-        placement=placement,
-        n=n,
-        user_id=user_id,
-        anonymous_id=anonymous_id,
-        product_id=product_id,
-        cart=cart,
-        category=category,
-        query=query,
-    )
-    key = grant(runtime(request), bearer_token(request.scope), Scope.RECOMMEND_OWN)
-    return allowed(key, serving_request(shopper))
+    key = grant(runtime(request), bearer_token(request), Scope.RECOMMEND_OWN)
+    return allowed(key, serving_request(query))
 
 
 @router.get("/products/{product_id}/similar")

@@ -87,10 +87,9 @@ class KeyService:
 
     Verified keys are cached for ``cache_seconds`` so the serving path does not query the store on
     every request; a revocation made through this instance takes effect at once, one made by another
-    process within ``cache_seconds``. The cache is keyed by the presented key itself, so a request
-    with a cached key costs one dict lookup, not a hash (the store keeps hashes only; the process
-    holds a presented key for at most ``cache_seconds`` more than the request did), and holds at
-    most ``MAX_CACHED`` keys, so a flood of made-up keys cannot grow it.
+    process within ``cache_seconds``. Like the store, the cache is keyed by the key's hash, so no
+    key is kept in plain text, and it holds at most ``MAX_CACHED`` keys, so a flood of made-up keys
+    cannot grow it.
     """
 
     def __init__(self, engine: sa.Engine, cache_seconds: float = 5.0) -> None:
@@ -144,13 +143,14 @@ class KeyService:
         if not plaintext.startswith("sw_"):
             raise AuthError("malformed API key")
         now = time.monotonic()
-        cached = self._cache.get(plaintext)  # atomic; writes take the lock
+        digest = _hash(plaintext)
+        cached = self._cache.get(digest)  # atomic; writes take the lock
         if cached is None or now - cached[0] > self._cache_seconds:
-            cached = (now, self._load(_hash(plaintext)))
+            cached = (now, self._load(digest))
             with self._lock:
                 if len(self._cache) >= MAX_CACHED:
                     self._cache.clear()
-                self._cache[plaintext] = cached
+                self._cache[digest] = cached
         key = cached[1]
         if key is None:
             raise AuthError("unknown or revoked API key")

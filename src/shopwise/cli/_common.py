@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 
 from shopwise.errors import ShopwiseError
-from shopwise.runtime import Runtime
-from shopwise.settings import Settings
+
+# Every command module imports this one when the CLI starts (--help included), so the settings
+# (pydantic) and the runtime (store, models, serving) are imported by the functions that use them.
+if TYPE_CHECKING:
+    from shopwise.runtime import Runtime
+    from shopwise.settings import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,6 +28,10 @@ def fail(message: str) -> NoReturn:
 
 
 def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from shopwise.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -36,6 +43,8 @@ def load_settings() -> Settings:
 @contextmanager
 def open_runtime(migrate: bool = True, start: bool = True) -> Iterator[Runtime]:
     """A started runtime for one command; shopwise errors become one-line exits."""
+    from shopwise.runtime import Runtime
+
     runtime = Runtime.build(load_settings(), migrate=migrate)
     try:
         if start:

@@ -7,7 +7,6 @@ import typer
 from shopwise import __version__
 from shopwise.cli import db, demo, evaluate, events, intelligence, keys, train, worker
 from shopwise.cli._common import console, load_settings
-from shopwise.cli.serve import prepare_runtime, run_server
 
 app = typer.Typer(
     name="shopwise",
@@ -33,6 +32,8 @@ def serve(
     port: int | None = typer.Option(None, help="Port (default SHOPWISE_PORT)."),
 ) -> None:
     """Serve the HTTP API (migrating a new store first)."""
+    from shopwise.cli.serve import prepare_runtime, run_server
+
     settings = load_settings()
     runtime = prepare_runtime(settings)
     run_server(settings, runtime, host or settings.host, port or settings.port)

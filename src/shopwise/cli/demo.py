@@ -6,23 +6,24 @@ import os
 import subprocess
 import sys
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import orjson
-import sqlalchemy as sa
 import typer
 
-from shopwise import store
-from shopwise.auth import KeyKind
 from shopwise.cli._common import console, load_settings, open_runtime
-from shopwise.cli._progress import progress_bar
-from shopwise.runtime import Runtime
+
+if TYPE_CHECKING:
+    from shopwise.runtime import Runtime
 
 DEMO_KEYS = "demo-keys.json"
 
 
 def demo_keys(runtime: Runtime) -> dict[str, str]:
     """The demo's three keys, created once and kept in the data dir (demo use only)."""
+    import orjson
+
+    from shopwise.auth import KeyKind
+
     path = runtime.settings.data_dir / DEMO_KEYS
     if path.exists():
         keys: dict[str, str] = orjson.loads(path.read_bytes())
@@ -37,6 +38,7 @@ def demo_keys(runtime: Runtime) -> dict[str, str]:
 
 def load_shop(runtime: Runtime, shop: Any) -> dict[str, int]:
     """Push products and events through the catalog and ingestion services, with progress."""
+    from shopwise.cli._progress import progress_bar
     from shopwise.simulate import load
 
     accepted = duplicates = rejected = 0
@@ -83,6 +85,10 @@ def simulate(
 
 
 def _store_is_empty(runtime: Runtime) -> bool:
+    import sqlalchemy as sa
+
+    from shopwise import store
+
     with runtime.engine.connect() as conn:
         return (
             conn.execute(sa.select(sa.func.count()).select_from(store.products)).scalar_one() == 0
@@ -90,9 +96,9 @@ def _store_is_empty(runtime: Runtime) -> bool:
 
 
 def _build(runtime: Runtime, quick: bool) -> None:
-    from shopwise.models.jobs import train_recommenders
     from shopwise.simulate import SimulationConfig
     from shopwise.simulate import simulate as generate
+    from shopwise.worker import train_recommenders
 
     base = SimulationConfig.quick() if quick else SimulationConfig()
     # the demo's history ends today, so recency, trends and cart reminders look live

@@ -12,24 +12,18 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
-from shopwise.evaluate import (
-    REGISTRY,
-    Evaluation,
-    EvaluationInputError,
-    EventLog,
-    RunOptions,
-    parse_cutoff,
-    run_next_item,
-    run_sessions,
-    run_temporal,
-)
+from shopwise.cli._deferred import deferred_help
+
+# The harness (datasets, models, the store) loads when an evaluation runs, not when the CLI starts.
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from shopwise.evaluate import Evaluation, EventLog, RunOptions
 
 app = typer.Typer(
     name="evaluate",
@@ -39,9 +33,18 @@ app = typer.Typer(
 )
 
 EVENTS_HELP = "UCI Online Retail parquet, or CSV/parquet with user_id, product_id, timestamp."
-MODEL_HELP = f"Registered model: {', '.join(REGISTRY)}."
 
-ModelOption = Annotated[str, typer.Option("--model", help=MODEL_HELP)]
+
+def _model_help() -> str:
+    from shopwise.evaluate import REGISTRY
+
+    return f"Registered model: {', '.join(REGISTRY)}."
+
+
+# --model's help lists the registry, read when one of these commands parses or shows its help
+EvaluateCommand = deferred_help(model=_model_help)
+
+ModelOption = Annotated[str, typer.Option("--model")]
 JsonOption = Annotated[
     Path | None, typer.Option("--json", help="Write the JSON result to this file.")
 ]
@@ -68,6 +71,8 @@ def _existing(path: Path, what: str) -> Path:
 
 
 def _options(model: str, params: str | None, seed: int, max_valid: int) -> RunOptions:
+    from shopwise.evaluate import RunOptions
+
     fixed: dict[str, Any] | None = None
     if params is not None:
         try:
@@ -81,6 +86,8 @@ def _options(model: str, params: str | None, seed: int, max_valid: int) -> RunOp
 
 
 def _show(result: Evaluation, console: Console) -> None:
+    from rich.table import Table
+
     table = Table(title=f"{result.model} on {result.dataset} ({result.task})")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -95,6 +102,10 @@ def _show(result: Evaluation, console: Console) -> None:
 
 
 def _run(work: Callable[[Progress | None], Evaluation], json_out: Path | None, quiet: bool) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shopwise.evaluate import EvaluationInputError
+
     console = Console(stderr=True)
     try:
         if quiet:
@@ -121,7 +132,7 @@ def _run(work: Callable[[Progress | None], Evaluation], json_out: Path | None, q
         _show(result, Console())
 
 
-@app.command("next-item")
+@app.command("next-item", cls=EvaluateCommand)
 def next_item(
     sequences: Annotated[
         Path, typer.Option("--sequences", help="S3-Rec sequences.txt: 'user item item ...'.")
@@ -137,6 +148,8 @@ def next_item(
     quiet: QuietOption = False,
 ) -> None:
     """Next-item full ranking, leave-one-out; parameters chosen on the validation target."""
+    from shopwise.evaluate import run_next_item
+
     _existing(sequences, "sequences")
     if attributes is not None:
         _existing(attributes, "attributes")
@@ -144,7 +157,7 @@ def next_item(
     _run(lambda progress: run_next_item(sequences, attributes, options, progress), json_out, quiet)
 
 
-@app.command("sessions")
+@app.command("sessions", cls=EvaluateCommand)
 def sessions(
     train: Annotated[Path, typer.Option("--train", help="One training session per line.")],
     test: Annotated[Path, typer.Option("--test", help="'next_item<TAB>prefix' per line.")],
@@ -156,13 +169,15 @@ def sessions(
     quiet: QuietOption = False,
 ) -> None:
     """SR-GNN session protocol: rank all items per test prefix (P@20 = HR@20, MRR@20)."""
+    from shopwise.evaluate import run_sessions
+
     _existing(train, "train")
     _existing(test, "test")
     options = _options(model, params, seed, max_valid)
     _run(lambda progress: run_sessions(train, test, options, progress), json_out, quiet)
 
 
-@app.command("temporal")
+@app.command("temporal", cls=EvaluateCommand)
 def temporal(
     events: Annotated[
         Path | None,
@@ -182,6 +197,8 @@ def temporal(
     quiet: QuietOption = False,
 ) -> None:
     """Temporal split: train before the cutoff, rank what each user did new after it."""
+    from shopwise.evaluate import EvaluationInputError, parse_cutoff, run_temporal
+
     if (events is None) == (not store):
         raise _fail("give exactly one of --events FILE or --store")
     options = _options(model, params, seed, max_valid)
@@ -200,7 +217,7 @@ def temporal(
 def _store_log() -> EventLog:
     """The configured store's consented interactions (SHOPWISE_* settings)."""
     from shopwise.cli._common import load_settings
-    from shopwise.evaluate._store import store_event_log
+    from shopwise.evaluate import EvaluationInputError, store_event_log
     from shopwise.runtime import Runtime
 
     runtime = Runtime.build(load_settings())

@@ -5,22 +5,27 @@ from __future__ import annotations
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from shopwise.catalog import MAX_UPSERT
 from shopwise.cli._common import console, fail, open_runtime
-from shopwise.cli._progress import progress_bar
-from shopwise.collect import ImportSummary, import_events, read_events
+from shopwise.cli._deferred import deferred_help
 from shopwise.errors import ShopwiseError
-from shopwise.records import FORMATS, count_records, read_records
+
+if TYPE_CHECKING:
+    from shopwise.collect import ImportSummary
 
 app = typer.Typer(help="Event log: dead letters and replay.", no_args_is_help=True)
 import_app = typer.Typer(help="Bulk imports.", no_args_is_help=True)
-_FILE_HELP = f"Events as {', '.join(FORMATS)}."
-_PRODUCTS_HELP = f"Products as {', '.join(FORMATS)}."
+
+
+def _formats_help(what: str) -> str:
+    # the record readers (pyarrow) load with the help text that names their formats
+    from shopwise.records import FORMATS
+
+    return f"{what} as {', '.join(FORMATS)}."
 
 
 @app.command("dead-letters")
@@ -60,11 +65,15 @@ def print_summary(summary: ImportSummary) -> None:
         console.print(f"  #{rejection.index} {rejection.code}: {rejection.message}", markup=False)
 
 
-@import_app.command("events")
+@import_app.command("events", cls=deferred_help(file=lambda: _formats_help("Events")))
 def import_events_command(
-    file: Path = typer.Argument(..., help=_FILE_HELP),
+    file: Path = typer.Argument(...),
 ) -> None:
     """Import an event file with the same validation and dedupe as the API."""
+    from shopwise.cli._progress import progress_bar
+    from shopwise.collect import import_events, read_events
+    from shopwise.records import count_records
+
     try:
         events = read_events(file)
         total = count_records(file)
@@ -76,11 +85,15 @@ def import_events_command(
     print_summary(summary)
 
 
-@import_app.command("catalog")
+@import_app.command("catalog", cls=deferred_help(file=lambda: _formats_help("Products")))
 def import_catalog_command(
-    file: Path = typer.Argument(..., help=_PRODUCTS_HELP),
+    file: Path = typer.Argument(...),
 ) -> None:
     """Import products (all rows of a chunk valid, or the import stops at the bad one)."""
+    from shopwise.catalog import MAX_UPSERT
+    from shopwise.cli._progress import progress_bar
+    from shopwise.records import count_records, read_records
+
     try:
         rows = read_records(file, ("category", "tags", "attributes"))
         total = count_records(file)

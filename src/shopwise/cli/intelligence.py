@@ -9,40 +9,27 @@ the bid multipliers per segment. :func:`register` adds the commands to the CLI's
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from shopwise.cli._common import console, fail, open_runtime
-from shopwise.cli._progress import progress_bar
+from shopwise.cli._common import console, open_runtime
 
 audiences_app = typer.Typer(help="Export audiences for ad platforms.", no_args_is_help=True)
 
 
 def _train(family: str) -> dict[str, Any]:
+    from shopwise.cli._progress import progress_bar
 
     with open_runtime() as runtime, progress_bar() as bar:
-        task = bar.add_task(f"training {family}", total=2)
+        task = bar.add_task(f"training {family}", total=None)
 
         def progress(message: str) -> None:
             bar.update(task, description=message)
 
-        service = runtime.intelligence
-        trainers: dict[str, Callable[..., dict[str, Any]]] = {
-            "propensity": service.train_propensity,
-            "clv": service.train_clv,
-            "segments": service.train_segments,
-        }
-        try:
-            frames = service.frames()
-            result = trainers[family](progress, frames)
-            bar.update(task, completed=1)
-            result["refresh"] = service.refresh(progress, frames=frames)
-        except ValueError as exc:
-            fail(str(exc))
-        bar.update(task, description="done", completed=2)
+        result = runtime.customers.retrain([family], progress)
+        bar.update(task, description="done", total=1, completed=1)
     return result
 
 
@@ -97,11 +84,14 @@ def export(
     seed_share: float = typer.Option(0.1, min=0.001, max=0.999, help="Top CLV share as seed."),
 ) -> None:
     """Write the lookalike audience (hashed emails, ad-consenting only) and the bids as CSV."""
+    from shopwise.cli._progress import progress_bar
 
     with open_runtime() as runtime, progress_bar() as bar:
         task = bar.add_task("scoring lookalikes", total=1)
-        service = runtime.intelligence
-        result = service.export_audiences(output, bids, top_n=top_n, seed_share=seed_share)
+        service = runtime.customers
+        result = service.audiences.lookalikes(
+            service.frames(), output, bids, top_n=top_n, seed_share=seed_share
+        )
         bar.update(task, description="done", completed=1)
     console.print(
         f"wrote {result['rows']} lookalike rows to {output} (seed {result['seed']} profiles, "

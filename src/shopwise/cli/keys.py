@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from shopwise.auth import KeyKind, parse_kind
 from shopwise.cli._common import console, fail, open_runtime
 from shopwise.errors import ShopwiseError
 
@@ -18,6 +17,8 @@ def create(
     name: str | None = typer.Option(None, "--name", help="A label for listings."),
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
+    from shopwise.auth import KeyKind, parse_kind
+
     try:
         parsed: KeyKind = parse_kind(kind)
     except ShopwiseError as exc:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from shopwise.cli._common import console, fail, open_runtime
-from shopwise.cli._progress import progress_bar
 
 app = typer.Typer(help="Train models from the event store.", no_args_is_help=True)
 
@@ -15,7 +14,8 @@ def recommenders(
     model: str = typer.Option("shopwise", help="shopwise (candidates + ranker) or transition."),
 ) -> None:
     """Train the recommender on consented events and make it the serving champion."""
-    from shopwise.models.jobs import train_recommenders
+    from shopwise.cli._progress import progress_bar
+    from shopwise.worker import train_recommenders
 
     if model not in ("shopwise", "transition"):
         fail(f"--model must be 'shopwise' or 'transition', not {model!r}")
@@ -25,10 +25,7 @@ def recommenders(
         def progress(message: str) -> None:
             bar.update(task, description=message)
 
-        try:
-            result = train_recommenders(runtime, model, progress)
-        except ValueError as exc:
-            fail(str(exc))
+        result = train_recommenders(runtime, model, progress)
         bar.update(task, description="done", total=1, completed=1)
     console.print(
         f"trained {result['model']} version {result['version']}: {result['interactions']} "

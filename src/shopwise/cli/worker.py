@@ -10,8 +10,6 @@ import typer
 
 from shopwise.cli._common import console, fail, load_settings
 from shopwise.errors import ShopwiseError
-from shopwise.jobs import Scheduler
-from shopwise.runtime import Runtime
 
 
 def worker(
@@ -24,8 +22,8 @@ def worker(
     once: bool = typer.Option(False, "--once", help="Run every job once, then exit."),
 ) -> None:
     """Run bus consumers and scheduled jobs; a job runs in one worker at a time (DB lock)."""
-    from shopwise.models.customers import customer_jobs
-    from shopwise.models.jobs import worker_jobs
+    from shopwise.runtime import Runtime
+    from shopwise.worker import Scheduler, worker_jobs
 
     stop = threading.Event()
 
@@ -38,7 +36,6 @@ def worker(
     runtime.start(consumers=not jobs_only)
     try:
         jobs = worker_jobs(runtime, model, refresh_minutes * 60, retrain_hours * 3600)
-        jobs += customer_jobs(runtime)
         scheduler = Scheduler(runtime.engine, jobs)
         if once:
             for job in jobs:

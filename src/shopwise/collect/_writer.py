@@ -6,10 +6,10 @@ transaction holding it has committed, so an acknowledged event is durable. Dupli
 
 On SQLite, a group without dead letters is written through the driver directly, as multi-row
 ``INSERT ... ON CONFLICT DO NOTHING RETURNING`` statements (the same SQL SQLAlchemy would emit;
-without ``RETURNING`` when no one hears of the rows, such as a group of exposures alone):
-measured in process, the writer thread spends a fifth less CPU a row on batches of 100 and two
-thirds less on single-row commits than through SQLAlchemy Core, which leaves more of the GIL to the
-event loop that parses and validates the next requests. Everything else takes the Core path.
+without ``RETURNING`` when no one hears of the rows, such as a group of exposures alone): the
+writer thread then spends less CPU a row than through SQLAlchemy Core (``docs/performance.md``),
+which leaves more of the GIL to the event loop that parses and validates the next requests.
+Everything else takes the Core path.
 """
 
 from __future__ import annotations
@@ -236,9 +236,8 @@ def _chunk_sizes(total: int, most: int) -> Iterator[int]:
     """Row counts of the statements for ``total`` rows: powers of two of at most ``most``, the
     largest first. SQLite compiles a statement per distinct text (its size grows with the row
     count) and the driver keeps compiled statements by text, so a batch of any size reuses at
-    most a dozen compiled statements instead of compiling one afresh: measured on the demo
-    shop's store, batches of ~4,500 exposure rows took 3.0-3.5 us a row this way (warm) against
-    5.4-15.7 as one statement each. Each statement is a single step with the GIL released, so
+    most a dozen compiled statements instead of compiling one afresh (``docs/performance.md``).
+    Each statement is a single step with the GIL released, so
     the event loop hands the GIL over a dozen times per batch, not once per row (inserting row
     by row through ``executemany`` left the writer thread behind at saturation)."""
     size = 1 << (most.bit_length() - 1)

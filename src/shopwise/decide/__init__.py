@@ -14,7 +14,7 @@ from shopwise.decide._rules import (
     RuleSet,
     parse_yaml,
 )
-from shopwise.decide._store import Versioned, VersionedStore, content_store, rule_store
+from shopwise.decide._versions import Versioned, VersionedStore, content_store, rule_store
 
 __all__ = [
     "BUILTIN_PLACEMENTS",

@@ -33,7 +33,8 @@ from shopwise.evaluate._protocols import (
     run_sessions,
     run_temporal,
 )
-from shopwise.evaluate._registry import REGISTRY, ModelSpec, available_models, get_spec
+from shopwise.evaluate._shop_log import store_event_log
+from shopwise.evaluate._specs import REGISTRY, ModelSpec, available_models, get_spec
 from shopwise.evaluate._splits import (
     MAX_HISTORY,
     Queries,
@@ -78,6 +79,7 @@ __all__ = [
     "run_sessions",
     "run_temporal",
     "session_splits",
+    "store_event_log",
     "target_ranks",
     "temporal_splits",
     "top_k_lists",

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from shopwise.evaluate._errors import EvaluationInputError
-from shopwise.models.candidates import IntArray, ItemContent, ItemIndex
+from shopwise.recommend.candidates import IntArray, ItemContent, ItemIndex
 from shopwise.schema import Columns
 
 

@@ -27,9 +27,9 @@ from shopwise.evaluate._metrics import (
     target_ranks,
     top_k_lists,
 )
-from shopwise.evaluate._registry import ModelSpec, Params
+from shopwise.evaluate._specs import ModelSpec, Params
 from shopwise.evaluate._splits import Queries, Split
-from shopwise.models.candidates import FloatArray, IntArray, InteractionData, Recommender
+from shopwise.recommend.candidates import FloatArray, IntArray, InteractionData, Recommender
 
 SELECTION_METRIC = "NDCG@10"
 """Validation metric that picks a model's parameters."""

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from shopwise.models.candidates import FloatArray, IntArray
+from shopwise.recommend.candidates import FloatArray, IntArray
 
 CUTOFFS: tuple[int, ...] = (5, 10, 20)
 """Cut-offs at which HR and NDCG are reported; MRR is reported at the largest."""

@@ -25,7 +25,7 @@ from shopwise.evaluate._datasets import (
 )
 from shopwise.evaluate._errors import EvaluationInputError
 from shopwise.evaluate._harness import Evaluation, evaluate_model
-from shopwise.evaluate._registry import get_spec
+from shopwise.evaluate._specs import get_spec
 from shopwise.evaluate._splits import (
     default_cutoff,
     leave_one_out,

@@ -32,7 +32,7 @@ import pandas as pd
 
 from shopwise.evaluate._datasets import EventLog, SessionExamples
 from shopwise.evaluate._errors import EvaluationInputError
-from shopwise.models.candidates import IntArray, InteractionData, ItemContent
+from shopwise.recommend.candidates import IntArray, InteractionData, ItemContent
 from shopwise.schema import Columns
 
 MAX_HISTORY = 50

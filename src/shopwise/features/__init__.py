@@ -2,8 +2,9 @@
 
 Inputs are an events frame and an orders frame with the columns declared in
 :data:`EVENT_COLUMNS` and :data:`ORDER_COLUMNS`; every function takes an ``as_of`` cutoff and reads
-nothing after it. Dataset adapters build the same frames from public data so the same code runs on
-the shop's store, on the demo shop and on benchmarks.
+nothing after it. :func:`store_frames` reads both from the shop's event store (consent-filtered);
+dataset adapters build the same frames from public data so the same code runs on the shop's store,
+on the demo shop and on benchmarks.
 """
 
 from shopwise.features._behaviour import (
@@ -30,10 +31,12 @@ from shopwise.features._frames import (
     check_events,
     check_orders,
     cut,
+    days,
     empty_events,
     window,
 )
 from shopwise.features._orders import order_features, quintile_score
+from shopwise.features._store_frames import ItemInfo, StoreFrames, store_frames
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -43,6 +46,8 @@ __all__ = [
     "DatasetMissingError",
     "FeatureConfig",
     "FrameSchemaError",
+    "ItemInfo",
+    "StoreFrames",
     "affinities",
     "affinity_summary",
     "as_timestamp",
@@ -50,6 +55,7 @@ __all__ = [
     "check_orders",
     "customer_features",
     "cut",
+    "days",
     "email_features",
     "empty_events",
     "load_cdnow_orders",
@@ -59,5 +65,6 @@ __all__ = [
     "price_features",
     "quintile_score",
     "session_features",
+    "store_frames",
     "window",
 ]

@@ -27,8 +27,7 @@ from shopwise.profiles._identity import (
     user_key,
 )
 from shopwise.profiles._state import ItemInfo, ProfileState
-from shopwise.profiles._traits import is_pii
-from shopwise.schema import SYSTEM_EVENT_TYPES, EventType
+from shopwise.schema import SYSTEM_EVENT_TYPES, EventType, is_pii
 from shopwise.store import PointRead, events, identities, profiles, write_transaction
 
 CONSUMER: Final = "profiles"

@@ -41,7 +41,7 @@ class AnswerCache(Generic[T]):
     """Answers by request, valid for one generation and set of inputs."""
 
     def __init__(self, max_entries: int = 20_000) -> None:
-        """``max_entries`` bounds memory (about 1 kB an answer); 0 turns the cache off."""
+        """``max_entries`` bounds memory; 0 turns the cache off."""
         if max_entries < 0:
             raise ValueError("max_entries must not be negative")
         self._max = max_entries

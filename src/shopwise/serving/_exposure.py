@@ -8,9 +8,9 @@ for many answers. A request only appends what it served to a list (serving appen
 ``(request, served)`` pairs); the thread makes their event rows every tenth of the interval, in
 one loop, instead of a row being built on the event loop between two requests, and in slices
 small enough that the event loop never waits long for the GIL. Exposures are read by
-attribution and experiments, not by the next request, so a second's delay costs nothing;
-measured on the demo shop at saturation, one commit a second instead of twenty cut the storage
-threads' CPU per answer by about a third (fewer, fuller pages written to the write-ahead log).
+attribution and experiments, not by the next request, so a second's delay costs nothing, and
+one commit a second instead of many writes fewer, fuller pages to the write-ahead log
+(``docs/performance.md``).
 A crash loses at most the last ``interval`` of exposures; :meth:`ExposureLog.stop` flushes them.
 
 Until :meth:`ExposureLog.start` (and after :meth:`ExposureLog.stop`) events go to the sink
@@ -36,8 +36,7 @@ class ExposureLog(Generic[T]):
 
     ``rows`` makes the event rows of a batch of exposures; ``sink`` queues rows for storage
     without waiting (``Collector.enqueue_system``). The thread makes the rows of what was
-    recorded every ``interval / 10`` seconds (a tenth of a second's exposures at saturation,
-    some 550 rows at 1.7-2.1 us each in process: about a millisecond, so the event loop never
+    recorded every ``interval / 10`` seconds (slices small enough that the event loop never
     waits long for the GIL) and hands them to the sink every ``interval`` (one insert for many
     answers), or at once when ``max_batch`` are waiting.
     """

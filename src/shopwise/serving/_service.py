@@ -37,10 +37,9 @@ from shopwise.decide import (
     ShopperContext,
     VersionedStore,
 )
-from shopwise.models.candidates import top_n
-from shopwise.models.registry import Champion
-from shopwise.models.training import Precomputed, RecommenderArtifact, profile_products
 from shopwise.profiles import Profiles, ProfileState
+from shopwise.recommend import Precomputed, RecommenderArtifact, profile_products, top_n
+from shopwise.registry import Champion
 from shopwise.schema import EventType
 from shopwise.serving._answers import AnswerCache
 from shopwise.serving._online import OnlineState, RecentItem
@@ -327,9 +326,7 @@ class Recommendations:
         Time-ordered ids keep the exposure rows' unique index appending at its end instead of
         touching a random page per row, like UUIDv7.
         """
-        stamped = (time.time_ns() // 1_000_000) << 80 | self._ids.getrandbits(80)
-        # one int made bytes: about half the cost of formatting the two parts (0.26 against 0.53 us)
-        return stamped.to_bytes(16, "big").hex()
+        return f"{time.time_ns() // 1_000_000:012x}{self._ids.getrandbits(80):020x}"
 
     def similar(self, product_id: str, n: int, complementary: bool) -> Served:
         """Products like ``product_id`` (same category, co-viewed) or complementary to it."""

@@ -230,7 +230,7 @@ def simulate(config: SimulationConfig) -> SimulatedShop:
         identical shop.
     """
     # Half a million small dicts make the cyclic collector rescan the growing heap again and
-    # again (about a third of the run time); nothing built here forms a cycle, so pause it.
+    # again, much of the run time; nothing built here forms a cycle, so pause it.
     paused = gc.isenabled()
     gc.disable()
     try:

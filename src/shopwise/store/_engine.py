@@ -89,11 +89,9 @@ class PointRead:
 
     On SQLite the statement is compiled once and run through the driver on a pooled connection,
     JSON columns decoded as the engine would: serving's profile read on a cache miss
-    (``Profiles.current``, the demo shop's store, 2,000 shoppers, the server's GC settings)
-    costs 47-55 us this way against 122-134 through ``Connection.execute`` on an engine with
-    per-call options; the driver's part is about 25 us, the rest SQLAlchemy's per-statement
-    bookkeeping. Elsewhere it runs through SQLAlchemy on an autocommit connection. Rows are
-    tuples in the statement's column order either way.
+    (``Profiles.current``) then skips SQLAlchemy's per-statement bookkeeping, most of the read's
+    cost (measured in ``docs/performance.md``). Elsewhere it runs through SQLAlchemy on an
+    autocommit connection. Rows are tuples in the statement's column order either way.
     """
 
     def __init__(self, engine: sa.Engine, statement: sa.Select[Any]) -> None:

@@ -12,7 +12,7 @@ const skip = env.SHOPWISE_URL ? false : 'SHOPWISE_URL is not set (run it through
 
 async function profileEvents (id) {
   const response = await fetch(`${env.SHOPWISE_URL}/v1/profiles/${id}/events?limit=1000`, {
-    headers: { Authorization: `Bearer ${env.SHOPWISE_SECRET_KEY}` }
+    headers: { Authorization: `Bearer ${env.SHOPWISE_TEST_SECRET_API_KEY}` }
   })
   return response.status === 200 ? (await response.json()).events : []
 }
@@ -83,7 +83,7 @@ test('analytics-node journey lands mapped, stitched and once', { skip }, async (
   assert.equal(events[0].context.library.name, '@segment/analytics-node')
 
   const response = await fetch(`${env.SHOPWISE_URL}/v1/profiles/${anon}`, {
-    headers: { Authorization: `Bearer ${env.SHOPWISE_SECRET_KEY}` }
+    headers: { Authorization: `Bearer ${env.SHOPWISE_TEST_SECRET_API_KEY}` }
   })
   const profile = await response.json()
   assert.deepEqual(profile.user_ids, [user])

@@ -1,0 +1,105 @@
+"""Audience exports for ad platforms: the lookalike audience of the top customers, and bids.
+
+Only people whose consent allows advertising (explicitly granted, not opted out of sale) are ever
+written, with SHA-256-hashed emails (:func:`shopwise.privacy.allows`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from shopwise.customers._artifacts import SEGMENT, CustomerModelsConfig
+from shopwise.customers._champions import CustomerModels
+from shopwise.customers._scoring import score_profiles, span
+from shopwise.customers.segments import (
+    bid_multipliers,
+    lookalike_scores,
+    write_audience_csv,
+    write_bids_csv,
+)
+from shopwise.errors import ModelNotTrained
+from shopwise.features import StoreFrames, customer_features
+from shopwise.privacy import allowed_profiles
+from shopwise.schema import Columns, Purpose
+from shopwise.store import profiles
+
+Target = str | Path | IO[str]
+
+
+class AudienceExport:
+    """Writes the lookalike audience and the bid table of one store as CSV."""
+
+    def __init__(
+        self, engine: sa.Engine, models: CustomerModels, config: CustomerModelsConfig
+    ) -> None:
+        self.engine = engine
+        self.models = models
+        self.config = config
+
+    def lookalikes(
+        self,
+        frames: StoreFrames,
+        target: Target,
+        bids: Target | None = None,
+        *,
+        seed_share: float = 0.1,
+        top_n: int = 1000,
+    ) -> dict[str, Any]:
+        """Write the lookalike audience of the top CLV customers, and the bid table, as CSV.
+
+        The seed is the top ``seed_share`` of profiles by ``clv_gbm`` (else ``clv``, else the
+        purchase propensity) in the current scores; every other profile is scored by similarity
+        and the best ``top_n`` that allow advertising and have an email are written with
+        SHA-256-hashed emails. Bids are per K-Means segment: purchase propensity times expected
+        order value, bounded and explained.
+        """
+        scores, members = score_profiles(self.models, frames)
+        _, last = span(frames)
+        features = customer_features(frames.events, frames.orders, last)
+        value = _seed_value(scores)
+        seed = value.nlargest(max(1, round(len(value) * seed_share))).index
+        similar = lookalike_scores(features, list(seed), self.config.lookalike)
+        allowed = allowed_profiles(self.engine, Purpose.ADVERTISING)
+        written = write_audience_csv(target, similar, self._emails(), allowed, top_n=top_n)
+        result: dict[str, Any] = {"seed": len(seed), "candidates": len(similar), "rows": written}
+        if bids is not None:
+            result["bid_rows"] = write_bids_csv(bids, self.bid_table(scores, members))
+        return result
+
+    def bids(self, frames: StoreFrames, target: Target) -> int:
+        """Write the current bid table as CSV; returns the number of rows."""
+        scores, members = score_profiles(self.models, frames)
+        return write_bids_csv(target, self.bid_table(scores, members))
+
+    def bid_table(self, scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
+        """Bid multipliers per K-Means segment (see :func:`bid_multipliers`)."""
+        segments = members.loc[members["kind"] == SEGMENT].set_index(Columns.PROFILE)[SEGMENT]
+        if segments.empty or "purchase_7d" not in scores or "expected_order_value" not in scores:
+            raise ModelNotTrained("bids need trained propensity, CLV and segment models")
+        return bid_multipliers(
+            segments, scores["purchase_7d"], scores["expected_order_value"], self.config.bids
+        )
+
+    def _emails(self) -> pd.Series:
+        emails: dict[str, str] = {}
+        query = sa.select(profiles.c.profile_id, profiles.c.state).where(
+            profiles.c.merged_into.is_(None)
+        )
+        with self.engine.connect() as conn:
+            for row in conn.execute(query):
+                email = (row.state.get("traits") or {}).get("email")
+                if email and isinstance(email[0], str):
+                    emails[row.profile_id] = email[0]
+        return pd.Series(emails, dtype=object)
+
+
+def _seed_value(scores: pd.DataFrame) -> pd.Series:
+    for name in ("clv_gbm", "clv", "purchase_7d"):
+        if name in scores and scores[name].notna().any():
+            column: pd.Series = scores[name].dropna()
+            return column
+    raise ModelNotTrained("lookalikes need a trained CLV or propensity model")

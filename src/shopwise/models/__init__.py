@@ -1,1 +1,0 @@
-"""Models of the personalization loop: candidate generators, rankers and customer models."""

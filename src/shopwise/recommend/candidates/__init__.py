@@ -1,0 +1,25 @@
+"""Candidate generators behind one :class:`Recommender` protocol."""
+
+from shopwise.recommend.candidates._histories import check_fitted
+from shopwise.recommend.candidates._protocol import (
+    FloatArray,
+    IntArray,
+    InteractionData,
+    ItemContent,
+    ItemIndex,
+    Recommender,
+    recommend,
+    top_n,
+)
+
+__all__ = [
+    "FloatArray",
+    "IntArray",
+    "InteractionData",
+    "ItemContent",
+    "ItemIndex",
+    "Recommender",
+    "check_fitted",
+    "recommend",
+    "top_n",
+]

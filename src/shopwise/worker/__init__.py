@@ -1,0 +1,28 @@
+"""The worker: scheduled jobs above the runtime, with database locks and recorded runs.
+
+``shopwise worker`` runs :func:`worker_jobs` with the :class:`Scheduler`: the recommender's
+candidate refresh and retraining (:func:`recommender_jobs`) and the customer-model scores
+(:func:`customer_jobs`). The CLI's training commands call the same job functions.
+"""
+
+from shopwise.worker._customers import customer_jobs
+from shopwise.worker._jobs import worker_jobs
+from shopwise.worker._recommenders import (
+    recommender_jobs,
+    refresh_candidates,
+    train_recommenders,
+)
+from shopwise.worker._scheduler import Job, JobFn, Scheduler, recent_runs, worker_id
+
+__all__ = [
+    "Job",
+    "JobFn",
+    "Scheduler",
+    "customer_jobs",
+    "recent_runs",
+    "recommender_jobs",
+    "refresh_candidates",
+    "train_recommenders",
+    "worker_id",
+    "worker_jobs",
+]

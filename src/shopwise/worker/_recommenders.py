@@ -1,0 +1,74 @@
+"""Recommender jobs for the worker and the CLI: train and promote the recommender, refresh lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from shopwise.errors import ModelNotTrained
+from shopwise.logs import Progress
+from shopwise.profiles import ProfileState
+from shopwise.recommend import profile_products
+from shopwise.recommend.training import precompute, train_recommender
+from shopwise.runtime import Runtime
+from shopwise.store import profiles
+from shopwise.worker._scheduler import Job
+
+REFRESH_SECONDS = 15 * 60
+RETRAIN_SECONDS = 24 * 3600
+HISTORY = 50
+
+
+def train_recommenders(runtime: Runtime, model: str, progress: Progress) -> dict[str, Any]:
+    """Train on the store's consented events, save a new version and make it the champion.
+
+    Serving processes pick the new champion up within seconds, without a restart; the
+    shoppers' precomputed lists are refreshed right after.
+    """
+    artifact, stats = train_recommender(runtime.engine, runtime.catalog, model, progress)
+    progress("saving the artifact")
+    version = runtime.recommenders.save(artifact, stats, promote=True)
+    runtime.champion.refresh()
+    refreshed = refresh_candidates(runtime, progress)
+    return {**stats, "version": version, "precomputed_profiles": refreshed["profiles"]}
+
+
+def _histories(runtime: Runtime) -> dict[str, list[str]]:
+    query = sa.select(profiles.c.profile_id, profiles.c.state).where(
+        profiles.c.merged_into.is_(None)
+    )
+    histories = {}
+    with runtime.engine.connect() as conn:
+        for row in conn.execute(query):
+            entries = sorted(profile_products(ProfileState.from_json(row.state)))
+            histories[row.profile_id] = [pid for _ts, pid in entries][-HISTORY:]
+    return histories
+
+
+def refresh_candidates(runtime: Runtime, progress: Progress) -> dict[str, Any]:
+    """Precompute every shopper's ranked list with the champion; serving swaps it in live."""
+    runtime.champion.refresh()
+    artifact, version = runtime.champion.get(), runtime.champion.version
+    if artifact is None or version is None:
+        raise ModelNotTrained("no recommender champion yet; run 'shopwise train recommenders'")
+    progress("reading profile histories")
+    lists = precompute(artifact, version, _histories(runtime), progress=progress)
+    saved = runtime.precomputed_registry.save(
+        lists, {"model_version": version, "profiles": len(lists.lists)}, promote=True
+    )
+    runtime.precomputed.refresh()
+    return {"version": saved, "model_version": version, "profiles": len(lists.lists)}
+
+
+def recommender_jobs(
+    runtime: Runtime,
+    model: str = "shopwise",
+    refresh_seconds: float = REFRESH_SECONDS,
+    retrain_seconds: float = RETRAIN_SECONDS,
+) -> list[Job]:
+    """The recommender's scheduled jobs: candidate refresh (15 min) and retraining (daily)."""
+    return [
+        Job("refresh-candidates", refresh_seconds, lambda p: refresh_candidates(runtime, p)),
+        Job(f"retrain-{model}", retrain_seconds, lambda p: train_recommenders(runtime, model, p)),
+    ]

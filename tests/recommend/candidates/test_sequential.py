@@ -1,0 +1,139 @@
+"""The sequential (GRU) generator: learns order, is deterministic, pickles, handles tiny data."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from shopwise.recommend.candidates import InteractionData, Recommender, recommend
+from shopwise.recommend.candidates.sequential import SequentialConfig, SequentialRecommender
+
+N_ITEMS = 12
+
+SMALL = SequentialConfig(dim=16, epochs=30, batch_positions=64, negatives=0, learning_rate=0.01)
+
+
+def _chains(rng: np.random.Generator, n_sequences: int = 120) -> InteractionData:
+    """Chains 0->1->2, 3->4->5, 6->7->8 (items 9..11 as random noise before a chain)."""
+    sequences = []
+    for _ in range(n_sequences):
+        start = 3 * int(rng.integers(0, 3))
+        noise = rng.integers(9, N_ITEMS, size=int(rng.integers(0, 2)))
+        chain = np.arange(start, start + 3)
+        sequences.append(np.concatenate([noise, chain]).astype(np.int64))
+    return InteractionData(sequences=sequences, n_items=N_ITEMS)
+
+
+def _fitted(rng: np.random.Generator, config: SequentialConfig = SMALL) -> SequentialRecommender:
+    model = SequentialRecommender(config)
+    model.fit(_chains(rng))
+    return model
+
+
+def test_is_a_recommender() -> None:
+    model = SequentialRecommender()
+    assert isinstance(model, Recommender)
+    assert model.name == "sequential"
+    assert SequentialRecommender(name="gru").name == "gru"
+
+
+def test_learns_the_next_step_of_each_chain(rng: np.random.Generator) -> None:
+    model = _fitted(rng)
+    for first, second, third in ([0, 1, 2], [3, 4, 5], [6, 7, 8]):
+        items, _ = recommend(model, np.array([first], dtype=np.int64), 1)
+        assert items.tolist() == [second]
+        items, _ = recommend(model, np.array([first, second], dtype=np.int64), 1)
+        assert items.tolist() == [third]
+
+
+def test_order_matters(rng: np.random.Generator) -> None:
+    model = _fitted(rng)
+    forward = model.score([np.array([9, 3], dtype=np.int64)])[0]
+    assert int(np.argmax(forward)) == 4
+
+
+def test_sampled_softmax_learns_too(rng: np.random.Generator) -> None:
+    model = _fitted(rng, SMALL.model_copy(update={"negatives": 6}))
+    items, _ = recommend(model, np.array([0], dtype=np.int64), 1)
+    assert items.tolist() == [1]
+
+
+def test_without_attention(rng: np.random.Generator) -> None:
+    model = _fitted(rng, SMALL.model_copy(update={"attention": False}))
+    items, _ = recommend(model, np.array([3], dtype=np.int64), 1)
+    assert items.tolist() == [4]
+
+
+def test_same_seed_same_scores_other_seed_differs(rng: np.random.Generator) -> None:
+    data = _chains(rng)
+    history = [np.array([9, 0], dtype=np.int64)]
+    first, second, other = (
+        SequentialRecommender(SMALL),
+        SequentialRecommender(SMALL),
+        SequentialRecommender(SMALL.model_copy(update={"seed": 1})),
+    )
+    for model in (first, second, other):
+        model.fit(data)
+    np.testing.assert_array_equal(first.score(history), second.score(history))
+    assert not np.array_equal(first.score(history), other.score(history))
+
+
+def test_fit_leaves_the_global_torch_seed_alone(rng: np.random.Generator) -> None:
+    import torch
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    _fitted(rng)
+    np.testing.assert_array_equal(torch.rand(3).numpy(), expected.numpy())
+
+
+def test_pickle_round_trip_scores_identically(rng: np.random.Generator) -> None:
+    model = _fitted(rng)
+    histories = [np.array([0, 1], dtype=np.int64), np.array([], dtype=np.int64)]
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.score(histories), model.score(histories))
+    np.testing.assert_array_equal(restored.similar_items(0, 3)[0], model.similar_items(0, 3)[0])
+
+
+def test_unseen_items_are_never_recommended_and_empty_history_is_finite() -> None:
+    data = InteractionData(sequences=[np.array([0, 1], dtype=np.int64)] * 5, n_items=4)
+    model = SequentialRecommender(SMALL)
+    model.fit(data)
+    scores = model.score([np.array([0], dtype=np.int64), np.array([], dtype=np.int64)])
+    assert np.isneginf(scores[:, 2:]).all()
+    np.testing.assert_array_equal(scores[1, :2], [0.0, 0.0])
+    assert np.isfinite(scores[0, :2]).all()
+
+
+def test_single_item_sequences_fit_without_training() -> None:
+    data = InteractionData(sequences=[np.array([i], dtype=np.int64) for i in range(3)], n_items=5)
+    model = SequentialRecommender(SMALL)
+    model.fit(data)
+    scores = model.score([np.array([0], dtype=np.int64)])
+    assert scores.shape == (1, 5)
+    assert np.isfinite(scores[0, :3]).all()
+    assert np.isneginf(scores[0, 3:]).all()
+
+
+def test_long_histories_use_only_the_most_recent_items(rng: np.random.Generator) -> None:
+    model = _fitted(rng, SMALL.model_copy(update={"max_length": 2}))
+    long = np.array([9, 10, 11, 6, 7], dtype=np.int64)
+    np.testing.assert_array_equal(model.score([long]), model.score([long[-2:]]))
+
+
+def test_similar_items_are_sorted_cosines_without_the_item(rng: np.random.Generator) -> None:
+    model = _fitted(rng)
+    items, scores = model.similar_items(4, 5)
+    assert 4 not in items.tolist()
+    assert len(items) == 5
+    assert np.all(np.diff(scores) <= 1e-6)
+    assert np.all(scores <= 1.0 + 1e-5)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError):
+        SequentialConfig(dim=1)
+    assert SequentialConfig.model_validate(SMALL.model_dump()) == SMALL
