@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from shopwise import store
+from shopwise.audit import AuditLog
 from shopwise.auth import KeyService, RateLimiter
 from shopwise.bus import Bus, EmbeddedBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
+from shopwise.privacy import ConsentPolicy
 from shopwise.profiles import CONSUMER, Profiles
 from shopwise.recommend import Precomputed, RecommenderArtifact
 from shopwise.registry import Champion, ModelRegistry
@@ -43,6 +45,8 @@ class Runtime:
 
     settings: Settings
     engine: sa.Engine
+    audit: AuditLog
+    """Who read personal data and who changed consent, rules, content and keys."""
     keys: KeyService
     limiter: RateLimiter
     bus: Bus
@@ -58,6 +62,8 @@ class Runtime:
     precomputed: Champion[Precomputed]
     rules: VersionedStore[RuleSet]
     content: VersionedStore[ContentSet]
+    consent: ConsentPolicy
+    """What each purpose needs (``SHOPWISE_CONSENT_*``): every use of personal data asks it."""
     recommendations: Recommendations
     exposures: ExposureLog[tuple[RecommendationRequest, Served]]
     """Serving's exposure events, batched to the collector by a background thread."""
@@ -72,12 +78,14 @@ class Runtime:
         if migrate and not store.is_current(engine):
             store.upgrade(engine)
         bus = EmbeddedBus(engine)
+        audit = AuditLog(engine)
+        consent = ConsentPolicy.from_settings(settings)
         online = OnlineState()
         catalog = Catalog(engine)
         profiles = Profiles(engine, item_info=catalog.item_info)
 
         def on_commit(committed: Sequence[StoredEvent]) -> None:
-            online.record(committed)
+            recommendations.committed(committed)
             profiles.cache.stored(_profile_changes(committed))
             bus.publish(committed)
 
@@ -100,13 +108,15 @@ class Runtime:
             precomputed,
             rules,
             content,
+            consent,
             exposure=exposures,
             answers=AnswerCache(settings.answer_cache_size),
         )
         return cls(
             settings=settings,
             engine=engine,
-            keys=KeyService(engine),
+            audit=audit,
+            keys=KeyService(engine, audit),
             limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
             bus=bus,
             writer=writer,
@@ -121,6 +131,7 @@ class Runtime:
             precomputed=precomputed,
             rules=rules,
             content=content,
+            consent=consent,
             recommendations=recommendations,
             exposures=exposures,
         )
@@ -152,6 +163,7 @@ class Runtime:
             self.engine,
             self.profiles,
             self.settings.models_dir,
+            policy=self.consent,
             item_info=self.catalog.item_info,
         )
 

@@ -82,6 +82,7 @@ class EventType(StrEnum):
     EMAIL_CLICKED = "email_clicked"
     IDENTIFY = "identify"
     ALIAS = "alias"
+    CONSENT_UPDATED = "consent_updated"
 
 
 CUSTOM_PREFIX: Final = "custom:"
@@ -89,8 +90,13 @@ CUSTOM_NAME = re.compile(r"^custom:[a-z0-9][a-z0-9_.\-]{0,62}$")
 
 
 class Purpose(StrEnum):
-    """Purposes an event's data may serve; consent is given or refused per purpose."""
+    """Purposes an event's data may serve; consent is given or refused per purpose.
 
+    ``necessary`` is what honouring the shopper's own request needs (answering it, keeping the
+    events that prove what was asked); it needs no consent and cannot be refused.
+    """
+
+    NECESSARY = "necessary"
     ANALYTICS = "analytics"
     PERSONALIZATION = "personalization"
     MARKETING = "marketing"
@@ -131,10 +137,14 @@ class _Open(BaseModel):
 
 
 class Consent(_Strict):
-    """Consent as the client knows it: per purpose, plus the CCPA opt-out of sale."""
+    """Consent as the client knows it: per purpose, plus the CCPA opt-out of sale, with the
+    version of the privacy policy the shopper saw and where the choice was made (a banner, the
+    account page, the API)."""
 
     purposes: dict[Purpose, bool] = Field(default_factory=dict)
     do_not_sell: bool | None = None
+    policy_version: Annotated[str, StringConstraints(max_length=64)] | None = None
+    source: Annotated[str, StringConstraints(max_length=64)] | None = None
 
 
 class Page(_Strict):
@@ -306,6 +316,7 @@ PROPERTIES: Final[dict[str, type[_Open]]] = {
     EventType.EMAIL_CLICKED: EmailClickProps,
     EventType.IDENTIFY: IdentifyProps,
     EventType.ALIAS: AliasProps,
+    EventType.CONSENT_UPDATED: NoProps,
 }
 """Properties model per built-in type; ``custom:<name>`` events use :class:`NoProps`."""
 

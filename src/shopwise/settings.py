@@ -12,6 +12,10 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ConsentMode = Literal["opt_in", "opt_out"]
+"""``opt_in``: a purpose is refused until the shopper grants it; ``opt_out``: allowed until
+refused."""
+
 
 class Settings(BaseSettings):
     """Everything a shopwise process needs to know about its environment."""
@@ -40,6 +44,14 @@ class Settings(BaseSettings):
     """Run the bus consumers (profiles) inside ``serve``; set false when workers run them."""
     answer_cache_size: int = Field(default=20_000, ge=0)
     """Answers serving keeps for repeated requests with unchanged inputs (0 turns it off)."""
+    consent_analytics: ConsentMode = "opt_out"
+    """What a shopper's silence means for analytics (measurement, KPIs, model training)."""
+    consent_personalization: ConsentMode = "opt_out"
+    """What silence means for personalization (answers from the shopper's own behaviour)."""
+    consent_marketing: ConsentMode = "opt_in"
+    """What silence means for marketing (segments, triggered messages)."""
+    consent_advertising: ConsentMode = "opt_in"
+    """What silence means for advertising (audiences exported to ad platforms)."""
 
     @property
     def resolved_database_url(self) -> str:

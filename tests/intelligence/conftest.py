@@ -44,6 +44,7 @@ def trained_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedSh
             runtime.engine,
             runtime.profiles,
             settings.models_dir,
+            policy=runtime.consent,
             item_info=runtime.catalog.item_info,
             config=QUICK_CONFIG,
         )

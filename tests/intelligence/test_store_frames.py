@@ -60,7 +60,7 @@ def test_events_of_linked_ids_land_on_one_canonical_profile(runtime: Runtime) ->
             _event("product_viewed", 3, anonymous_id="a2", properties={"product_id": "p2"}),
         ],
     )
-    frames = store_frames(runtime.engine)
+    frames = store_frames(runtime.engine, runtime.consent)
     check_events(frames.events)
     check_orders(frames.orders)
     profile = runtime.profiles.canonical("u1")
@@ -92,19 +92,21 @@ def test_refusals_leave_events_and_profiles_out(runtime: Runtime, purpose: Purpo
             _event("page_viewed", 2, None, user_id="u3"),
         ],
     )
-    frames = store_frames(runtime.engine, purpose)
+    frames = store_frames(runtime.engine, runtime.consent, purpose)
     counts = frames.events[Columns.PROFILE].value_counts()
     canonical = {user: runtime.profiles.canonical(user) for user in ("u1", "u2", "u3")}
     assert counts.get(canonical["u1"]) == 1
     assert canonical["u2"] not in counts
-    assert counts.get(canonical["u3"]) == 1
-    assert frames.excluded_events == 3
+    # u3 said nothing: the purpose's mode decides (analytics opt-out, marketing opt-in)
+    silence_allows = runtime.consent.allows({}, purpose)
+    assert (canonical["u3"] in counts) is silence_allows
+    assert frames.excluded_events == (3 if silence_allows else 4)
     other = Purpose.PERSONALIZATION
-    assert store_frames(runtime.engine, other).excluded_events == 0
+    assert store_frames(runtime.engine, runtime.consent, other).excluded_events == 0
 
 
 def test_an_empty_store_gives_empty_frames_with_the_declared_columns(runtime: Runtime) -> None:
-    frames = store_frames(runtime.engine)
+    frames = store_frames(runtime.engine, runtime.consent)
     check_events(frames.events)
     check_orders(frames.orders)
     assert frames.events.empty and frames.orders.empty and frames.latest is None

@@ -49,6 +49,7 @@ def test_decide_returns_products_message_banner_and_layout(shop: Shop) -> None:
     client, runtime, keys = shop
     carted = datetime.now(UTC) - timedelta(hours=3)
     cart = event("product_added", "dana", carted, product_id="k3")
+    cart["context"] = {"consent": {"purposes": {"marketing": True}}}  # marketing is opt-in
     client.post("/v1/events", json={"batch": [cart]}, headers=keys["write"])
     runtime.score_provider = lambda _id: {"purchase_7d": 0.91}
     for _ in range(50):

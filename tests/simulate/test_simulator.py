@@ -241,19 +241,35 @@ def test_refunds_follow_their_orders() -> None:
 
 def test_consent_on_every_event(quick_shop: SimulatedShop) -> None:
     consent_of = {c.customer_id: c.consent for c in quick_shop.customers}
+    choosable = {p.value for p in schema.Purpose} - {schema.Purpose.NECESSARY}
     for event in quick_shop.events:
         consent = event["context"]["consent"]
-        assert set(consent["purposes"]) == {p.value for p in schema.Purpose}
+        assert set(consent["purposes"]) == choosable
         owner = (
             event.get("user_id") or quick_shop.truth.owner_of_anonymous_id[event["anonymous_id"]]
         )
-        assert consent == consent_of[owner]
+        choices = {k: v for k, v in consent.items() if k not in ("policy_version", "source")}
+        assert choices == consent_of[owner]
     refusing = sum(not c.consent["purposes"]["personalization"] for c in quick_shop.customers)
     assert 0.05 <= refusing / len(quick_shop.customers) <= 0.16
     assert any(c.consent["do_not_sell"] for c in quick_shop.customers)
     mailed = {e["user_id"] for e in quick_shop.events if e["type"] == "email_sent"}
     assert mailed
     assert all(consent_of[user]["purposes"]["marketing"] for user in mailed)
+
+
+def test_each_device_answers_the_consent_banner_on_its_first_visit(
+    quick_shop: SimulatedShop,
+) -> None:
+    first: dict[str, dict[str, Any]] = {}
+    for event in sorted(quick_shop.events, key=lambda e: e["timestamp"]):
+        if event.get("anonymous_id") is not None:
+            first.setdefault(event["anonymous_id"], event)
+    assert first
+    for event in first.values():
+        assert event["type"] == "consent_updated"
+        assert event["context"]["consent"]["source"] == "banner"
+        assert event["context"]["consent"]["policy_version"]
 
 
 def test_emails_are_sent_before_they_are_opened_and_clicked(quick_shop: SimulatedShop) -> None:

@@ -8,6 +8,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from shopwise import store
+from shopwise.audit import AuditLog
 from shopwise.auth import KeyKind, KeyService
 from shopwise.errors import AuthError, NotFound
 from shopwise.settings import Settings
@@ -57,7 +58,8 @@ def test_message_id_is_unique(engine: sa.Engine) -> None:
 
 
 def test_keys_round_trip(engine: sa.Engine) -> None:
-    keys = KeyService(engine, cache_seconds=0)
+    audit = AuditLog(engine)
+    keys = KeyService(engine, audit, cache_seconds=0)
     key, plaintext = keys.create(KeyKind.SECRET, "backend")
     assert keys.verify(plaintext).id == key.id
     assert [k.id for k in keys.list()] == [key.id]
@@ -68,6 +70,8 @@ def test_keys_round_trip(engine: sa.Engine) -> None:
         keys.revoke(key.id)
     assert keys.list() == []
     assert [k.id for k in keys.list(include_revoked=True)] == [key.id]
+    trail = [(e.actor, e.action, e.subject) for e in audit.entries()]
+    assert trail == [("cli", "key.created", key.id), ("cli", "key.revoked", key.id)]
 
 
 def test_sqlite_pragmas(tmp_path: object) -> None:

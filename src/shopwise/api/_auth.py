@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from fastapi import Request
 
@@ -31,6 +32,17 @@ def grant(rt: Runtime, plaintext: str, scope: Scope) -> ApiKey:
     key.require(scope)
     rt.limiter.take(key.id)
     return key
+
+
+def audited(
+    request: Request,
+    key: ApiKey,
+    action: str,
+    subject: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record in the audit log that ``key`` did ``action`` on ``subject`` (ids only)."""
+    runtime(request).audit.record(f"key:{key.id}", action, subject, details)
 
 
 def authorize(scope: Scope) -> Callable[[Request], ApiKey]:

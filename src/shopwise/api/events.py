@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.routing import Route
 
-from shopwise.api._auth import authorize
+from shopwise.api._auth import audited, authorize
 from shopwise.api._json import JsonResponse
 from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
@@ -56,18 +56,21 @@ plain_routes = [Route("/v1/events", post_events, methods=["POST"])]
 @router.get("/dead-letters")
 def list_dead_letters(
     request: Request,
-    _key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))],
+    key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))],
     include_replayed: bool = False,
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """Rejected events with their reasons (admin key)."""
     letters = runtime(request).dead_letters.list(include_replayed=include_replayed, limit=limit)
+    audited(request, key, "dead_letters.read", None, {"rows": len(letters)})
     return {"dead_letters": [asdict(letter) for letter in letters]}
 
 
 @router.post("/dead-letters/replay")
 def replay_dead_letters(
-    request: Request, _key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
+    request: Request, key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
 ) -> dict[str, int]:
     """Re-validate pending dead letters and ingest the ones that now pass (admin key)."""
-    return asdict(runtime(request).dead_letters.replay())
+    replayed = asdict(runtime(request).dead_letters.replay())
+    audited(request, key, "dead_letters.replayed", None, replayed)
+    return replayed

@@ -1,4 +1,5 @@
-"""Identity calls and profile reads: ``/v1/identify``, ``/v1/alias``, ``/v1/profiles/{id}``."""
+"""Identity calls, profile reads and consent: ``/v1/identify``, ``/v1/alias``,
+``/v1/profiles/{id}`` (``/events``, ``/traits``, ``/consent``)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
-from shopwise.api._auth import authorize
+from shopwise.api._auth import audited, authorize
 from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.collect import IngestResult
 from shopwise.errors import InvalidInput, NotFound
 from shopwise.runtime import Runtime
-from shopwise.schema import Context, EventType, Id, check_trait
+from shopwise.schema import DO_NOT_SELL, Context, EventType, Id, Purpose, check_trait
 
 router = APIRouter(prefix="/v1", tags=["profiles"])
 
@@ -47,6 +48,28 @@ class TraitsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     traits: dict[str, Any]
+
+
+class ConsentIn(BaseModel):
+    """A person's consent choices, as a banner or account page records them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    purposes: dict[Purpose, bool] = Field(default_factory=dict)
+    """Choices per purpose; purposes left out keep their current choice."""
+    do_not_sell: bool | None = None
+    """The CCPA opt-out of sale (``true`` opts out)."""
+    policy_version: Annotated[str, Field(max_length=64)] | None = None
+    """The version of the privacy policy the person was shown."""
+    source: Annotated[str, Field(min_length=1, max_length=64)] = "api"
+    """Where the choice was made (``banner``, ``account``, ...)."""
+
+    @field_validator("purposes")
+    @classmethod
+    def _necessary_is_not_a_choice(cls, purposes: dict[Purpose, bool]) -> dict[Purpose, bool]:
+        if purposes.get(Purpose.NECESSARY) is False:
+            raise ValueError("necessary processing cannot be refused")
+        return purposes
 
 
 def _checked(traits: dict[str, Any]) -> dict[str, Any]:
@@ -126,17 +149,19 @@ def _view(rt: Runtime, profile_id: str) -> dict[str, Any]:
 
 @router.get("/profiles/{profile_id}")
 def get_profile(
-    request: Request, profile_id: str, _key: Annotated[ApiKey, Depends(authorize(Scope.READ))]
+    request: Request, profile_id: str, key: Annotated[ApiKey, Depends(authorize(Scope.READ))]
 ) -> dict[str, Any]:
     """The unified profile, by any linked id (user id, anonymous id or profile id)."""
-    return _view(runtime(request), profile_id)
+    view = _view(runtime(request), profile_id)
+    audited(request, key, "profile.read", view["profile_id"])
+    return view
 
 
 @router.get("/profiles/{profile_id}/events")
 def get_profile_events(
     request: Request,
     profile_id: str,
-    _key: Annotated[ApiKey, Depends(authorize(Scope.READ))],
+    key: Annotated[ApiKey, Depends(authorize(Scope.READ))],
     after: int = Query(0, ge=0, description="Return events with an id above this cursor."),
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
@@ -145,6 +170,7 @@ def get_profile_events(
     if found is None:
         raise NotFound(f"no profile for id {profile_id!r}")
     canonical, rows = found
+    audited(request, key, "profile.events_read", canonical, {"events": len(rows)})
     return {
         "profile_id": canonical,
         "events": [
@@ -180,4 +206,75 @@ async def patch_traits(
         properties={"traits": _checked(body.traits), "source": "api"},
     )
     await ingest_and_stitch(rt, event, key.id)
-    return _view(rt, profile_id)
+    view = _view(rt, profile_id)
+    audited(
+        request, key, "profile.traits_changed", view["profile_id"], {"traits": sorted(body.traits)}
+    )
+    return view
+
+
+def _consent(rt: Runtime, profile_id: str) -> dict[str, Any]:
+    """The profile's effective consent per purpose (stated, or its mode's default) and history."""
+    view = rt.profiles.get(profile_id)
+    found = rt.profiles.consent_history(profile_id)
+    if view is None or found is None:
+        raise NotFound(f"no profile for id {profile_id!r}")
+    choices = view.state.consent
+    effective = {
+        purpose.value: {
+            "granted": rt.consent.allows(choices, purpose),
+            "stated": purpose in choices,
+            "mode": rt.consent.modes.get(purpose, "always"),
+        }
+        for purpose in Purpose
+    }
+    sold = choices.get(DO_NOT_SELL)
+    return {
+        "profile_id": view.profile_id,
+        "purposes": effective,
+        "do_not_sell": bool(sold[0]) if sold else False,
+        "history": found[1],
+    }
+
+
+@router.get("/profiles/{profile_id}/consent")
+def get_consent(
+    request: Request, profile_id: str, key: Annotated[ApiKey, Depends(authorize(Scope.READ))]
+) -> dict[str, Any]:
+    """Consent per purpose (what applies now, whether the person stated it) and its history."""
+    consent = _consent(runtime(request), profile_id)
+    audited(request, key, "consent.read", consent["profile_id"])
+    return consent
+
+
+@router.put("/profiles/{profile_id}/consent")
+async def put_consent(
+    request: Request,
+    profile_id: str,
+    body: ConsentIn,
+    key: Annotated[ApiKey, Depends(authorize(Scope.WRITE))],
+) -> dict[str, Any]:
+    """Record consent choices for a profile (as a ``consent_updated`` event); they hold for the
+    person's next request, and the history keeps the policy version and source."""
+    rt = runtime(request)
+    identity = rt.profiles.identity_of(profile_id)
+    if identity is None:
+        raise NotFound(f"no profile for id {profile_id!r}")
+    user_id, anonymous_id = identity
+    statement = body.model_dump(mode="json", exclude_none=True)
+    event = _event(
+        EventType.CONSENT_UPDATED,
+        None,
+        None,
+        user_id=user_id,
+        anonymous_id=anonymous_id,
+        context={"consent": statement},
+        properties={},
+    )
+    await ingest_and_stitch(rt, event, key.id)
+    consent = _consent(rt, profile_id)
+    changes = {purpose.value: granted for purpose, granted in body.purposes.items()}
+    if body.do_not_sell is not None:
+        changes[DO_NOT_SELL] = body.do_not_sell
+    audited(request, key, "consent.changed", consent["profile_id"], {"choices": changes})
+    return consent

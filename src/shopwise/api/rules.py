@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 
-from shopwise.api._auth import authorize
+from shopwise.api._auth import audited, authorize
 from shopwise.api._runtime import runtime
 from shopwise.api.events import read_body
 from shopwise.auth import ApiKey, Scope
@@ -26,13 +26,17 @@ def _public(live: Versioned[Any]) -> dict[str, Any]:
     }
 
 
-async def _put(request: Request, store: VersionedStore[Any], key: ApiKey) -> dict[str, Any]:
+async def _put(
+    request: Request, store: VersionedStore[Any], key: ApiKey, action: str
+) -> dict[str, Any]:
     body = await read_body(request, MAX_YAML_BYTES)
     try:
         text = body.decode()
     except UnicodeDecodeError:
         raise InvalidInput("body must be UTF-8 YAML", code="invalid_yaml") from None
-    return _public(store.put(text, key.id))
+    stored = _public(store.put(text, key.id))
+    audited(request, key, action, str(stored["version"]))
+    return stored
 
 
 @router.get("/rules")
@@ -49,7 +53,7 @@ async def put_rules(
     request: Request, key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
 ) -> dict[str, Any]:
     """Store a new rule set (YAML body); it is validated, versioned and live at once."""
-    return await _put(request, runtime(request).rules, key)
+    return await _put(request, runtime(request).rules, key, "rules.changed")
 
 
 @router.get("/content")
@@ -65,4 +69,4 @@ async def put_content(
     request: Request, key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
 ) -> dict[str, Any]:
     """Store new content blocks and layouts (YAML body)."""
-    return await _put(request, runtime(request).content, key)
+    return await _put(request, runtime(request).content, key, "content.changed")

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shopwise.api._auth import authorize
+from shopwise.api._auth import audited, authorize
 from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.customers import CustomerIntelligence, ScoreStore
@@ -52,15 +52,17 @@ def _scores(scores: ScoreStore, profile_id: str) -> dict[str, Any]:
 
 @router.get("/profiles/{profile_id}/scores")
 def get_scores(
-    request: Request, profile_id: str, _key: Annotated[ApiKey, Depends(authorize(Scope.READ))]
+    request: Request, profile_id: str, key: Annotated[ApiKey, Depends(authorize(Scope.READ))]
 ) -> dict[str, Any]:
     """Current propensity and CLV scores, segment and audiences of a profile, by any linked id."""
-    return _scores(_service(request).scores, profile_id)
+    found = _scores(_service(request).scores, profile_id)
+    audited(request, key, "scores.read", found["profile_id"])
+    return found
 
 
 @router.post("/profiles/{profile_id}/scores/refresh")
 def refresh_scores(
-    request: Request, profile_id: str, _key: Annotated[ApiKey, Depends(authorize(Scope.WRITE))]
+    request: Request, profile_id: str, key: Annotated[ApiKey, Depends(authorize(Scope.WRITE))]
 ) -> dict[str, Any]:
     """Re-score one profile now with the current models (features of the whole population)."""
     rt = runtime(request)
@@ -69,6 +71,7 @@ def refresh_scores(
     if profile is None:
         raise NotFound(f"no profile for id {profile_id!r}")
     service.scores.refresh(service.frames(), only=[profile])
+    audited(request, key, "scores.refreshed", profile)
     return _scores(service.scores, profile)
 
 
@@ -86,7 +89,7 @@ def get_segments(
 
 @router.post("/audiences/export")
 def export_audience(
-    request: Request, body: ExportIn, _key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
+    request: Request, body: ExportIn, key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
 ) -> Response:
     """Download the lookalike audience (SHA-256 emails, ad consent only) or bids as CSV."""
     service = _service(request)
@@ -97,6 +100,7 @@ def export_audience(
         )
     else:
         service.audiences.bids(service.frames(), out)
+    audited(request, key, "audience.exported", body.kind, {"top_n": body.top_n})
     filename = f"shopwise-{body.kind}.csv"
     return Response(
         out.getvalue(),

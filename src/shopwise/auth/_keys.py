@@ -16,6 +16,7 @@ from enum import StrEnum
 
 import sqlalchemy as sa
 
+from shopwise.audit import AuditLog
 from shopwise.errors import AuthError, Forbidden, InvalidInput, NotFound
 from shopwise.store import api_keys, write_transaction
 
@@ -92,14 +93,18 @@ class KeyService:
     cannot grow it.
     """
 
-    def __init__(self, engine: sa.Engine, cache_seconds: float = 5.0) -> None:
+    def __init__(self, engine: sa.Engine, audit: AuditLog, cache_seconds: float = 5.0) -> None:
         self._engine = engine
+        self._audit = audit
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, ApiKey | None]] = {}
         self._lock = threading.Lock()
 
-    def create(self, kind: KeyKind, name: str | None = None) -> tuple[ApiKey, str]:
-        """A new key and its plaintext, which is shown once and never stored."""
+    def create(
+        self, kind: KeyKind, name: str | None = None, actor: str = "cli"
+    ) -> tuple[ApiKey, str]:
+        """A new key and its plaintext, which is shown once and never stored; audited as made
+        by ``actor``."""
         key_id = secrets.token_hex(6)
         plaintext = f"sw_{kind}_{key_id}_{secrets.token_urlsafe(24)}"
         created = datetime.now(UTC)
@@ -114,6 +119,7 @@ class KeyService:
                     created_at=created,
                 )
             )
+        self._audit.record(actor, "key.created", key_id, {"kind": str(kind)})
         return ApiKey(key_id, kind, label, created, None), plaintext
 
     def list(self, include_revoked: bool = False) -> list[ApiKey]:
@@ -123,7 +129,9 @@ class KeyService:
         with self._engine.connect() as conn:
             return [_row_to_key(row) for row in conn.execute(query)]
 
-    def revoke(self, key_id: str) -> ApiKey:
+    def revoke(self, key_id: str, actor: str = "cli") -> ApiKey:
+        """Revoke a key (audited as done by ``actor``); requests with it are refused at once here
+        and within ``cache_seconds`` in other processes."""
         now = datetime.now(UTC)
         with write_transaction(self._engine) as conn:
             result = conn.execute(
@@ -136,6 +144,7 @@ class KeyService:
             row = conn.execute(sa.select(api_keys).where(api_keys.c.id == key_id)).one()
         with self._lock:
             self._cache.clear()
+        self._audit.record(actor, "key.revoked", key_id)
         return _row_to_key(row)
 
     def verify(self, plaintext: str) -> ApiKey:

@@ -222,7 +222,7 @@ def _store_log() -> EventLog:
 
     runtime = Runtime.build(load_settings())
     try:
-        return store_event_log(runtime.engine, runtime.catalog)
+        return store_event_log(runtime.engine, runtime.catalog, runtime.consent)
     except EvaluationInputError as error:
         raise _fail(str(error)) from None
     finally:

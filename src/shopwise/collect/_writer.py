@@ -28,12 +28,11 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
 from shopwise.bus import StoredEvent
 from shopwise.errors import Unavailable
 from shopwise.schema import Columns
-from shopwise.store import dead_letters, events, write_transaction
+from shopwise.store import dead_letters, events, insert_once, write_transaction
 
 log = logging.getLogger("shopwise.collect")
 
@@ -55,13 +54,6 @@ class _Submission:
     future: Future[WriteOutcome] = field(default_factory=Future)
 
 
-def _insert_once(engine: sa.Engine, table: sa.Table, unique: str) -> sa.Insert:
-    """INSERT that skips rows whose ``unique`` column is already stored."""
-    if engine.dialect.name == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing(index_elements=[unique])
-    return postgresql.insert(table).on_conflict_do_nothing(index_elements=[unique])
-
-
 class GroupCommitWriter:
     """The single writer of the event table (see module docstring)."""
 
@@ -74,10 +66,10 @@ class GroupCommitWriter:
         self._engine = engine
         self._on_commit = on_commit
         self._max_rows = max_rows
-        self._insert = _insert_once(engine, events, Columns.MESSAGE).returning(
+        self._insert = insert_once(engine, events, Columns.MESSAGE).returning(
             events.c.id, events.c.message_id
         )
-        self._insert_dead = _insert_once(engine, dead_letters, "fingerprint")
+        self._insert_dead = insert_once(engine, dead_letters, "fingerprint")
         self._sqlite = engine.dialect.name == "sqlite"
         self._queue: queue.SimpleQueue[_Submission | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None

@@ -1,7 +1,7 @@
 """Audience exports for ad platforms: the lookalike audience of the top customers, and bids.
 
 Only people whose consent allows advertising (explicitly granted, not opted out of sale) are ever
-written, with SHA-256-hashed emails (:func:`shopwise.privacy.allows`).
+written, with SHA-256-hashed emails (:meth:`shopwise.privacy.ConsentPolicy.allows`).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from shopwise.customers.segments import (
 )
 from shopwise.errors import ModelNotTrained
 from shopwise.features import StoreFrames, customer_features
-from shopwise.privacy import allowed_profiles
+from shopwise.privacy import ConsentPolicy
 from shopwise.schema import Columns, Purpose
 from shopwise.store import profiles
 
@@ -34,11 +34,16 @@ class AudienceExport:
     """Writes the lookalike audience and the bid table of one store as CSV."""
 
     def __init__(
-        self, engine: sa.Engine, models: CustomerModels, config: CustomerModelsConfig
+        self,
+        engine: sa.Engine,
+        models: CustomerModels,
+        config: CustomerModelsConfig,
+        policy: ConsentPolicy,
     ) -> None:
         self.engine = engine
         self.models = models
         self.config = config
+        self.policy = policy
 
     def lookalikes(
         self,
@@ -63,7 +68,7 @@ class AudienceExport:
         value = _seed_value(scores)
         seed = value.nlargest(max(1, round(len(value) * seed_share))).index
         similar = lookalike_scores(features, list(seed), self.config.lookalike)
-        allowed = allowed_profiles(self.engine, Purpose.ADVERTISING)
+        allowed = self.policy.allowed_profiles(self.engine, Purpose.ADVERTISING)
         written = write_audience_csv(target, similar, self._emails(), allowed, top_n=top_n)
         result: dict[str, Any] = {"seed": len(seed), "candidates": len(similar), "rows": written}
         if bids is not None:

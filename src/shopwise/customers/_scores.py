@@ -22,7 +22,7 @@ from shopwise.customers._champions import CustomerModels
 from shopwise.customers._scoring import score_profiles
 from shopwise.features import StoreFrames
 from shopwise.logs import Progress, quiet
-from shopwise.privacy import allowed_profiles, allows, profile_consent
+from shopwise.privacy import ConsentPolicy, profile_consent
 from shopwise.profiles import Profiles
 from shopwise.schema import Columns, Purpose
 from shopwise.store import customer_scores, segment_memberships, segment_sizes, write_transaction
@@ -39,10 +39,13 @@ def _iso(ms: int | None) -> str | None:
 class ScoreStore:
     """Writes and reads the stored customer scores of one store (see module docstring)."""
 
-    def __init__(self, engine: sa.Engine, profiles: Profiles, models: CustomerModels) -> None:
+    def __init__(
+        self, engine: sa.Engine, profiles: Profiles, models: CustomerModels, policy: ConsentPolicy
+    ) -> None:
         self.engine = engine
         self.profiles = profiles
         self.models = models
+        self.policy = policy
 
     def refresh(
         self,
@@ -73,8 +76,8 @@ class ScoreStore:
         scores, members = score_profiles(self.models, frames)
         as_of: pd.Timestamp = scores.attrs["as_of"]
         versions: dict[str, str] = scores.attrs["versions"]
-        personalized = allowed_profiles(self.engine, Purpose.PERSONALIZATION)
-        marketed = allowed_profiles(self.engine, Purpose.MARKETING)
+        personalized = self.policy.allowed_profiles(self.engine, Purpose.PERSONALIZATION)
+        marketed = self.policy.allowed_profiles(self.engine, Purpose.MARKETING)
         long = scores.rename_axis(Columns.PROFILE).reset_index()
         long = long.melt(id_vars=Columns.PROFILE, var_name="name", value_name="value").dropna()
         long = long.loc[long[Columns.PROFILE].map(personalized).astype(bool)]
@@ -130,7 +133,7 @@ class ScoreStore:
             customer_scores.c[Columns.PROFILE] == profile
         )
         with self.engine.connect() as conn:
-            if not allows(profile_consent(conn, profile), Purpose.PERSONALIZATION):
+            if not self.policy.allows(profile_consent(conn, profile), Purpose.PERSONALIZATION):
                 return {}
             return {row.name: float(row.value) for row in conn.execute(query)}
 
@@ -158,9 +161,9 @@ class ScoreStore:
                     segment_memberships.c[Columns.PROFILE] == profile
                 )
             ).all()
-        if not allows(choices, Purpose.PERSONALIZATION):
+        if not self.policy.allows(choices, Purpose.PERSONALIZATION):
             rows = []
-        if not allows(choices, Purpose.MARKETING):
+        if not self.policy.allows(choices, Purpose.MARKETING):
             groups = []
         segments = [row.segment for row in groups if row.kind == SEGMENT]
         return {

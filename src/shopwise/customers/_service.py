@@ -22,6 +22,7 @@ from shopwise.customers._scores import ScoreStore
 from shopwise.customers._training import CustomerTrainer
 from shopwise.features import ItemInfo, StoreFrames, store_frames
 from shopwise.logs import Progress, quiet
+from shopwise.privacy import ConsentPolicy
 from shopwise.profiles import Profiles
 from shopwise.schema import Purpose
 
@@ -44,6 +45,7 @@ class CustomerIntelligence:
         profiles: Profiles,
         models_dir: Path,
         *,
+        policy: ConsentPolicy,
         item_info: ItemInfo | None = None,
         config: CustomerModelsConfig | None = None,
     ) -> CustomerIntelligence:
@@ -52,14 +54,14 @@ class CustomerIntelligence:
         models = CustomerModels(models_dir)
 
         def frames() -> StoreFrames:
-            return store_frames(engine, Purpose.ANALYTICS, item_info=item_info)
+            return store_frames(engine, policy, Purpose.ANALYTICS, item_info=item_info)
 
         return cls(
             frames=frames,
             models=models,
             trainer=CustomerTrainer(models, cfg),
-            scores=ScoreStore(engine, profiles, models),
-            audiences=AudienceExport(engine, models, cfg),
+            scores=ScoreStore(engine, profiles, models, policy),
+            audiences=AudienceExport(engine, models, cfg, policy),
         )
 
     def retrain(

@@ -13,14 +13,15 @@ import sqlalchemy as sa
 from shopwise.catalog import Catalog
 from shopwise.evaluate._datasets import EventLog
 from shopwise.evaluate._errors import EvaluationInputError
+from shopwise.privacy import ConsentPolicy
 from shopwise.recommend.candidates import ItemIndex
 from shopwise.recommend.training import consented_interactions, item_content
 from shopwise.schema import Columns
 
 
-def store_event_log(engine: sa.Engine, catalog: Catalog) -> EventLog:
+def store_event_log(engine: sa.Engine, catalog: Catalog, policy: ConsentPolicy) -> EventLog:
     """Every consented product interaction of the store, oldest first."""
-    rows, _excluded = consented_interactions(engine)
+    rows, _excluded = consented_interactions(engine, policy)
     if not rows:
         raise EvaluationInputError("the event store holds no consented product interactions")
     rows.sort(key=lambda i: i.timestamp)

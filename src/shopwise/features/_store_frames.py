@@ -20,7 +20,7 @@ import pandas as pd
 import sqlalchemy as sa
 
 from shopwise.features._frames import EVENT_COLUMNS, REFUNDED, REFUNDED_AT
-from shopwise.privacy import ConsentedEvent, ConsentedEvents
+from shopwise.privacy import ConsentedEvent, ConsentedEvents, ConsentPolicy
 from shopwise.schema import Columns, EventType, Purpose
 
 ItemInfo = Callable[[str], tuple[str | None, str | None]]
@@ -142,6 +142,7 @@ class _Rows:
 
 def store_frames(
     engine: sa.Engine,
+    policy: ConsentPolicy,
     purpose: Purpose = Purpose.ANALYTICS,
     *,
     item_info: ItemInfo | None = None,
@@ -153,6 +154,8 @@ def store_frames(
     ----------
     engine
         The store.
+    policy
+        What each purpose needs (the settings' consent modes).
     purpose
         Consent purpose the data must be allowed for (see the module docstring).
     item_info
@@ -166,7 +169,7 @@ def store_frames(
         The frames, keyed by canonical profile id, and the number of events left out.
     """
     wanted = None if types is None else {*types, *_ORDER_TYPES}
-    stored = ConsentedEvents(engine, purpose, wanted)
+    stored = ConsentedEvents(engine, policy, purpose, wanted)
     rows = _Rows(item_info)
     for row in stored:
         rows.add(row)

@@ -1,15 +1,15 @@
 """Privacy: which personal data may serve which purpose, decided in one place.
 
-:func:`allows` answers for a profile's consent choices and :func:`event_allows` for an event's own
-statement; :class:`ConsentedEvents` is the one reader of the event store for a purpose, used by
-recommender training, the customer features and the evaluation of the shop's own data.
+:class:`ConsentPolicy` answers for a person's consent choices (what silence means is its mode per
+purpose, from the settings) and :func:`event_allows` for an event's own statement;
+:class:`ConsentedEvents` is the one reader of the event store for a purpose, used by recommender
+training, the customer features and the evaluation of the shop's own data.
 """
 
 from shopwise.privacy._consent import (
-    OPT_IN,
+    DEFAULT_MODES,
     Choices,
-    allowed_profiles,
-    allows,
+    ConsentPolicy,
     consent_by_profile,
     event_allows,
     profile_consent,
@@ -17,12 +17,11 @@ from shopwise.privacy._consent import (
 from shopwise.privacy._events import ConsentedEvent, ConsentedEvents, identity_owners
 
 __all__ = [
-    "OPT_IN",
+    "DEFAULT_MODES",
     "Choices",
+    "ConsentPolicy",
     "ConsentedEvent",
     "ConsentedEvents",
-    "allowed_profiles",
-    "allows",
     "consent_by_profile",
     "event_allows",
     "identity_owners",

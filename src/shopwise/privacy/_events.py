@@ -3,7 +3,7 @@
 Training, features and the evaluation of the shop's own data all read events the same way: in
 event-id order, each attributed to the canonical profile of its identity (the user id when it has
 one, else the anonymous id) through the identity graph, and left out when its own consent statement
-or its profile's latest choice refuses the purpose (:func:`~shopwise.privacy.allows`).
+or its profile's latest choice refuses the purpose (:meth:`~shopwise.privacy.ConsentPolicy.allows`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from shopwise.privacy._consent import allowed_profiles, event_allows
+from shopwise.privacy._consent import ConsentPolicy, event_allows
 from shopwise.profiles import anon_key, profile_id_for, user_key
 from shopwise.store import events, identities
 
@@ -42,6 +42,7 @@ class ConsentedEvents:
     """
 
     engine: sa.Engine
+    policy: ConsentPolicy
     purpose: str
     types: Collection[str] | None = None
     """Event types to read; every type when ``None``."""
@@ -49,7 +50,7 @@ class ConsentedEvents:
 
     def __iter__(self) -> Iterator[ConsentedEvent]:
         self.excluded = 0
-        allowed = allowed_profiles(self.engine, self.purpose)
+        allowed = self.policy.allowed_profiles(self.engine, self.purpose)
         query = sa.select(
             events.c.type,
             events.c.anonymous_id,

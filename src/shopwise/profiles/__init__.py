@@ -9,7 +9,7 @@ from shopwise.profiles._identity import (
     user_key,
 )
 from shopwise.profiles._service import CONSUMER, Profiles, ProfileView, links_of
-from shopwise.profiles._state import RECENT, ProfileState
+from shopwise.profiles._state import RECENT, ProfileState, latest, stated_choices
 
 __all__ = [
     "CONSUMER",
@@ -23,7 +23,9 @@ __all__ = [
     "ProfileView",
     "Profiles",
     "anon_key",
+    "latest",
     "links_of",
     "profile_id_for",
+    "stated_choices",
     "user_key",
 ]

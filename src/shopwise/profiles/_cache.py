@@ -216,8 +216,9 @@ class ProfileCache:
 
 
 def served_view(state: ProfileState) -> tuple[Any, ...]:
-    """The parts of a state that serving reads (recency lists, affinities, orders)."""
+    """The parts of a state that serving reads (recency lists, affinities, orders, consent)."""
     return (
+        state.consent,
         state.viewed,
         state.carted,
         state.purchased,

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from shopwise.bus import StoredEvent
 from shopwise.profiles._cache import ProfileCache, Resolved
+from shopwise.profiles._history import ConsentHistory
 from shopwise.profiles._identity import (
     IdentityGraph,
     Link,
@@ -27,8 +28,16 @@ from shopwise.profiles._identity import (
     user_key,
 )
 from shopwise.profiles._state import ItemInfo, ProfileState
-from shopwise.schema import SYSTEM_EVENT_TYPES, EventType, is_pii
-from shopwise.store import PointRead, events, identities, profiles, write_transaction
+from shopwise.schema import SYSTEM_EVENT_TYPES, Columns, EventType, is_pii
+from shopwise.store import (
+    PointRead,
+    consent_changes,
+    events,
+    identities,
+    insert_once,
+    profiles,
+    write_transaction,
+)
 
 CONSUMER: Final = "profiles"
 _EVENT_COLUMNS = [events.c[name] for name in StoredEvent.__slots__]
@@ -127,6 +136,7 @@ class Profiles:
     ) -> None:
         self._engine = engine
         self._current = PointRead(engine, _CURRENT)
+        self._history_insert = insert_once(engine, consent_changes, Columns.MESSAGE, "purpose")
         self._graph = IdentityGraph()
         self._item_info = item_info
         self.cache = cache or ProfileCache()
@@ -157,24 +167,28 @@ class Profiles:
             ]
             states = self._load(conn, set(owners) - dirty)
             existing = set(states)
+            history = ConsentHistory()
             for event, profile in zip(batch, owners, strict=True):
                 if profile in dirty:
                     continue
                 state = states.setdefault(profile, ProfileState())
                 if event.id > state.watermark:
-                    state.apply(event, self._item_info)
+                    history.add(event, state.apply(event, self._item_info))
             horizon = max(event.id for event in batch)
             for profile in dirty:
-                states[profile] = self._rebuild(conn, profile, horizon)
+                states[profile] = self._rebuild(conn, profile, horizon, history)
             existing |= set(self._load(conn, dirty))
             self._save(conn, states, existing)
+            history.save(conn, self._history_insert)
         self.cache.committed(
             ((e.anonymous_id, e.user_id, owner) for e, owner in zip(batch, owners, strict=True)),
             states,
             dirty,
         )
 
-    def _rebuild(self, conn: sa.Connection, profile: str, horizon: int) -> ProfileState:
+    def _rebuild(
+        self, conn: sa.Connection, profile: str, horizon: int, history: ConsentHistory
+    ) -> ProfileState:
         """The profile folded from its events up to ``horizon`` (the batch's last event).
 
         Events after the horizon may already be committed, but they belong to later batches,
@@ -192,7 +206,8 @@ class Profiles:
         )
         state = ProfileState()
         for row in conn.execute(query).mappings():
-            state.apply(StoredEvent.from_row(dict(row)), self._item_info)
+            event = StoredEvent.from_row(dict(row))
+            history.add(event, state.apply(event, self._item_info))
         return state
 
     @staticmethod
@@ -285,6 +300,37 @@ class Profiles:
             )
             rows = conn.execute(query).mappings().all()
         return profile, [StoredEvent.from_row(dict(row)) for row in rows]
+
+    def consent_history(self, any_id: str) -> tuple[str, list[dict[str, Any]]] | None:
+        """Every consent change of the profile behind ``any_id``, oldest first, with the policy
+        version, source and time of each choice; ``None`` for an unknown id."""
+        with self._engine.connect() as conn:
+            profile = self._graph.lookup(conn, any_id)
+            if profile is None:
+                return None
+            users, anons = self._graph.members(conn, profile)
+            query = (
+                sa.select(consent_changes)
+                .where(
+                    sa.or_(
+                        consent_changes.c[Columns.USER].in_(users),
+                        consent_changes.c[Columns.ANONYMOUS].in_(anons),
+                    )
+                )
+                .order_by(consent_changes.c.occurred_at, consent_changes.c[Columns.MESSAGE])
+            )
+            rows = conn.execute(query).mappings().all()
+        return profile, [
+            {
+                "purpose": row["purpose"],
+                "granted": row["granted"],
+                "policy_version": row["policy_version"],
+                "source": row["source"],
+                "at": _iso(row["occurred_at"]),
+                Columns.MESSAGE: row[Columns.MESSAGE],
+            }
+            for row in rows
+        ]
 
     def identity_of(self, any_id: str) -> tuple[str | None, str | None] | None:
         """A (user_id, anonymous_id) pair that reaches the profile, for writing events to it."""

@@ -9,12 +9,12 @@ folding their events together. Money is kept in integer cents for exact sums.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from shopwise.bus import StoredEvent
-from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType
+from shopwise.schema import DO_NOT_SELL, ITEM_EVENT_WEIGHTS, Columns, EventType
 
 RECENT: Final = 20
 """How many recently viewed, carted and purchased products a profile keeps."""
@@ -25,6 +25,22 @@ ItemInfo = Callable[[str], tuple[str | None, str | None]]
 _N = TypeVar("_N", int, float)
 
 Stamp = tuple[int, str]
+
+
+def stated_choices(
+    context: Mapping[str, Any] | None, ts: int, message_id: str
+) -> dict[str, list[Any]]:
+    """The choices an event's consent statement (``context.consent``) makes, in the profile's
+    form: ``[granted, ts, message_id]`` per purpose and for ``do_not_sell``."""
+    consent = (context or {}).get(Columns.CONSENT)
+    if not isinstance(consent, Mapping):
+        return {}
+    stated: dict[str, Any] = dict(consent.get("purposes") or {})
+    if consent.get(DO_NOT_SELL) is not None:
+        stated[DO_NOT_SELL] = consent[DO_NOT_SELL]
+    return {purpose: [bool(granted), ts, message_id] for purpose, granted in stated.items()}
+
+
 """(event time in ms, message id): the order in which facts overwrite each other."""
 
 
@@ -79,8 +95,8 @@ class ProfileState:
     watermark: int = 0
     """The highest event id folded in."""
 
-    def apply(self, event: StoredEvent, item_info: ItemInfo | None = None) -> None:
-        """Fold one event into the state."""
+    def apply(self, event: StoredEvent, item_info: ItemInfo | None = None) -> list[str]:
+        """Fold one event into the state; returns the consent purposes whose choice it changed."""
         ts, mid = event.timestamp, event.message_id
         self.first_seen = ts if self.first_seen is None else min(self.first_seen, ts)
         self.last_seen = ts if self.last_seen is None else max(self.last_seen, ts)
@@ -89,7 +105,7 @@ class ProfileState:
         self.counts[event.type] = self.counts.get(event.type, 0) + 1
         if event.session_id:
             self.sessions.add(event.session_id)
-        self._apply_consent(event.context.get(Columns.CONSENT), (ts, mid))
+        changed = self._apply_consent(stated_choices(event.context, ts, mid))
         props = event.properties
         if event.type == EventType.IDENTIFY:
             source = str(props.get("source", "identify"))
@@ -101,16 +117,17 @@ class ProfileState:
         elif event.type == EventType.ORDER_REFUNDED:
             self.refunded_cents += _cents(props.get(Columns.REVENUE))
         self._apply_item(event, item_info)
+        return changed
 
-    def _apply_consent(self, consent: Any, stamp: Stamp) -> None:
-        if not isinstance(consent, dict):
-            return
-        choices = dict(consent.get("purposes") or {})
-        if consent.get("do_not_sell") is not None:
-            choices["do_not_sell"] = consent["do_not_sell"]
-        for purpose, granted in choices.items():
-            if _newer(self.consent.get(purpose), stamp):
-                self.consent[purpose] = [bool(granted), *stamp]
+    def _apply_consent(self, stated: dict[str, list[Any]]) -> list[str]:
+        changed = []
+        for purpose, choice in stated.items():
+            known = self.consent.get(purpose)
+            if _newer(known, (choice[1], choice[2])):
+                if known is None or known[0] != choice[0]:
+                    changed.append(purpose)
+                self.consent[purpose] = choice
+        return changed
 
     def _apply_order(
         self, props: dict[str, Any], ts: int, mid: str, item_info: ItemInfo | None
@@ -163,8 +180,8 @@ class ProfileState:
             purchased=_top_recent(self.purchased + other.purchased),
             categories=_sum(self.categories, other.categories),
             brands=_sum(self.brands, other.brands),
-            traits=_latest(self.traits, other.traits),
-            consent=_latest(self.consent, other.consent),
+            traits=latest(self.traits, other.traits),
+            consent=latest(self.consent, other.consent),
             watermark=max(self.watermark, other.watermark),
         )
         return merged
@@ -196,9 +213,12 @@ def _sum(a: dict[str, _N], b: dict[str, _N]) -> dict[str, _N]:
     return result
 
 
-def _latest(a: dict[str, list[Any]], b: dict[str, list[Any]]) -> dict[str, list[Any]]:
-    result = dict(a)
-    for key, value in b.items():
-        if _newer(result.get(key), (value[1], value[2])):
-            result[key] = value
+def latest(*sets: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """The newest entry per key among dated entries (``[value, ts, message_id, ...]``): consent
+    choices, traits."""
+    result: dict[str, list[Any]] = {}
+    for entries in sets:
+        for key, value in entries.items():
+            if _newer(result.get(key), (value[1], value[2])):
+                result[key] = value
     return result

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from shopwise.catalog import Catalog
 from shopwise.errors import NotEnoughData
 from shopwise.logs import Progress
-from shopwise.privacy import ConsentedEvent, ConsentedEvents
+from shopwise.privacy import ConsentedEvent, ConsentedEvents, ConsentPolicy
 from shopwise.recommend.artifacts import Popularity, Precomputed, RecommenderArtifact
 from shopwise.recommend.candidates import (
     InteractionData,
@@ -51,10 +51,12 @@ class TrainingSet:
     excluded_events: int
 
 
-def consented_interactions(engine: sa.Engine) -> tuple[list[Interaction], int]:
+def consented_interactions(
+    engine: sa.Engine, policy: ConsentPolicy
+) -> tuple[list[Interaction], int]:
     """Every product interaction that may serve personalization, in event order, and the number
     of events left out for lack of consent."""
-    stored = ConsentedEvents(engine, Purpose.PERSONALIZATION, ITEM_EVENT_WEIGHTS)
+    stored = ConsentedEvents(engine, policy, Purpose.PERSONALIZATION, ITEM_EVENT_WEIGHTS)
     interactions = [interaction for event in stored for interaction in _interactions(event)]
     return interactions, stored.excluded
 
@@ -80,10 +82,10 @@ def item_content(items: ItemIndex, catalog: Catalog) -> ItemContent:
     return ItemContent(texts, categories, brands, np.asarray(prices, dtype=np.float32))
 
 
-def build_training_set(engine: sa.Engine, catalog: Catalog) -> TrainingSet:
+def build_training_set(engine: sa.Engine, catalog: Catalog, policy: ConsentPolicy) -> TrainingSet:
     """Every consented interaction, as sequences per profile over catalog + seen items."""
     per_profile: dict[str, list[Interaction]] = defaultdict(list)
-    interactions, excluded = consented_interactions(engine)
+    interactions, excluded = consented_interactions(engine, policy)
     for interaction in interactions:
         per_profile[interaction.profile].append(interaction)
     known = set(catalog.snapshot())
@@ -167,12 +169,16 @@ def build_model(name: str) -> Recommender:
 
 
 def train_recommender(
-    engine: sa.Engine, catalog: Catalog, model_name: str, progress: Progress
+    engine: sa.Engine,
+    catalog: Catalog,
+    policy: ConsentPolicy,
+    model_name: str,
+    progress: Progress,
 ) -> tuple[RecommenderArtifact, dict[str, Any]]:
-    """Train the named recommender on the consented events of the store."""
+    """Train the named recommender on the events of the store that allow personalization."""
     started = time.perf_counter()
     progress("reading consented interactions from the event store")
-    training = build_training_set(engine, catalog)
+    training = build_training_set(engine, catalog, policy)
     n_interactions = sum(len(s) for s in training.data.sequences)
     if n_interactions == 0:
         raise NotEnoughData("no consented product interactions in the store to train on")

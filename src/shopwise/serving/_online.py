@@ -1,8 +1,10 @@
-"""Online session state: each shopper's latest product events, updated as events are committed.
+"""Online session state: each shopper's latest product events and consent statements, updated as
+events are committed.
 
 Serving reads it on every request, so a ``product_viewed`` acknowledged a few milliseconds earlier
-already changes the next answer, before the profile consumer has run. It lives in process memory
-(bounded); several servers share it through Redis in the scale-out setup.
+already changes the next answer, and a consent withdrawal already holds for it, before the profile
+consumer has run. It lives in process memory (bounded); several servers share it through Redis in
+the scale-out setup.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Sequence
+from typing import Any
 
 from shopwise.bus import StoredEvent
-from shopwise.profiles import anon_key, user_key
+from shopwise.profiles import anon_key, latest, stated_choices, user_key
 from shopwise.schema import ITEM_EVENT_WEIGHTS
 
 RecentItem = tuple[int, str, str]
@@ -20,16 +23,43 @@ RecentItem = tuple[int, str, str]
 
 
 class OnlineState:
-    """Recent product events per identity key (``a:<id>``, ``u:<id>``), LRU-bounded."""
+    """Recent product events and consent statements per identity key (``a:<id>``, ``u:<id>``),
+    LRU-bounded."""
 
     def __init__(self, per_identity: int = 50, max_identities: int = 100_000) -> None:
         self._per_identity = per_identity
         self._max = max_identities
         self._recent: OrderedDict[str, deque[RecentItem]] = OrderedDict()
+        self._consent: OrderedDict[str, dict[str, list[Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def note_consent(self, committed: Sequence[StoredEvent]) -> None:
+        """Remember the consent statements the events carry (the newest choice per purpose)."""
+        with self._lock:
+            for event in committed:
+                stated = stated_choices(event.context, event.timestamp, event.message_id)
+                if not stated:
+                    continue
+                for key in _keys(event.anonymous_id, event.user_id):
+                    known = self._consent.pop(key, {})
+                    self._consent[key] = latest(known, stated)
+                    if len(self._consent) > self._max:
+                        self._consent.popitem(last=False)
+
+    def consent(self, anonymous_id: str | None, user_id: str | None) -> dict[str, list[Any]]:
+        """The consent statements committed for the identities (newest per purpose)."""
+        with self._lock:
+            found = [self._consent[k] for k in _keys(anonymous_id, user_id) if k in self._consent]
+        return dict(found[0]) if len(found) == 1 else latest(*found)
+
+    def forget(self, anonymous_id: str | None, user_id: str | None) -> None:
+        """Drop the identities' recent product events (their consent statements stay)."""
+        with self._lock:
+            for key in _keys(anonymous_id, user_id):
+                self._recent.pop(key, None)
+
     def record(self, committed: Sequence[StoredEvent]) -> None:
-        """Called with every group commit (before the clients are answered)."""
+        """Keep the product events among ``committed`` (the caller passes only those it may)."""
         with self._lock:
             for event in committed:
                 if event.product_id is None or event.type not in ITEM_EVENT_WEIGHTS:

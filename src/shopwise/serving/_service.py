@@ -1,7 +1,11 @@
 """Recommendations and page decisions, independent of HTTP.
 
 Fast path: identity -> profile (``Profiles.current``: an in-process cache kept current by the
-profile consumer, the store on a miss) and the session's fresh events (online state) -> history
+profile consumer, the store on a miss) -> consent: the profile's choices overlaid with statements
+committed since (online state); without personalization consent the answer is rules and popular
+products only, flagged ``"personalized": false`` and cached under the request without the
+shopper's ids, and the shopper's session events are dropped -> the session's fresh events
+(online state) -> history
 -> candidates from the champion model (scored on the fresh history, remembered per history)
 merged with the worker's precomputed candidates -> business rules -> answer with a recommendation
 id and reason codes. A request whose inputs (profile state, recent events, model, lists, rules,
@@ -10,8 +14,8 @@ already rendered as JSON (:class:`AnswerCache`; a response splices its own id in
 request and its answer are appended to a buffer that a background thread turns into
 ``recommendation_viewed`` rows and hands to the collector in batches (:class:`ExposureLog`,
 :func:`exposure_rows`). Nothing on this path waits on I/O once the shopper's profile is cached.
-Any failure of a dependency degrades to a rule-filtered fallback, flagged in the answer, never
-an error.
+Exposures are recorded only for shoppers whose consent allows analytics. Any failure of a
+dependency degrades to a rule-filtered fallback, flagged in the answer, never an error.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Any, NamedTuple
 
 import orjson
 
+from shopwise.bus import StoredEvent
 from shopwise.catalog import Catalog, Product
 from shopwise.collect import system_row
 from shopwise.decide import (
@@ -37,10 +42,11 @@ from shopwise.decide import (
     ShopperContext,
     VersionedStore,
 )
-from shopwise.profiles import Profiles, ProfileState
+from shopwise.privacy import Choices, ConsentPolicy, event_allows
+from shopwise.profiles import Profiles, ProfileState, latest
 from shopwise.recommend import Precomputed, RecommenderArtifact, profile_products, top_n
 from shopwise.registry import Champion
-from shopwise.schema import EventType
+from shopwise.schema import EventType, Purpose
 from shopwise.serving._answers import AnswerCache
 from shopwise.serving._online import OnlineState, RecentItem
 from shopwise.serving._sessions import SessionCandidates
@@ -120,6 +126,7 @@ class Recommendations:
         precomputed: Champion[Precomputed],
         rules: VersionedStore[RuleSet],
         content: VersionedStore[ContentSet],
+        consent: ConsentPolicy,
         exposure: Exposure,
         answers: AnswerCache[Answer] | None = None,
     ) -> None:
@@ -130,12 +137,55 @@ class Recommendations:
         self._precomputed = precomputed
         self._rules = rules
         self._content = content
+        self._consent = consent
         self._exposure = exposure
         self._engine = RuleEngine(catalog.snapshot, self._fallback_items)
         self._sessions = SessionCandidates()
         self._answers: AnswerCache[Answer] = answers or AnswerCache()
         # recommendation ids only need to be unique, not secret: skip the OS entropy per request
         self._ids = random.Random()
+
+    # -- consent ----------------------------------------------------------------------------
+
+    def committed(self, events: Sequence[StoredEvent]) -> None:
+        """Called with every group commit, before the clients are answered: the events' consent
+        statements hold from now on, and the product events of shoppers who allow
+        personalization join their session state (a refusal drops what it held)."""
+        self._online.note_consent(events)
+        kept = []
+        for event in events:
+            if event.product_id is None:
+                continue
+            if self._personal_event(event):
+                kept.append(event)
+            else:
+                self._online.forget(event.anonymous_id, event.user_id)
+        self._online.record(kept)
+
+    def _personal_event(self, event: StoredEvent) -> bool:
+        """Whether an event may feed personalization: its own statement and the shopper's choices
+        as known in memory (the cached profile and the statements committed since) allow it."""
+        if not event_allows(event.context, Purpose.PERSONALIZATION):
+            return False
+        state = None
+        for any_id in (event.user_id, event.anonymous_id):
+            if any_id is not None:
+                hit, cached = self._profiles.cache.get(any_id)
+                if hit and cached is not None:
+                    state = cached[1]
+                    break
+        choices = self._choices(event.anonymous_id, event.user_id, state)
+        return self._consent.allows(choices, Purpose.PERSONALIZATION)
+
+    def _choices(
+        self, anonymous_id: str | None, user_id: str | None, state: ProfileState | None
+    ) -> Choices:
+        """The shopper's consent: the profile's choices overlaid with the statements committed
+        since, which the profile consumer may not have folded in yet."""
+        fresh = self._online.consent(anonymous_id, user_id)
+        if state is None:
+            return fresh
+        return latest(state.consent, fresh) if fresh else state.consent
 
     # -- context ----------------------------------------------------------------------------
 
@@ -243,30 +293,41 @@ class Recommendations:
         """Products for a placement (see module docstring)."""
         return self._recommend(request)[0]
 
-    def _recommend(self, request: RecommendationRequest) -> tuple[Served, Shopper | None]:
+    def _recommend(self, request: RecommendationRequest) -> tuple[Served, Shopper | None, Choices]:
+        """The served answer, the shopper as personalization may use it (``None`` without
+        consent) and the shopper's consent choices."""
         degraded: list[str] = []
         now = datetime.now(UTC)
         view = self._view(request, degraded)
+        choices = self._choices(request.anonymous_id, request.user_id, view[1] if view else None)
+        personal = self._consent.allows(choices, Purpose.PERSONALIZATION)
+        if personal:
+            recent = self._online.recent(request.anonymous_id, request.user_id)
+        else:
+            self._online.forget(request.anonymous_id, request.user_id)
+            view, recent = None, []
         rules = self._rules.live()
         artifact = self._champion.get()
         precomputed = self._precomputed.get()
-        recent = self._online.recent(request.anonymous_id, request.user_id)
         facts, active = self._engine.inputs(rules.value, request.placement, now)
         # an answer shows the model and rule versions: a new version is a new generation
         generation = (artifact, precomputed, rules, facts)
         inputs = (view, recent, active)
-        answer = None if degraded else self._answers.get(request, generation, inputs)
+        # without consent the answer holds nothing of the shopper's: one entry serves them all
+        key = request if personal else request._replace(anonymous_id=None, user_id=None)
+        answer = None if degraded else self._answers.get(key, generation, inputs)
         if answer is None:
             ctx = self.context(request, view, now=now)
             ruled = self._rule(
-                request, view, ctx, rules.value, artifact, precomputed, recent, degraded
+                request, view, ctx, rules.value, artifact, precomputed, recent, personal, degraded
             )
-            answer = self._answer(request, ruled, artifact, rules.version, degraded)
+            answer = self._answer(request, ruled, artifact, rules.version, personal, degraded)
             if not degraded:
-                self._answers.put(request, generation, inputs, answer)
+                self._answers.put(key, generation, inputs, answer)
         served = Served(self._new_id(), answer)
-        self._log_exposure(request, served)
-        return served, view
+        if self._consent.allows(choices, Purpose.ANALYTICS):
+            self._log_exposure(request, served)
+        return served, view, choices
 
     def _rule(
         self,
@@ -277,14 +338,16 @@ class Recommendations:
         artifact: RecommenderArtifact | None,
         precomputed: Precomputed | None,
         recent: list[RecentItem],
+        personal: bool,
         degraded: list[str],
     ) -> RuledList:
-        """The model's candidates for the request after the rules (fallbacks when it fails)."""
+        """The model's candidates for the request after the rules (fallbacks when it fails);
+        without ``personal`` consent, the rules' fallback alone."""
         candidates: list[Candidate] = []
-        model_ok = artifact is not None
-        if artifact is None:
+        model_ok = personal and artifact is not None
+        if personal and artifact is None:
             degraded.append("model_missing")
-        else:
+        elif personal and artifact is not None:
             try:
                 candidates = self._model_candidates(
                     artifact, precomputed, request, view, ctx, recent
@@ -302,6 +365,7 @@ class Recommendations:
         ruled: RuledList,
         artifact: RecommenderArtifact | None,
         rules_version: int,
+        personalized: bool,
         degraded: list[str],
     ) -> Answer:
         fields = {
@@ -314,6 +378,7 @@ class Recommendations:
             "rules_version": rules_version,
             "rules_fired": ruled.rules_fired,
             "fallback": ruled.fallback,
+            "personalized": personalized,
             "degraded": degraded,
             "experiment": None,
         }
@@ -351,7 +416,7 @@ class Recommendations:
             )
         rules = self._rules.live()
         ruled = self._engine.apply(rules.value, candidates, ctx, n, {product_id})
-        answer = self._answer(request, ruled, artifact, rules.version, degraded)
+        answer = self._answer(request, ruled, artifact, rules.version, False, degraded)
         return Served(self._new_id(), answer)
 
     def decide(
@@ -363,13 +428,20 @@ class Recommendations:
         """One call for a page slot: products, banner, triggered message, section order.
 
         ``scores`` (model scores by name) and ``segments`` (segment and audience names) come
-        from the customer-intelligence stage and feed thresholds and audience conditions.
+        from the customer-intelligence stage and feed thresholds and audience conditions. Without
+        personalization consent none of the shopper's data (profile, scores, segments) shapes
+        the slot; a triggered message also needs marketing consent.
         """
-        served, view = self._recommend(request)
+        served, view, choices = self._recommend(request)
+        personal = self._consent.allows(choices, Purpose.PERSONALIZATION)
+        if not personal:
+            scores, segments = {}, ()
         ctx = replace(self.context(request, view, scores), segments=segments)
         content = self._content.live()
         banner = content.value.pick(ctx, "banner")
-        message = content.value.pick(ctx, "message")
+        message = None
+        if personal and self._consent.allows(choices, Purpose.MARKETING):
+            message = content.value.pick(ctx, "message")
         return {
             **served.public(),
             "content_version": content.version,

@@ -32,6 +32,8 @@ _TYPE_NAMES: Final = {kind: kind.value for kind in EventType}
 _SHIPPING: Final = 4.95
 _FREE_SHIPPING_FROM: Final = 50.0
 _MAIL, _OWN_VISIT, _CLICK_VISIT = 0, 1, 2  # queue entry kinds; mails first at equal times
+POLICY_VERSION: Final = "2026-01"
+"""The privacy-policy version the demo shop's consent banner shows."""
 
 
 @dataclass
@@ -67,6 +69,8 @@ class _CustomerRun:
         self.gap_at = 0
         self.pools: dict[tuple[int, str | None, bool], tuple[Any, Any]] = {}
         self.cart_odds = {s: model.cart_logits(customer, s) for s in (False, True)}
+        self.asked: set[str] = set()
+        """Devices that have shown the consent banner."""
 
     def run(self) -> list[Record]:
         """Walk through the period in time order: mails can trigger visits, visits log in."""
@@ -96,6 +100,35 @@ class _CustomerRun:
         self.gap_at += 1
         return self.gaps[self.gap_at - 1]
 
+    def _context(self) -> dict[str, Any]:
+        """The context every event of the customer carries: locale, consent, library."""
+        consent = self.c.consent
+        return {
+            "locale": self.c.locale,
+            "consent": {"purposes": {**consent["purposes"]}, "do_not_sell": consent["do_not_sell"]},
+            "library": {**_LIBRARY},
+        }
+
+    def banner(self, visit: _Visit) -> None:
+        """The consent banner on a device's first visit: the customer's choices, as an explicit
+        ``consent_updated`` event with the policy version, at the start of the visit."""
+        device = visit.device
+        if device.anonymous_id in self.asked:
+            return
+        self.asked.add(device.anonymous_id)
+        context = self._context()
+        context["consent"].update(policy_version=POLICY_VERSION, source="banner")
+        event: dict[str, Any] = {
+            "type": _TYPE_NAMES[EventType.CONSENT_UPDATED],
+            "anonymous_id": device.anonymous_id,
+            "timestamp": self.t,
+            "context": context,
+            "properties": {},
+        }
+        if device.logged_in:
+            event["user_id"] = self.c.customer_id
+        self.records.append((self.t, self.c.index, len(self.records), event))
+
     def emit(
         self,
         kind: EventType,
@@ -105,12 +138,7 @@ class _CustomerRun:
         at: int | None = None,
     ) -> None:
         """Record one event; client events advance the visit clock by a few seconds."""
-        consent = self.c.consent
-        context: dict[str, Any] = {
-            "locale": self.c.locale,
-            "consent": {"purposes": {**consent["purposes"]}, "do_not_sell": consent["do_not_sell"]},
-            "library": {**_LIBRARY},
-        }
+        context = self._context()
         event: dict[str, Any] = {"type": _TYPE_NAMES[kind]}
         if visit is None:
             moment = self.t if at is None else at
@@ -203,6 +231,7 @@ class _CustomerRun:
             coupon=campaign is not None and self.rng.random() < 0.4,
         )
         landing = "/sale" if visit.sale and self.rng.random() < 0.5 else "/"
+        self.banner(visit)
         self.emit(EventType.PAGE_VIEWED, {}, visit, landing)
         if not device.logged_in and self.rng.random() < self.c.params.login_early:
             self.login(visit)

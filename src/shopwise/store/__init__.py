@@ -1,6 +1,12 @@
 """The relational store: Core tables, engine factory and migrations (SQLite or PostgreSQL)."""
 
-from shopwise.store._engine import PointRead, create_engine, is_sqlite, write_transaction
+from shopwise.store._engine import (
+    PointRead,
+    create_engine,
+    insert_once,
+    is_sqlite,
+    write_transaction,
+)
 from shopwise.store._migrate import (
     current_revisions,
     downgrade,
@@ -11,8 +17,10 @@ from shopwise.store._migrate import (
 from shopwise.store._tables import (
     SHOPPER_EVENTS_SQL,
     api_keys,
+    audit_log,
     bus_offsets,
     catalog_changes,
+    consent_changes,
     customer_scores,
     dead_letters,
     events,
@@ -32,8 +40,10 @@ __all__ = [
     "SHOPPER_EVENTS_SQL",
     "PointRead",
     "api_keys",
+    "audit_log",
     "bus_offsets",
     "catalog_changes",
+    "consent_changes",
     "create_engine",
     "current_revisions",
     "customer_scores",
@@ -42,6 +52,7 @@ __all__ = [
     "events",
     "head_revisions",
     "identities",
+    "insert_once",
     "is_current",
     "is_sqlite",
     "job_locks",

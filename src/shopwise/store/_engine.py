@@ -9,6 +9,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -136,3 +137,10 @@ class PointRead:
 
 def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def insert_once(engine: sa.Engine, table: sa.Table, *unique: str) -> sa.Insert:
+    """INSERT that skips rows whose ``unique`` columns (a unique index) are already stored."""
+    if is_sqlite(engine):
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(unique))
+    return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(unique))

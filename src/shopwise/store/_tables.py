@@ -225,3 +225,35 @@ segment_sizes = sa.Table(
     sa.Column("recorded_at", sa.BigInteger, nullable=False),
 )
 """Size of every segment and audience at each full refresh, for the dashboard's history."""
+
+consent_changes = sa.Table(
+    "consent_changes",
+    metadata,
+    sa.Column(C.MESSAGE, sa.String(128), primary_key=True),
+    sa.Column("purpose", sa.String(32), primary_key=True),
+    sa.Column("granted", sa.Boolean, nullable=False),
+    sa.Column("policy_version", sa.String(64), nullable=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column(C.ANONYMOUS, sa.String(128), nullable=True, index=True),
+    sa.Column(C.USER, sa.String(128), nullable=True, index=True),
+    sa.Column("occurred_at", sa.BigInteger, nullable=False),
+    sa.Column("recorded_at", sa.BigInteger, nullable=False),
+)
+"""Every consent choice that changed a profile's consent (purpose or ``do_not_sell``), with the
+policy version, source and time it was made: the history a shop must be able to show. Keyed by
+the event that carried it; found by the person's ids."""
+
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("actor", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(64), nullable=False, index=True),
+    sa.Column("subject", sa.String(256), nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False, unique=True),
+)
+"""Append-only, hash-chained record of accesses to personal data and of changes that matter to
+privacy and operations; each entry's hash covers its fields and the previous entry's hash."""

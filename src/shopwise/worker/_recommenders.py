@@ -12,6 +12,7 @@ from shopwise.profiles import ProfileState
 from shopwise.recommend import profile_products
 from shopwise.recommend.training import precompute, train_recommender
 from shopwise.runtime import Runtime
+from shopwise.schema import Purpose
 from shopwise.store import profiles
 from shopwise.worker._scheduler import Job
 
@@ -26,7 +27,9 @@ def train_recommenders(runtime: Runtime, model: str, progress: Progress) -> dict
     Serving processes pick the new champion up within seconds, without a restart; the
     shoppers' precomputed lists are refreshed right after.
     """
-    artifact, stats = train_recommender(runtime.engine, runtime.catalog, model, progress)
+    artifact, stats = train_recommender(
+        runtime.engine, runtime.catalog, runtime.consent, model, progress
+    )
     progress("saving the artifact")
     version = runtime.recommenders.save(artifact, stats, promote=True)
     runtime.champion.refresh()
@@ -35,19 +38,24 @@ def train_recommenders(runtime: Runtime, model: str, progress: Progress) -> dict
 
 
 def _histories(runtime: Runtime) -> dict[str, list[str]]:
+    """The recent products of every profile whose consent allows personalization."""
     query = sa.select(profiles.c.profile_id, profiles.c.state).where(
         profiles.c.merged_into.is_(None)
     )
     histories = {}
     with runtime.engine.connect() as conn:
         for row in conn.execute(query):
-            entries = sorted(profile_products(ProfileState.from_json(row.state)))
+            state = ProfileState.from_json(row.state)
+            if not runtime.consent.allows(state.consent, Purpose.PERSONALIZATION):
+                continue
+            entries = sorted(profile_products(state))
             histories[row.profile_id] = [pid for _ts, pid in entries][-HISTORY:]
     return histories
 
 
 def refresh_candidates(runtime: Runtime, progress: Progress) -> dict[str, Any]:
-    """Precompute every shopper's ranked list with the champion; serving swaps it in live."""
+    """Precompute the ranked list of every shopper who allows personalization with the
+    champion; serving swaps it in live."""
     runtime.champion.refresh()
     artifact, version = runtime.champion.get(), runtime.champion.version
     if artifact is None or version is None:
