@@ -88,6 +88,21 @@ class ModelRegistry:
                 continue
             return version, folder
 
+    def rewrite(self, version: str, artifact: object) -> None:
+        """Replace a saved version's artifact in place (erasure removing a person from it); the
+        file is swapped atomically, so a reader loads the old or the new artifact, never half."""
+        path = self.root / version / ARTIFACT
+        if not path.is_file():
+            raise FileNotFoundError(f"no artifact for version {version}")
+        tmp = path.with_name(f".{ARTIFACT}.{os.getpid()}")
+        with tmp.open("wb") as handle:
+            pickle.dump(artifact, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+
+    def artifact_bytes(self, version: str) -> bytes:
+        """The saved artifact file as bytes (to search it)."""
+        return (self.root / version / ARTIFACT).read_bytes()
+
     def promote(self, version: str) -> None:
         if not (self.root / version / ARTIFACT).is_file():
             raise FileNotFoundError(f"no artifact for version {version}")

@@ -19,10 +19,11 @@ from shopwise.bus import Bus, EmbeddedBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
-from shopwise.privacy import ConsentPolicy
+from shopwise.privacy import ConsentPolicy, Suppression
 from shopwise.profiles import CONSUMER, Profiles
 from shopwise.recommend import Precomputed, RecommenderArtifact
 from shopwise.registry import Champion, ModelRegistry
+from shopwise.rights import SubjectRights
 from shopwise.schema import SYSTEM_EVENT_TYPES
 from shopwise.serving import (
     AnswerCache,
@@ -67,6 +68,8 @@ class Runtime:
     recommendations: Recommendations
     exposures: ExposureLog[tuple[RecommendationRequest, Served]]
     """Serving's exposure events, batched to the collector by a background thread."""
+    rights: SubjectRights
+    """Exports and erasures of a person."""
     score_provider: Callable[[str], dict[str, float]] | None = None
     """Overrides where decision thresholds read scores (default: :attr:`customers`)."""
 
@@ -80,6 +83,7 @@ class Runtime:
         bus = EmbeddedBus(engine)
         audit = AuditLog(engine)
         consent = ConsentPolicy.from_settings(settings)
+        suppression = Suppression(engine, settings.secret_key.get_secret_value().encode())
         online = OnlineState()
         catalog = Catalog(engine)
         profiles = Profiles(engine, item_info=catalog.item_info)
@@ -90,7 +94,9 @@ class Runtime:
             bus.publish(committed)
 
         writer = GroupCommitWriter(engine, on_commit=on_commit)
-        collector = Collector(writer, Sessionizer(settings.session_idle_minutes))
+        collector = Collector(
+            writer, Sessionizer(settings.session_idle_minutes), suppression.suppressed
+        )
         bus.subscribe(CONSUMER, profiles.consume, ignore=SYSTEM_EVENT_TYPES)
         recommenders = ModelRegistry(settings.models_dir, "recommenders")
         champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
@@ -111,6 +117,24 @@ class Runtime:
             consent,
             exposure=exposures,
             answers=AnswerCache(settings.answer_cache_size),
+        )
+        rights = SubjectRights(
+            engine,
+            profiles,
+            suppression,
+            audit,
+            [recommenders, precomputed_registry],
+            [champion, precomputed],
+        )
+        rights.add_cache(
+            "profile cache",
+            profiles.cache.clear,
+            lambda person: profiles.cache.holds(person.ids, person.profile_ids),
+        )
+        rights.add_cache(
+            "serving memory",
+            recommendations.clear_memory,
+            lambda person: recommendations.holds(person.anonymous_ids, person.user_ids),
         )
         return cls(
             settings=settings,
@@ -134,6 +158,7 @@ class Runtime:
             consent=consent,
             recommendations=recommendations,
             exposures=exposures,
+            rights=rights,
         )
 
     def scores(self, any_id: str | None) -> dict[str, float]:
@@ -177,9 +202,11 @@ class Runtime:
             self.bus.start()
         self.champion.start()
         self.precomputed.start()
+        self.rights.start()
 
     def stop(self) -> None:
         """Drain the writer, stop consumers and release connections."""
+        self.rights.stop()
         self.champion.stop()
         self.precomputed.stop()
         self.exposures.stop()

@@ -9,8 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET = "dev-only-secret-change-me"
 
 ConsentMode = Literal["opt_in", "opt_out"]
 """``opt_in``: a purpose is refused until the shopper grants it; ``opt_out``: allowed until
@@ -22,6 +24,10 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="SHOPWISE_", extra="forbid", frozen=True)
 
+    environment: Literal["development", "production"] = "development"
+    """``production`` refuses the development secret key."""
+    secret_key: SecretStr = SecretStr(DEV_SECRET)
+    """Keys the hashes of erased shoppers' ids (the suppression list); set it in production."""
     data_dir: Path = Path("./var")
     """Where the embedded database, model artifacts and logs live."""
     database_url: str | None = None
@@ -52,6 +58,12 @@ class Settings(BaseSettings):
     """What silence means for marketing (segments, triggered messages)."""
     consent_advertising: ConsentMode = "opt_in"
     """What silence means for advertising (audiences exported to ad platforms)."""
+
+    @model_validator(mode="after")
+    def _refuse_the_development_secret(self) -> Settings:
+        if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
+            raise ValueError("SHOPWISE_SECRET_KEY must be set in production")
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -9,7 +9,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from shopwise import __version__
-from shopwise.api import catalog, events, health, profiles, rules, scores, serving, tracking_api
+from shopwise.api import (
+    catalog,
+    events,
+    health,
+    privacy,
+    profiles,
+    rules,
+    scores,
+    serving,
+    tracking_api,
+)
 from shopwise.api._errors import install_error_handlers
 from shopwise.api._json import JsonResponse
 from shopwise.api._middleware import RequestContext
@@ -54,6 +64,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(rules.router)
     app.include_router(tracking_api.router)
     app.include_router(scores.router)
+    app.include_router(privacy.router)
+    # the remembered shopper queries hold shoppers' ids: an erasure clears them
+    rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)
     return app
 
 

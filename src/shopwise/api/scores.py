@@ -95,12 +95,13 @@ def export_audience(
     service = _service(request)
     out = io.StringIO()
     if body.kind == "lookalike":
-        service.audiences.lookalikes(
+        result = service.audiences.lookalikes(
             service.frames(), out, top_n=body.top_n, seed_share=body.seed_share
         )
+        details = {"export_id": result["export_id"], "rows": result["rows"]}
     else:
-        service.audiences.bids(service.frames(), out)
-    audited(request, key, "audience.exported", body.kind, {"top_n": body.top_n})
+        details = {"rows": service.audiences.bids(service.frames(), out)}
+    audited(request, key, "audience.exported", body.kind, details)
     filename = f"shopwise-{body.kind}.csv"
     return Response(
         out.getvalue(),

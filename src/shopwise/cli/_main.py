@@ -5,7 +5,18 @@ from __future__ import annotations
 import typer
 
 from shopwise import __version__
-from shopwise.cli import audit, db, demo, evaluate, events, intelligence, keys, train, worker
+from shopwise.cli import (
+    audit,
+    db,
+    demo,
+    evaluate,
+    events,
+    intelligence,
+    keys,
+    privacy,
+    train,
+    worker,
+)
 from shopwise.cli._common import console, load_settings
 
 app = typer.Typer(
@@ -21,6 +32,7 @@ app.add_typer(events.import_app, name="import")
 app.add_typer(train.app, name="train")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(audit.app, name="audit")
+app.add_typer(privacy.app, name="privacy")
 intelligence.register(train.app, app)
 app.command("demo")(demo.demo)
 app.command("simulate")(demo.simulate)

@@ -92,6 +92,8 @@ def export(
         result = service.audiences.lookalikes(
             service.frames(), output, bids, top_n=top_n, seed_share=seed_share
         )
+        details = {"export_id": result["export_id"], "rows": result["rows"]}
+        runtime.audit.record("cli", "audience.exported", "lookalike", details)
         bar.update(task, description="done", completed=1)
     console.print(
         f"wrote {result['rows']} lookalike rows to {output} (seed {result['seed']} profiles, "

@@ -9,6 +9,7 @@ from shopwise.collect._service import (
     DeadLetters,
     IngestResult,
     ReplayResult,
+    Suppressed,
     parse_batch,
 )
 from shopwise.collect._sessions import Sessionizer
@@ -28,6 +29,7 @@ __all__ = [
     "Rejection",
     "ReplayResult",
     "Sessionizer",
+    "Suppressed",
     "WriteOutcome",
     "import_events",
     "parse_batch",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -31,13 +31,25 @@ class IngestResult:
     duplicates: int
     rejected: list[Rejection] = field(default_factory=list)
     last_event_id: int = 0
+    suppressed: int = 0
+    """Valid events of erased people, dropped (see :data:`Suppressed`)."""
 
     def public(self) -> dict[str, Any]:
         return {
             "accepted": self.accepted,
             "duplicates": self.duplicates,
             "rejected": [r.public() for r in self.rejected],
+            "suppressed": self.suppressed,
         }
+
+
+Suppressed = Callable[[str | None, str | None], bool]
+"""Whether an event with these (anonymous, user) ids belongs to an erased person: such events are
+dropped at ingestion, never stored (``shopwise.privacy.Suppression``)."""
+
+
+def _keep_all(_anonymous_id: str | None, _user_id: str | None) -> bool:
+    return False
 
 
 def parse_batch(body: bytes) -> list[Any]:
@@ -75,42 +87,60 @@ def _dead_row(rejection: Rejection, received: int, key_id: str | None) -> dict[s
     }
 
 
-class Collector:
-    """Accepts event batches: every valid event is stored once, every invalid one dead-lettered."""
+@dataclass
+class _Prepared:
+    """A batch checked: rows to store, rejections and their dead letters, events suppressed."""
 
-    def __init__(self, writer: GroupCommitWriter, sessionizer: Sessionizer) -> None:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    dead: list[dict[str, Any]] = field(default_factory=list)
+    suppressed: int = 0
+
+
+class Collector:
+    """Accepts event batches: every valid event is stored once, every invalid one dead-lettered,
+    and the events of erased people dropped."""
+
+    def __init__(
+        self,
+        writer: GroupCommitWriter,
+        sessionizer: Sessionizer,
+        suppressed: Suppressed = _keep_all,
+    ) -> None:
         self._writer = writer
         self._sessions = sessionizer
+        self._suppressed = suppressed
 
-    def _prepare(
-        self, batch: Sequence[Any], key_id: str | None
-    ) -> tuple[list[dict[str, Any]], list[Rejection], list[dict[str, Any]]]:
+    def _prepare(self, batch: Sequence[Any], key_id: str | None) -> _Prepared:
         received = _now_ms()
-        rows: list[dict[str, Any]] = []
-        rejected: list[Rejection] = []
+        prepared = _Prepared()
         for index, raw in enumerate(batch):
             result = validate_event(raw, index, received)
             if isinstance(result, Rejection):
-                rejected.append(result)
+                prepared.rejected.append(result)
+            elif self._suppressed(result[Columns.ANONYMOUS], result[Columns.USER]):
+                prepared.suppressed += 1
             else:
                 result["key_id"] = key_id
-                rows.append(result)
-        self._sessions.assign(rows)
-        dead = [_dead_row(r, received, key_id) for r in rejected]
-        return rows, rejected, dead
+                prepared.rows.append(result)
+        self._sessions.assign(prepared.rows)
+        prepared.dead = [_dead_row(r, received, key_id) for r in prepared.rejected]
+        return prepared
 
     @staticmethod
-    def _result(outcome: WriteOutcome, rejected: list[Rejection]) -> IngestResult:
+    def _result(outcome: WriteOutcome, prepared: _Prepared) -> IngestResult:
         last = outcome.stored[-1].id if outcome.stored else 0
-        return IngestResult(len(outcome.stored), outcome.duplicates, rejected, last)
+        return IngestResult(
+            len(outcome.stored), outcome.duplicates, prepared.rejected, last, prepared.suppressed
+        )
 
     def ingest(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
         """Validate and store ``batch``; returns after the accepted events are committed."""
-        rows, rejected, dead = self._prepare(batch, key_id)
-        if not rows and not dead:
-            return IngestResult(0, 0)
-        outcome = self._writer.submit(rows, dead).result()
-        return self._result(outcome, rejected)
+        prepared = self._prepare(batch, key_id)
+        if not prepared.rows and not prepared.dead:
+            return IngestResult(0, 0, suppressed=prepared.suppressed)
+        outcome = self._writer.submit(prepared.rows, prepared.dead).result()
+        return self._result(outcome, prepared)
 
     def enqueue_system(self, rows: list[dict[str, Any]]) -> None:
         """Queue rows of events shopwise made itself (:func:`system_row`) for the next group
@@ -126,11 +156,11 @@ class Collector:
 
     async def ingest_async(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
         """:meth:`ingest` for the event loop: waits for the group commit without blocking it."""
-        rows, rejected, dead = self._prepare(batch, key_id)
-        if not rows and not dead:
-            return IngestResult(0, 0)
-        outcome = await asyncio.wrap_future(self._writer.submit(rows, dead))
-        return self._result(outcome, rejected)
+        prepared = self._prepare(batch, key_id)
+        if not prepared.rows and not prepared.dead:
+            return IngestResult(0, 0, suppressed=prepared.suppressed)
+        outcome = await asyncio.wrap_future(self._writer.submit(prepared.rows, prepared.dead))
+        return self._result(outcome, prepared)
 
 
 @dataclass(frozen=True)

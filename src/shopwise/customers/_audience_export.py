@@ -6,6 +6,9 @@ written, with SHA-256-hashed emails (:meth:`shopwise.privacy.ConsentPolicy.allow
 
 from __future__ import annotations
 
+import time
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -16,16 +19,17 @@ from shopwise.customers._artifacts import SEGMENT, CustomerModelsConfig
 from shopwise.customers._champions import CustomerModels
 from shopwise.customers._scoring import score_profiles, span
 from shopwise.customers.segments import (
+    audience_rows,
     bid_multipliers,
     lookalike_scores,
-    write_audience_csv,
+    write_audience,
     write_bids_csv,
 )
 from shopwise.errors import ModelNotTrained
 from shopwise.features import StoreFrames, customer_features
 from shopwise.privacy import ConsentPolicy
 from shopwise.schema import Columns, Purpose
-from shopwise.store import profiles
+from shopwise.store import audience_exports, profiles, write_transaction
 
 Target = str | Path | IO[str]
 
@@ -69,11 +73,32 @@ class AudienceExport:
         seed = value.nlargest(max(1, round(len(value) * seed_share))).index
         similar = lookalike_scores(features, list(seed), self.config.lookalike)
         allowed = self.policy.allowed_profiles(self.engine, Purpose.ADVERTISING)
-        written = write_audience_csv(target, similar, self._emails(), allowed, top_n=top_n)
-        result: dict[str, Any] = {"seed": len(seed), "candidates": len(similar), "rows": written}
+        rows = audience_rows(similar, self._emails(), allowed, top_n=top_n)
+        written = write_audience(target, rows)
+        export_id = self._record(rows.index, "lookalike")
+        result: dict[str, Any] = {
+            "export_id": export_id,
+            "seed": len(seed),
+            "candidates": len(similar),
+            "rows": written,
+        }
         if bids is not None:
             result["bid_rows"] = write_bids_csv(bids, self.bid_table(scores, members))
         return result
+
+    def _record(self, profiles: Iterable[str], kind: str) -> str:
+        """Keep who was written in this export (``audience_exports``), so a person can be told
+        where their data went; returns the export's id."""
+        export_id = uuid.uuid4().hex[:16]
+        now = int(time.time() * 1000)
+        rows = [
+            {"export_id": export_id, Columns.PROFILE: str(p), "kind": kind, "exported_at": now}
+            for p in profiles
+        ]
+        if rows:
+            with write_transaction(self.engine) as conn:
+                conn.execute(audience_exports.insert(), rows)
+        return export_id
 
     def bids(self, frames: StoreFrames, target: Target) -> int:
         """Write the current bid table as CSV; returns the number of rows."""

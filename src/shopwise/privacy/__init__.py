@@ -15,6 +15,7 @@ from shopwise.privacy._consent import (
     profile_consent,
 )
 from shopwise.privacy._events import ConsentedEvent, ConsentedEvents, identity_owners
+from shopwise.privacy._suppression import Suppression
 
 __all__ = [
     "DEFAULT_MODES",
@@ -22,6 +23,7 @@ __all__ = [
     "ConsentPolicy",
     "ConsentedEvent",
     "ConsentedEvents",
+    "Suppression",
     "consent_by_profile",
     "event_allows",
     "identity_owners",

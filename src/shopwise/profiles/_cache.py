@@ -186,6 +186,11 @@ class ProfileCache:
             self._fence.clear()
             self._settling.clear()
 
+    def holds(self, ids: Iterable[str], profiles: Iterable[str]) -> bool:
+        """Whether any of these ids or profiles is cached."""
+        with self._lock:
+            return any(i in self._ids for i in ids) or any(p in self._states for p in profiles)
+
     def __len__(self) -> int:
         return len(self._states)
 

@@ -6,11 +6,12 @@ registry; serving loads the champions and reads them on every request. Nothing h
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from shopwise.profiles import ProfileState
-from shopwise.recommend.candidates import ItemIndex, Recommender
+from shopwise.recommend.candidates import ItemIndex, KeepsUserRows, Recommender
 
 
 @dataclass
@@ -37,6 +38,21 @@ class RecommenderArtifact:
     popular: Popularity
     trained_at: int
     stats: dict[str, Any]
+    profile_ids: tuple[str, ...] = ()
+    """The canonical profile of each training row (the model's users, in order), so that
+    erasing a person can remove their rows at once (:meth:`forget`). Empty in artifacts trained
+    before it was kept."""
+
+    def forget(self, profiles: Collection[str]) -> int:
+        """Remove the rows of ``profiles`` from the models that keep a row per user; returns how
+        many rows were removed."""
+        rows = [row for row, profile in enumerate(self.profile_ids) if profile in profiles]
+        if rows:
+            for model in {id(m): m for m in (self.model, self.session_model)}.values():
+                if isinstance(model, KeepsUserRows):
+                    model.forget(rows)
+            self.profile_ids = tuple("" if p in profiles else p for p in self.profile_ids)
+        return len(rows)
 
 
 @dataclass
@@ -47,6 +63,11 @@ class Precomputed:
     computed_at: int
     lists: dict[str, tuple[list[str], list[float], list[list[str]]]]
     """profile id -> (product ids, scores, reason codes), best first."""
+
+    def forget(self, profiles: Collection[str]) -> int:
+        """Drop the lists of ``profiles``; returns how many were dropped."""
+        dropped = [profile for profile in profiles if self.lists.pop(profile, None) is not None]
+        return len(dropped)
 
 
 def profile_products(state: ProfileState) -> list[tuple[int, str]]:

@@ -25,6 +25,7 @@ from shopwise.recommend.candidates import (
     FloatArray,
     IntArray,
     InteractionData,
+    KeepsUserRows,
     Recommender,
     check_fitted,
     top_n,
@@ -435,6 +436,12 @@ class ShopwiseRecommender:
         """Names of the features the fitted ranker uses, in order."""
         state = self.ranker.state
         return [] if state is None else list(state.feature_names)
+
+    def forget(self, rows: Sequence[int]) -> None:
+        """Remove training ``rows`` from every generator that keeps a row per user."""
+        for generator in self.active:
+            if isinstance(generator, KeepsUserRows):
+                generator.forget(rows)
 
     def similar_items(self, item: int, n: int) -> tuple[IntArray, FloatArray]:
         """Items that most often follow ``item`` (the first transition generator's view)."""

@@ -201,6 +201,7 @@ def train_recommender(
         popular=popularity(training, catalog),
         trained_at=now_ms(),
         stats=stats,
+        profile_ids=tuple(training.profile_ids),
     )
     return artifact, stats
 

@@ -52,6 +52,11 @@ class AnswerCache(Generic[T]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def requests(self) -> list[Hashable]:
+        """The requests answers are kept for (to search them)."""
+        with self._lock:
+            return list(self._entries)
+
     def get(self, key: Hashable, generation: Generation, inputs: Inputs) -> T | None:
         with self._lock:
             if not _same(generation, self._generation):
@@ -75,6 +80,7 @@ class AnswerCache(Generic[T]):
                 self._entries.popitem(last=False)
 
     def clear(self) -> None:
+        """Forget every answer (an erasure among others: answers may hold a person's lists)."""
         with self._lock:
             self._entries.clear()
             self._generation = ()

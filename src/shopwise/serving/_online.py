@@ -58,6 +58,18 @@ class OnlineState:
             for key in _keys(anonymous_id, user_id):
                 self._recent.pop(key, None)
 
+    def clear(self) -> None:
+        """Drop everything held (an erasure: the profiles keep what serving needs)."""
+        with self._lock:
+            self._recent.clear()
+            self._consent.clear()
+
+    def holds(self, anonymous_ids: Sequence[str], user_ids: Sequence[str]) -> bool:
+        """Whether anything is held for these identities."""
+        keys = [anon_key(a) for a in anonymous_ids] + [user_key(u) for u in user_ids]
+        with self._lock:
+            return any(key in self._recent or key in self._consent for key in keys)
+
     def record(self, committed: Sequence[StoredEvent]) -> None:
         """Keep the product events among ``committed`` (the caller passes only those it may)."""
         with self._lock:

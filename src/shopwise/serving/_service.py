@@ -187,6 +187,23 @@ class Recommendations:
             return fresh
         return latest(state.consent, fresh) if fresh else state.consent
 
+    def clear_memory(self) -> None:
+        """Forget what serving holds of shoppers (an erasure): session state and consent
+        statements, remembered answers and session histories."""
+        self._online.clear()
+        self._answers.clear()
+        self._sessions.clear()
+
+    def holds(self, anonymous_ids: Sequence[str], user_ids: Sequence[str]) -> bool:
+        """Whether serving's memory still holds anything of these identities."""
+        if self._online.holds(anonymous_ids, user_ids):
+            return True
+        ids = {*anonymous_ids, *user_ids}
+        return any(
+            isinstance(key, RecommendationRequest) and ({key.anonymous_id, key.user_id} & ids)
+            for key in self._answers.requests()
+        )
+
     # -- context ----------------------------------------------------------------------------
 
     def _view(self, request: RecommendationRequest, degraded: list[str]) -> Shopper | None:

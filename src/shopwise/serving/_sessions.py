@@ -52,5 +52,10 @@ class SessionCandidates:
             while len(self._lists) > self._max:
                 self._lists.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every history (an erasure: a history is the erased person's behaviour)."""
+        with self._lock:
+            self._lists.clear()
+
     def __len__(self) -> int:
         return len(self._lists)

@@ -257,3 +257,38 @@ audit_log = sa.Table(
 )
 """Append-only, hash-chained record of accesses to personal data and of changes that matter to
 privacy and operations; each entry's hash covers its fields and the previous entry's hash."""
+
+privacy_requests = sa.Table(
+    "privacy_requests",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column(C.PROFILE, sa.String(40), nullable=True, index=True),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("requested_by", sa.String(64), nullable=False),
+    sa.Column("requested_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("details", sa.JSON, nullable=False),
+)
+"""Data subject requests (export, erasure) and their status. The person is named by the canonical
+profile id only (a hash): after an erasure nothing here reveals who they were."""
+
+suppressed_ids = sa.Table(
+    "suppressed_ids",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(32), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+)
+"""Keyed hashes of the ids of erased people: events sent for them later are dropped at ingestion."""
+
+audience_exports = sa.Table(
+    "audience_exports",
+    metadata,
+    sa.Column("export_id", sa.String(32), primary_key=True),
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("exported_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_audience_exports_profile_id", C.PROFILE),
+)
+"""Who was written in which audience export, so a person can be told where their data went."""

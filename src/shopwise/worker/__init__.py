@@ -6,7 +6,7 @@ candidate refresh and retraining (:func:`recommender_jobs`) and the customer-mod
 """
 
 from shopwise.worker._customers import customer_jobs
-from shopwise.worker._jobs import worker_jobs
+from shopwise.worker._jobs import privacy_job, worker_jobs
 from shopwise.worker._recommenders import (
     recommender_jobs,
     refresh_candidates,
@@ -19,6 +19,7 @@ __all__ = [
     "JobFn",
     "Scheduler",
     "customer_jobs",
+    "privacy_job",
     "recent_runs",
     "recommender_jobs",
     "refresh_candidates",

@@ -32,6 +32,7 @@ from shopwise.customers.segments._export import (
     ConsentPredicate,
     audience_rows,
     hash_email,
+    write_audience,
     write_audience_csv,
     write_bids_csv,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "name_segment",
     "segment_profiles",
     "segment_sizes",
+    "write_audience",
     "write_audience_csv",
     "write_bids_csv",
 ]

@@ -51,7 +51,8 @@ def audience_rows(
     Returns
     -------
     pandas.DataFrame
-        Columns ``hashed_email`` and ``score``, sorted by score descending.
+        Columns ``hashed_email`` and ``score``, sorted by score descending, indexed by profile
+        id (the index is not written to the CSV).
     """
     joined = pd.DataFrame({"score": scores, "email": emails.reindex(scores.index)}).dropna()
     joined = joined.loc[joined["email"].astype(str).str.strip() != ""]
@@ -63,7 +64,8 @@ def audience_rows(
         {
             HASHED_EMAIL: [hash_email(str(email)) for email in joined["email"]],
             Columns.SCORE: joined["score"].to_numpy(),
-        }
+        },
+        index=joined.index.rename(Columns.PROFILE),
     )
     return rows.drop_duplicates(HASHED_EMAIL)
 
@@ -77,7 +79,11 @@ def write_audience_csv(
     top_n: int | None = None,
 ) -> int:
     """Write :func:`audience_rows` as CSV to ``target`` and return the number of rows written."""
-    rows = audience_rows(scores, emails, allowed, top_n=top_n)
+    return write_audience(target, audience_rows(scores, emails, allowed, top_n=top_n))
+
+
+def write_audience(target: str | Path | IO[str], rows: pd.DataFrame) -> int:
+    """Write rows of :func:`audience_rows` as CSV (hashed emails and scores, no profile ids)."""
     rows.to_csv(target, index=False, float_format="%.6f")
     return len(rows)
 

@@ -125,6 +125,16 @@ class Recommender(Protocol):
         ...
 
 
+@runtime_checkable
+class KeepsUserRows(Protocol):
+    """A generator that keeps a row per training user (or session) in its fitted state, which
+    erasing a person must remove at once, without retraining."""
+
+    def forget(self, rows: Sequence[int]) -> None:
+        """Remove every trace of training ``rows`` (positions in the fitted data's users)."""
+        ...
+
+
 def top_n(
     scores: FloatArray, n: int, exclude: IntArray | None = None
 ) -> tuple[IntArray, FloatArray]:

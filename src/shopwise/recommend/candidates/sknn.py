@@ -81,6 +81,20 @@ class SessionKNNRecommender:
             length_factor=factor.astype(np.float32),
         )
 
+    def forget(self, rows: Sequence[int]) -> None:
+        """Empty the training sessions ``rows``: they are never a neighbour again."""
+        check_fitted(self.state, self.name)
+        assert self.state is not None
+        keep = np.ones(self.state.sessions.shape[0], dtype=np.float32)
+        keep[np.asarray(rows, dtype=np.int64)] = 0.0
+        sessions = (sp.diags(keep) @ self.state.sessions).tocsr()
+        sessions.eliminate_zeros()
+        self.state = SessionKNNState(
+            sessions=sessions,
+            sessions_t=sessions.T.tocsr(),
+            length_factor=self.state.length_factor * keep,
+        )
+
     def score(self, histories: Sequence[IntArray]) -> FloatArray:
         """Similarity-weighted votes of the nearest training sessions for every item."""
         check_fitted(self.state, self.name)

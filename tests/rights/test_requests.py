@@ -1,0 +1,104 @@
+"""Privacy requests across processes and from the command line."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from shopwise.cli import app
+from shopwise.runtime import Runtime
+from shopwise.settings import Settings
+from shopwise.worker import Scheduler, privacy_job
+
+runner = CliRunner()
+
+
+def _view(anonymous_id: str, user_id: str | None = None) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "message_id": uuid.uuid4().hex,
+        "type": "product_viewed",
+        "anonymous_id": anonymous_id,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "properties": {"product_id": "p1"},
+    }
+    if user_id is not None:
+        event["user_id"] = user_id
+    return event
+
+
+def _started(settings: Settings) -> Runtime:
+    runtime = Runtime.build(settings, migrate=True)
+    runtime.start()
+    return runtime
+
+
+def test_an_erasure_run_by_one_process_reaches_another(settings: Settings) -> None:
+    """Two runtimes on one store stand for two server processes."""
+    first, second = _started(settings), _started(settings)
+    try:
+        stored = first.collector.ingest([_view("a-gone", "u-gone"), _view("a-kept")])
+        assert first.bus.wait_until_consumed(stored.last_event_id, timeout=30)
+        second.collector.ingest([_view("a-gone")])
+        assert second.online.recent("a-gone", None)
+        assert second.profiles.current("a-gone") is not None
+        first.rights.request_erasure("u-gone", "test")
+        [done] = first.rights.run_pending()
+        assert done["status"] == "verified"
+        assert second.rights.catch_up() == 1  # its watcher does this every poll
+        assert second.online.recent("a-gone", None) == []
+        assert second.profiles.current("a-gone") is None
+        late = second.collector.ingest([_view("a-gone")])
+        assert (late.accepted, late.suppressed) == (0, 1)
+        assert second.rights.catch_up() == 0
+    finally:
+        second.stop()
+        first.stop()
+
+
+def test_the_worker_runs_erasures_left_pending(settings: Settings) -> None:
+    runtime = _started(settings)
+    try:
+        stored = runtime.collector.ingest([_view("a-left", "u-left")])
+        assert runtime.bus.wait_until_consumed(stored.last_event_id, timeout=30)
+        request = runtime.rights.request_erasure("u-left", "test")
+        job = privacy_job(runtime)
+        detail = Scheduler(runtime.engine, [job]).run_once(job)
+        assert detail == {"erasures": [request["request_id"]]}
+        assert runtime.rights.request(request["request_id"])["status"] == "verified"  # type: ignore[index]
+    finally:
+        runtime.stop()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.setenv("SHOPWISE_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("SHOPWISE_LOG_LEVEL", "WARNING")
+    return Settings(data_dir=tmp_path / "var", log_level="WARNING")
+
+
+def test_the_cli_exports_erases_and_shows_a_request(env: Settings, tmp_path: Path) -> None:
+    runtime = _started(env)
+    stored = runtime.collector.ingest([_view("a-cli", "u-cli")])
+    assert runtime.bus.wait_until_consumed(stored.last_event_id, timeout=30)
+    runtime.stop()
+    target = tmp_path / "person.json"
+    exported = runner.invoke(app, ["privacy", "export", "u-cli", "--output", str(target)])
+    assert exported.exit_code == 0, exported.output
+    document = orjson.loads(target.read_bytes())
+    assert document["identities"]["user_ids"] == ["u-cli"] and len(document["events"]) == 1
+    erased = runner.invoke(app, ["privacy", "erase", "u-cli"])
+    assert erased.exit_code == 0, erased.output
+    request_id, rest = erased.output.split(" ", 1)
+    assert "verified" in rest
+    shown = runner.invoke(app, ["privacy", "status", request_id])
+    assert shown.exit_code == 0 and orjson.loads(shown.output)["status"] == "verified"
+    missing = runner.invoke(app, ["privacy", "erase", "u-cli"])
+    assert missing.exit_code == 2 and "no profile" in missing.output
+    unknown = runner.invoke(app, ["privacy", "status", "nope"])
+    assert unknown.exit_code == 2 and "no privacy request" in unknown.output
