@@ -17,9 +17,9 @@ from shopwise.audit import AuditLog
 from shopwise.auth import KeyService, RateLimiter
 from shopwise.bus import Bus, EmbeddedBus, StoredEvent
 from shopwise.catalog import Catalog
-from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Sessionizer
+from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Minimizer, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
-from shopwise.privacy import ConsentPolicy, Suppression
+from shopwise.privacy import ConsentPolicy, PiiCipher, Suppression
 from shopwise.profiles import CONSUMER, Profiles
 from shopwise.recommend import Precomputed, RecommenderArtifact
 from shopwise.registry import Champion, ModelRegistry
@@ -65,6 +65,8 @@ class Runtime:
     content: VersionedStore[ContentSet]
     consent: ConsentPolicy
     """What each purpose needs (``SHOPWISE_CONSENT_*``): every use of personal data asks it."""
+    cipher: PiiCipher
+    """Seals PII trait values at rest and opens them for those allowed to read them."""
     recommendations: Recommendations
     exposures: ExposureLog[tuple[RecommendationRequest, Served]]
     """Serving's exposure events, batched to the collector by a background thread."""
@@ -83,7 +85,8 @@ class Runtime:
         bus = EmbeddedBus(engine)
         audit = AuditLog(engine)
         consent = ConsentPolicy.from_settings(settings)
-        suppression = Suppression(engine, settings.secret_key.get_secret_value().encode())
+        cipher = PiiCipher(engine, settings.secret_key.get_secret_value().encode())
+        suppression = Suppression(engine, cipher.key_hash)
         online = OnlineState()
         catalog = Catalog(engine)
         profiles = Profiles(engine, item_info=catalog.item_info)
@@ -95,7 +98,11 @@ class Runtime:
 
         writer = GroupCommitWriter(engine, on_commit=on_commit)
         collector = Collector(
-            writer, Sessionizer(settings.session_idle_minutes), suppression.suppressed
+            writer,
+            Sessionizer(settings.session_idle_minutes),
+            suppression.suppressed,
+            Minimizer(settings.extra_properties),
+            cipher,
         )
         bus.subscribe(CONSUMER, profiles.consume, ignore=SYSTEM_EVENT_TYPES)
         recommenders = ModelRegistry(settings.models_dir, "recommenders")
@@ -121,6 +128,7 @@ class Runtime:
         rights = SubjectRights(
             engine,
             profiles,
+            cipher,
             suppression,
             audit,
             [recommenders, precomputed_registry],
@@ -156,6 +164,7 @@ class Runtime:
             rules=rules,
             content=content,
             consent=consent,
+            cipher=cipher,
             recommendations=recommendations,
             exposures=exposures,
             rights=rights,
@@ -189,6 +198,7 @@ class Runtime:
             self.profiles,
             self.settings.models_dir,
             policy=self.consent,
+            cipher=self.cipher,
             item_info=self.catalog.item_info,
         )
 

@@ -3,7 +3,8 @@
 Collection validates against these models, the store names its columns with :class:`Columns`, and
 features, models and decisions read frames whose columns carry the same names. Event types are
 snake_case; shop-specific events use ``custom:<name>``. Each type declares the properties it
-requires with a pydantic model that allows extra properties, so shops may send more than we read.
+requires with a pydantic model that allows extra properties, so shops may send more than we read
+(collection stores the extras only where the shop allows them).
 """
 
 from __future__ import annotations
@@ -131,7 +132,8 @@ class _Strict(BaseModel):
 
 
 class _Open(BaseModel):
-    """Properties models: what we read is typed, anything else the shop sends is kept."""
+    """Properties models: what we read is typed; anything else the shop sends is accepted, and
+    stored only where the shop allows it (``shopwise.collect.Minimizer``)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 

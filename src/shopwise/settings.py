@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     """What silence means for marketing (segments, triggered messages)."""
     consent_advertising: ConsentMode = "opt_in"
     """What silence means for advertising (audiences exported to ad platforms)."""
+    extra_properties: dict[str, list[str]] = Field(default_factory=dict)
+    """Event type (or ``*`` for every type) -> names of undeclared properties stored; others are
+    dropped at ingestion. Empty keeps what the types declare and what shopwise reads."""
+    retention_days: int = Field(default=396, ge=1)
+    """Days raw events and dead letters are kept (13 months); the worker deletes older ones."""
 
     @model_validator(mode="after")
     def _refuse_the_development_secret(self) -> Settings:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shopwise.collect import Rejection, validate_event
+from shopwise.collect import Minimizer, Rejection, validate_event
 from shopwise.collect.tracking_api import (
     EVENT_NAME_PROPERTY,
     EVENT_NAMES,
@@ -56,7 +56,12 @@ def test_unmapped_track_events_become_custom_events_named_in_snake_case() -> Non
     envelope = translate(track("Newsletter Signed Up", {"list": "weekly"}))
     row = stored(envelope)
     assert row["type"] == "custom:newsletter_signed_up"
-    assert row["properties"] == {"list": "weekly", EVENT_NAME_PROPERTY: "Newsletter Signed Up"}
+    # a custom event keeps the properties the shop allows (SHOPWISE_EXTRA_PROPERTIES)
+    assert row["properties"] == {EVENT_NAME_PROPERTY: "Newsletter Signed Up"}
+    allowed = Minimizer({"custom:newsletter_signed_up": ["list"]})
+    kept = validate_event(envelope, 0, 0, allowed)
+    assert not isinstance(kept, Rejection)
+    assert kept["properties"] == {"list": "weekly", EVENT_NAME_PROPERTY: "Newsletter Signed Up"}
     assert event_type_for("videoPlaybackStarted") == "custom:video_playback_started"
     assert event_type_for("recommendation_clicked") == EventType.RECOMMENDATION_CLICKED
     # identity types are calls, not track events: a track named "Identify" stays custom
@@ -204,7 +209,7 @@ def test_context_fields_are_renamed_and_unknown_ones_dropped() -> None:
     row = stored(translate(track("Cart Viewed", {"products": []}, context=context)))
     assert row["context"] == {
         "user_agent": "UA",
-        "ip": "203.0.113.1",
+        "ip": "203.0.113.0",  # truncated to its /24 at ingestion
         "locale": "de-DE",
         "page": {"url": "https://s/p", "path": "/p"},
         "campaign": {"source": "news", "medium": "email"},

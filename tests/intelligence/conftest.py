@@ -45,6 +45,7 @@ def trained_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedSh
             runtime.profiles,
             settings.models_dir,
             policy=runtime.consent,
+            cipher=runtime.cipher,
             item_info=runtime.catalog.item_info,
             config=QUICK_CONFIG,
         )

@@ -51,12 +51,20 @@ class RequestContext:
                     "request",
                     extra={
                         "method": scope["method"],
-                        "path": scope["path"],
+                        "route": _route(scope),
                         "status": status,
                         "ms": round((time.perf_counter() - started) * 1000, 2),
                     },
                 )
             request_id.reset(token)
+
+
+def _route(scope: Scope) -> str:
+    """The matched route's template (``/v1/privacy/export/{any_id}``), never the path itself:
+    a path may carry a shopper's id or email, and logs must hold no personal data."""
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    return template if isinstance(template, str) else "(no route)"
 
 
 def _incoming_id(scope: Scope) -> str | None:

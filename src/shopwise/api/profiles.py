@@ -141,10 +141,12 @@ async def alias(
 
 
 def _view(rt: Runtime, profile_id: str) -> dict[str, Any]:
+    """The profile as the API shows it, its sealed PII traits opened."""
     view = rt.profiles.get(profile_id)
     if view is None:
         raise NotFound(f"no profile for id {profile_id!r}")
-    return view.public()
+    shown: dict[str, Any] = rt.cipher.open_json(view.public())
+    return shown
 
 
 @router.get("/profiles/{profile_id}")
@@ -166,7 +168,8 @@ def get_profile_events(
     limit: int = Query(100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """The profile's events, oldest first, paged by event id."""
-    found = runtime(request).profiles.events_of(profile_id, after, limit)
+    rt = runtime(request)
+    found = rt.profiles.events_of(profile_id, after, limit)
     if found is None:
         raise NotFound(f"no profile for id {profile_id!r}")
     canonical, rows = found
@@ -176,6 +179,7 @@ def get_profile_events(
         "events": [
             {
                 **{name: getattr(e, name) for name in e.__slots__},
+                "properties": rt.cipher.open_json(e.properties),
                 "timestamp": datetime.fromtimestamp(e.timestamp / 1000, UTC).isoformat(),
             }
             for e in rows

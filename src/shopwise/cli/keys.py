@@ -53,3 +53,17 @@ def revoke(key_id: str = typer.Argument(..., help="The id shown by 'keys list'."
     with open_runtime(start=False) as runtime:
         key = runtime.keys.revoke(key_id)
     console.print(f"revoked {key.kind} key {key.id}")
+
+
+@app.command("rotate-data-key")
+def rotate_data_key() -> None:
+    """Make a new data key for PII at rest and re-encrypt every stored value under it."""
+    from shopwise.cli._progress import progress_bar
+
+    with open_runtime(start=False) as runtime, progress_bar() as bar:
+        task = bar.add_task("rotating the data key", total=None)
+        counts = runtime.cipher.rotate(lambda message: bar.update(task, description=message))
+        bar.update(task, description="done", total=1, completed=1)
+        runtime.audit.record("cli", "data_key.rotated", str(runtime.cipher.active_key), counts)
+    summary = ", ".join(f"{rows} {table}" for table, rows in counts.items())
+    console.print(f"data key {runtime.cipher.active_key} is active; re-encrypted {summary}")

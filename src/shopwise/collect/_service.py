@@ -7,13 +7,14 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 import sqlalchemy as sa
 
+from shopwise.collect._minimize import Minimizer
 from shopwise.collect._sessions import Sessionizer
-from shopwise.collect._validate import Rejection, validate_event
+from shopwise.collect._validate import DECLARED_ONLY, Rejection, validate_event
 from shopwise.collect._writer import GroupCommitWriter, WriteOutcome
 from shopwise.errors import InvalidInput, PayloadTooLarge
 from shopwise.schema import Columns
@@ -52,6 +53,37 @@ def _keep_all(_anonymous_id: str | None, _user_id: str | None) -> bool:
     return False
 
 
+class Sealer(Protocol):
+    """Seals the PII inside events before they are stored, and opens it for readers
+    (``shopwise.privacy.PiiCipher``)."""
+
+    def seal_json(self, value: Any) -> Any:
+        """A JSON value (an event's properties) with its PII sealed."""
+        ...
+
+    def seal_text(self, text: str) -> str:
+        """JSON text (a dead letter as received) with its PII sealed."""
+        ...
+
+    def open_text(self, text: str) -> str:
+        """Sealed JSON text opened again."""
+        ...
+
+
+class Clear:
+    """A :class:`Sealer` that seals nothing: for collectors built without a store's keys (the
+    ingestion benchmark's bare pipeline)."""
+
+    def seal_json(self, value: Any) -> Any:
+        return value
+
+    def seal_text(self, text: str) -> str:
+        return text
+
+    def open_text(self, text: str) -> str:
+        return text
+
+
 def parse_batch(body: bytes) -> list[Any]:
     """The events of a ``{"batch": [...]}`` request body, within the request limits."""
     if len(body) > MAX_BATCH_BYTES:
@@ -76,12 +108,14 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _dead_row(rejection: Rejection, received: int, key_id: str | None) -> dict[str, Any]:
+def _dead_row(
+    rejection: Rejection, received: int, key_id: str | None, sealer: Sealer
+) -> dict[str, Any]:
     return {
         Columns.RECEIVED: received,
         "key_id": key_id,
         "fingerprint": hashlib.sha256(rejection.raw.encode()).hexdigest(),
-        "raw": rejection.raw,
+        "raw": sealer.seal_text(rejection.raw),
         "code": rejection.code,
         "message": rejection.message,
     }
@@ -98,33 +132,38 @@ class _Prepared:
 
 
 class Collector:
-    """Accepts event batches: every valid event is stored once, every invalid one dead-lettered,
-    and the events of erased people dropped."""
+    """Accepts event batches: every valid event is stored once (minimized by ``minimizer``),
+    every invalid one dead-lettered, and the events of erased people dropped."""
 
     def __init__(
         self,
         writer: GroupCommitWriter,
         sessionizer: Sessionizer,
         suppressed: Suppressed = _keep_all,
+        minimizer: Minimizer = DECLARED_ONLY,
+        sealer: Sealer | None = None,
     ) -> None:
         self._writer = writer
         self._sessions = sessionizer
         self._suppressed = suppressed
+        self._minimizer = minimizer
+        self.sealer = sealer or Clear()
 
     def _prepare(self, batch: Sequence[Any], key_id: str | None) -> _Prepared:
         received = _now_ms()
         prepared = _Prepared()
         for index, raw in enumerate(batch):
-            result = validate_event(raw, index, received)
+            result = validate_event(raw, index, received, self._minimizer)
             if isinstance(result, Rejection):
                 prepared.rejected.append(result)
             elif self._suppressed(result[Columns.ANONYMOUS], result[Columns.USER]):
                 prepared.suppressed += 1
             else:
                 result["key_id"] = key_id
+                result[Columns.PROPERTIES] = self.sealer.seal_json(result[Columns.PROPERTIES])
                 prepared.rows.append(result)
         self._sessions.assign(prepared.rows)
-        prepared.dead = [_dead_row(r, received, key_id) for r in prepared.rejected]
+        prepared.dead = [_dead_row(r, received, key_id, self.sealer) for r in prepared.rejected]
         return prepared
 
     @staticmethod
@@ -190,11 +229,14 @@ class DeadLetters:
         self._collector = collector
 
     def list(self, include_replayed: bool = False, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters, oldest first, their raw payload opened as it was received."""
         query = sa.select(dead_letters).order_by(dead_letters.c.id).limit(limit)
         if not include_replayed:
             query = query.where(dead_letters.c.replayed_at.is_(None))
         with self._engine.connect() as conn:
-            return [DeadLetter(**row._mapping) for row in conn.execute(query)]
+            rows = conn.execute(query).all()
+        opened = self._collector.sealer.open_text
+        return [DeadLetter(**{**row._mapping, "raw": opened(row.raw)}) for row in rows]
 
     def replay(self, limit: int = 10_000) -> ReplayResult:
         """Re-validate pending dead letters; the ones now valid are ingested and marked replayed.

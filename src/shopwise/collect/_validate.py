@@ -1,6 +1,8 @@
 """Validation of raw events into store rows, or into rejections that keep the raw payload.
 
-Validation is per event, so one bad event never costs the good ones beside it in a batch.
+Validation is per event, so one bad event never costs the good ones beside it in a batch. The row
+is minimized as it is built (:mod:`._minimize`): undeclared properties the shop does not allow are
+dropped and the IP address is truncated, so neither ever reaches the store.
 """
 
 from __future__ import annotations
@@ -11,9 +13,20 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
-from shopwise.schema import CUSTOM_PREFIX, Columns, Envelope, EventType, properties_model, utc_ms
+from shopwise.collect._minimize import Minimizer, truncate_ip
+from shopwise.schema import (
+    CUSTOM_PREFIX,
+    Columns,
+    Context,
+    Envelope,
+    EventType,
+    properties_model,
+    utc_ms,
+)
 
 MAX_EVENT_BYTES: Final = 32 * 1024
+DECLARED_ONLY: Final = Minimizer()
+"""The default minimizer: keeps what the types' models declare and what shopwise reads."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +92,35 @@ def system_row(
     }
 
 
-def validate_event(raw: Any, index: int, received_at: int) -> dict[str, Any] | Rejection:
-    """A row for the ``events`` table, or the :class:`Rejection` that explains why not."""
+def _stored_context(context: Context) -> dict[str, Any]:
+    """The context to store: the IP address truncated, or left out when it is not one."""
+    stored = context.model_dump(mode="json", exclude_none=True)
+    if context.ip is not None:
+        network = truncate_ip(context.ip)
+        if network is None:
+            del stored["ip"]
+        else:
+            stored["ip"] = network
+    return stored
+
+
+def validate_event(
+    raw: Any, index: int, received_at: int, minimizer: Minimizer = DECLARED_ONLY
+) -> dict[str, Any] | Rejection:
+    """A row for the ``events`` table, or the :class:`Rejection` that explains why not.
+
+    Parameters
+    ----------
+    raw
+        The event as sent (parsed JSON).
+    index
+        Its position in the batch, for the rejection.
+    received_at
+        Epoch milliseconds, stored with the row.
+    minimizer
+        Which undeclared properties the row keeps; by default none but those shopwise reads
+        (:data:`~shopwise.collect.ALWAYS_KEPT`). The collector passes the shop's allow-list.
+    """
     if not isinstance(raw, dict):
         return Rejection(index, "not_an_object", "event must be a JSON object", _raw_text(raw))
     text = _raw_text(raw)
@@ -106,9 +146,10 @@ def validate_event(raw: Any, index: int, received_at: int) -> dict[str, Any] | R
             text,
         )
     try:
-        properties = model.model_validate(envelope.properties).model_dump(exclude_none=True)
+        validated = model.model_validate(envelope.properties)
     except ValidationError as exc:
         return Rejection(index, "invalid_properties", _describe(exc, "properties."), text)
+    properties = minimizer.properties(envelope.type, validated)
     return {
         Columns.MESSAGE: envelope.message_id,
         Columns.TYPE: envelope.type,
@@ -117,6 +158,6 @@ def validate_event(raw: Any, index: int, received_at: int) -> dict[str, Any] | R
         Columns.TIME: utc_ms(envelope.timestamp),
         Columns.RECEIVED: received_at,
         Columns.ITEM: _item_of(envelope.type, properties),
-        Columns.CONTEXT: envelope.context.model_dump(mode="json", exclude_none=True),
+        Columns.CONTEXT: _stored_context(envelope.context),
         Columns.PROPERTIES: properties,
     }

@@ -27,7 +27,7 @@ from shopwise.customers.segments import (
 )
 from shopwise.errors import ModelNotTrained
 from shopwise.features import StoreFrames, customer_features
-from shopwise.privacy import ConsentPolicy
+from shopwise.privacy import ConsentPolicy, PiiCipher
 from shopwise.schema import Columns, Purpose
 from shopwise.store import audience_exports, profiles, write_transaction
 
@@ -43,11 +43,13 @@ class AudienceExport:
         models: CustomerModels,
         config: CustomerModelsConfig,
         policy: ConsentPolicy,
+        cipher: PiiCipher,
     ) -> None:
         self.engine = engine
         self.models = models
         self.config = config
         self.policy = policy
+        self.cipher = cipher
 
     def lookalikes(
         self,
@@ -122,8 +124,9 @@ class AudienceExport:
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 email = (row.state.get("traits") or {}).get("email")
-                if email and isinstance(email[0], str):
-                    emails[row.profile_id] = email[0]
+                opened = self.cipher.open(email[0]) if email else None
+                if isinstance(opened, str) and opened:
+                    emails[row.profile_id] = opened
         return pd.Series(emails, dtype=object)
 
 

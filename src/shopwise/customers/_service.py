@@ -22,7 +22,7 @@ from shopwise.customers._scores import ScoreStore
 from shopwise.customers._training import CustomerTrainer
 from shopwise.features import ItemInfo, StoreFrames, store_frames
 from shopwise.logs import Progress, quiet
-from shopwise.privacy import ConsentPolicy
+from shopwise.privacy import ConsentPolicy, PiiCipher
 from shopwise.profiles import Profiles
 from shopwise.schema import Purpose
 
@@ -46,6 +46,7 @@ class CustomerIntelligence:
         models_dir: Path,
         *,
         policy: ConsentPolicy,
+        cipher: PiiCipher,
         item_info: ItemInfo | None = None,
         config: CustomerModelsConfig | None = None,
     ) -> CustomerIntelligence:
@@ -61,7 +62,7 @@ class CustomerIntelligence:
             models=models,
             trainer=CustomerTrainer(models, cfg),
             scores=ScoreStore(engine, profiles, models, policy),
-            audiences=AudienceExport(engine, models, cfg, policy),
+            audiences=AudienceExport(engine, models, cfg, policy, cipher),
         )
 
     def retrain(

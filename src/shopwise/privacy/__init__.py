@@ -14,6 +14,7 @@ from shopwise.privacy._consent import (
     event_allows,
     profile_consent,
 )
+from shopwise.privacy._crypto import DataKeyError, PiiCipher, is_token
 from shopwise.privacy._events import ConsentedEvent, ConsentedEvents, identity_owners
 from shopwise.privacy._suppression import Suppression
 
@@ -23,9 +24,12 @@ __all__ = [
     "ConsentPolicy",
     "ConsentedEvent",
     "ConsentedEvents",
+    "DataKeyError",
+    "PiiCipher",
     "Suppression",
     "consent_by_profile",
     "event_allows",
     "identity_owners",
+    "is_token",
     "profile_consent",
 ]

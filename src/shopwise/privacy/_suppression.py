@@ -2,17 +2,16 @@
 
 After an erasure, events that still arrive for the person (an SDK retrying, a tab left open) must
 not bring them back. Their identity keys (``a:<anonymous_id>``, ``u:<user_id>``) are kept only as
-HMAC-SHA256 hashes under the settings' secret key, so the list itself names no one, and the
-collector drops matching events at ingestion.
+keyed hashes (HMAC-SHA256 under the store's index key, :meth:`PiiCipher.key_hash`), so the list
+itself names no one, and the collector drops matching events at ingestion.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -23,24 +22,28 @@ from shopwise.store import insert_once, suppressed_ids
 class Suppression:
     """The suppressed id hashes of one store, held in memory (see module docstring)."""
 
-    def __init__(self, engine: sa.Engine, secret: bytes) -> None:
+    def __init__(self, engine: sa.Engine, key_hash: Callable[[str], str]) -> None:
         self._engine = engine
-        self._secret = secret
+        self._key_hash = key_hash
         self._hashes: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._insert = insert_once(engine, suppressed_ids, "id_hash")
 
     def id_hash(self, id_key: str) -> str:
         """The keyed hash of an identity key."""
-        return hmac.new(self._secret, id_key.encode(), hashlib.sha256).hexdigest()
+        return self._key_hash(id_key)
 
-    def add(self, conn: sa.Connection, id_keys: Iterable[str], request_id: str) -> int:
-        """Suppress ``id_keys`` inside the caller's transaction; returns how many were given."""
+    def rows(self, id_keys: Iterable[str], request_id: str) -> list[dict[str, Any]]:
+        """The suppression rows of ``id_keys`` (hash them before taking a write lock: the first
+        hash may read the store's keys)."""
         now = int(time.time() * 1000)
-        rows = [
+        return [
             {"id_hash": self.id_hash(key), "request_id": request_id, "created_at": now}
             for key in id_keys
         ]
+
+    def add(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> int:
+        """Store suppression ``rows`` inside the caller's transaction; how many were given."""
         if rows:
             conn.execute(self._insert, rows)
         return len(rows)

@@ -85,16 +85,28 @@ def _rows_of(person: Person) -> list[tuple[str, sa.Table, sa.ColumnElement[bool]
 
 
 def _mentions(person: Person) -> list[tuple[str, sa.Table, sa.ColumnElement[bool]]]:
-    """Where else the person's emails could be written (other people's rows included)."""
+    """Where else the person's emails could be written (other people's rows included): in the
+    clear, or sealed (found by the keyed hash the sealed value carries)."""
     texts = [
         ("events.properties", events, events.c[Columns.PROPERTIES]),
         ("profiles.state", profiles, profiles.c.state),
         ("dead_letters.raw", dead_letters, dead_letters.c.raw),
     ]
     return [
-        (name, table, _any(*(_like(column, email) for email in person.emails)))
+        (
+            name,
+            table,
+            _any(
+                *(_like(column, email) for email in person.emails),
+                *(_contains(column, f":{hashed}") for hashed in person.email_hashes),
+            ),
+        )
         for name, table, column in texts
     ]
+
+
+def _contains(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
+    return sa.cast(column, sa.Text).contains(text, autoescape=True)
 
 
 def erase_rows(
@@ -108,13 +120,14 @@ def erase_rows(
     """
     removed: dict[str, int] = {}
     sqlite = is_sqlite(engine)
+    suppressed = suppression.rows(person.id_keys, request_id)  # hashed before the write lock
     with write_transaction(engine) as conn:
         if sqlite:
             conn.exec_driver_sql("PRAGMA secure_delete = ON")
         try:
             for name, table, condition in _rows_of(person):
                 removed[name] = conn.execute(table.delete().where(condition)).rowcount or 0
-            removed["suppressed_ids"] = suppression.add(conn, person.id_keys, request_id)
+            removed["suppressed_ids"] = suppression.add(conn, suppressed)
         finally:
             if sqlite:
                 conn.exec_driver_sql("PRAGMA secure_delete = OFF")

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from shopwise.privacy import PiiCipher
 from shopwise.profiles import Profiles, anon_key, user_key
 from shopwise.store import profiles
 
@@ -20,6 +21,8 @@ class Person:
     user_ids: tuple[str, ...]
     anonymous_ids: tuple[str, ...]
     emails: tuple[str, ...]
+    email_hashes: tuple[str, ...] = ()
+    """Keyed hashes of the emails, as sealed values carry them (to search without decrypting)."""
 
     @property
     def profile_id(self) -> str:
@@ -36,18 +39,33 @@ class Person:
         return self.user_ids + self.anonymous_ids
 
 
-def find_person(engine: sa.Engine, people: Profiles, any_id: str) -> Person | None:
-    """The person behind ``any_id`` (a user, anonymous or profile id); ``None`` when unknown."""
-    view = people.get(any_id)
+def find_person(
+    engine: sa.Engine, people: Profiles, cipher: PiiCipher, any_id: str
+) -> Person | None:
+    """The person behind ``any_id`` (a user, anonymous or profile id, or the email address they
+    declared, found by its keyed hash); ``None`` when unknown."""
+    view = people.get(_by_email(engine, cipher, any_id) or any_id)
     if view is None:
         return None
     query = sa.select(profiles.c.profile_id).where(profiles.c.merged_into == view.profile_id)
     with engine.connect() as conn:
         merged = sorted(conn.execute(query).scalars())
-    email = (view.state.traits.get("email") or [None])[0]
+    email = cipher.open((view.state.traits.get("email") or [None])[0])
+    emails = (email,) if isinstance(email, str) and email else ()
     return Person(
         profile_ids=(view.profile_id, *merged),
         user_ids=tuple(view.user_ids),
         anonymous_ids=tuple(view.anonymous_ids),
-        emails=(email,) if isinstance(email, str) and email else (),
+        emails=emails,
+        email_hashes=tuple(cipher.index(e) for e in emails),
     )
+
+
+def _by_email(engine: sa.Engine, cipher: PiiCipher, text: str) -> str | None:
+    """The canonical profile that declared ``text`` as its email, if ``text`` is one."""
+    if "@" not in text:
+        return None
+    sealed = sa.cast(profiles.c.state, sa.Text).like(f"%:{cipher.index(text)}%")
+    query = sa.select(profiles.c.profile_id).where(profiles.c.merged_into.is_(None), sealed)
+    with engine.connect() as conn:
+        return conn.execute(query.limit(1)).scalar_one_or_none()

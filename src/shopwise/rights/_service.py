@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from shopwise.audit import AuditLog
 from shopwise.errors import NotFound
-from shopwise.privacy import Suppression
+from shopwise.privacy import PiiCipher, Suppression
 from shopwise.profiles import Profiles
 from shopwise.registry import Champion, ModelRegistry
 from shopwise.rights._erasure import Holds, erase_rows, forget, scrub_artifacts, verify
@@ -66,6 +66,7 @@ class SubjectRights:
         self,
         engine: sa.Engine,
         people: Profiles,
+        cipher: PiiCipher,
         suppression: Suppression,
         audit: AuditLog,
         registries: Sequence[ModelRegistry],
@@ -74,6 +75,7 @@ class SubjectRights:
     ) -> None:
         self._engine = engine
         self._people = people
+        self._cipher = cipher
         self._suppression = suppression
         self._audit = audit
         self._registries = registries
@@ -97,7 +99,7 @@ class SubjectRights:
     def export(self, any_id: str, actor: str) -> dict[str, Any]:
         """Everything held about the person behind ``any_id`` (404 when unknown)."""
         person = self._person(any_id)
-        document = export_person(self._engine, self._people, person)
+        document = self._cipher.open_json(export_person(self._engine, self._people, person))
         request_id = self._insert(EXPORT, person.profile_id, actor, COMPLETED, {})
         self._audit.record(actor, "privacy.export", person.profile_id, {"request": request_id})
         return {"request_id": request_id, **document}
@@ -120,7 +122,7 @@ class SubjectRights:
         return None if row is None else _public(row)
 
     def _person(self, any_id: str) -> Person:
-        person = find_person(self._engine, self._people, any_id)
+        person = find_person(self._engine, self._people, self._cipher, any_id)
         if person is None:
             raise NotFound(f"no profile for id {any_id!r}")
         return person
@@ -156,7 +158,7 @@ class SubjectRights:
                 return []
             done: dict[str, tuple[Person | None, dict[str, Any]]] = {}
             for request_id, profile in claimed:
-                person = find_person(self._engine, self._people, profile)
+                person = find_person(self._engine, self._people, self._cipher, profile)
                 removed = {}
                 if person is not None:
                     removed = erase_rows(self._engine, person, self._suppression, request_id)

@@ -292,3 +292,15 @@ audience_exports = sa.Table(
     sa.Index("ix_audience_exports_profile_id", C.PROFILE),
 )
 """Who was written in which audience export, so a person can be told where their data went."""
+
+data_keys = sa.Table(
+    "data_keys",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("wrapped", sa.Text, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("retired_at", sa.BigInteger, nullable=True),
+)
+"""Keys of PII encryption (``data``: the newest unretired one seals; ``index``: keyed hashes for
+lookups), each wrapped by a key derived from the settings' secret, never stored in the clear."""

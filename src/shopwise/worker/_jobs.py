@@ -8,6 +8,7 @@ from shopwise.logs import Progress
 from shopwise.runtime import Runtime
 from shopwise.worker._customers import customer_jobs
 from shopwise.worker._recommenders import recommender_jobs
+from shopwise.worker._retention import retention_job
 from shopwise.worker._scheduler import Job
 
 PRIVACY_SECONDS: Final = 60.0
@@ -17,10 +18,10 @@ PRIVACY_SECONDS: Final = 60.0
 def worker_jobs(
     runtime: Runtime, model: str, refresh_seconds: float, retrain_seconds: float
 ) -> list[Job]:
-    """The recommender's jobs (candidate refresh, retraining ``model``), the customer job and
-    the privacy job (pending erasures)."""
+    """The recommender's jobs (candidate refresh, retraining ``model``), the customer job, the
+    privacy job (pending erasures) and the retention job (expired events and dead letters)."""
     jobs = recommender_jobs(runtime, model, refresh_seconds, retrain_seconds)
-    return [*jobs, *customer_jobs(runtime.customers), privacy_job(runtime)]
+    return [*jobs, *customer_jobs(runtime.customers), privacy_job(runtime), retention_job(runtime)]
 
 
 def privacy_job(runtime: Runtime, every_seconds: float = PRIVACY_SECONDS) -> Job:
