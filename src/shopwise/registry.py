@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import os
 import pickle
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
 import orjson
+
+from shopwise.periodic import Periodic
 
 log = logging.getLogger("shopwise.registry")
 
@@ -145,12 +146,10 @@ class Champion(Generic[T]):
         validate: Callable[[Any], T] | None = None,
     ) -> None:
         self._registry = registry
-        self._check = check_seconds
         self._validate = validate
         self._value: T | None = None
         self._version: str | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._reload = Periodic("champion-reload", check_seconds, self.refresh)
         self.last_error: str | None = None
 
     @property
@@ -179,16 +178,7 @@ class Champion(Generic[T]):
 
     def start(self) -> None:
         self.refresh()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="champion-reload", daemon=True)
-        self._thread.start()
+        self._reload.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._check):
-            self.refresh()
+        self._reload.stop()

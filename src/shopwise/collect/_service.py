@@ -57,8 +57,8 @@ class Sealer(Protocol):
     """Seals the PII inside events before they are stored, and opens it for readers
     (``shopwise.privacy.PiiCipher``)."""
 
-    def seal_json(self, value: Any) -> Any:
-        """A JSON value (an event's properties) with its PII sealed."""
+    def seal_properties(self, properties: dict[str, Any]) -> dict[str, Any]:
+        """An event's properties with its PII sealed."""
         ...
 
     def seal_text(self, text: str) -> str:
@@ -74,8 +74,8 @@ class Clear:
     """A :class:`Sealer` that seals nothing: for collectors built without a store's keys (the
     ingestion benchmark's bare pipeline)."""
 
-    def seal_json(self, value: Any) -> Any:
-        return value
+    def seal_properties(self, properties: dict[str, Any]) -> dict[str, Any]:
+        return properties
 
     def seal_text(self, text: str) -> str:
         return text
@@ -160,7 +160,7 @@ class Collector:
                 prepared.suppressed += 1
             else:
                 result["key_id"] = key_id
-                result[Columns.PROPERTIES] = self.sealer.seal_json(result[Columns.PROPERTIES])
+                result[Columns.PROPERTIES] = self.sealer.seal_properties(result[Columns.PROPERTIES])
                 prepared.rows.append(result)
         self._sessions.assign(prepared.rows)
         prepared.dead = [_dead_row(r, received, key_id, self.sealer) for r in prepared.rejected]

@@ -175,6 +175,13 @@ class PiiCipher:
         """The keyed hash of an identity key, exactly as given (the suppression list's)."""
         return hmac.new(self._loaded().index, id_key.encode(), hashlib.sha256).hexdigest()
 
+    def seal_properties(self, properties: dict[str, Any]) -> dict[str, Any]:
+        """An event's properties with the PII among its ``traits`` and ``refused_traits``
+        sealed (the only places a stored event keeps traits)."""
+        if "traits" not in properties and "refused_traits" not in properties:
+            return properties
+        return {key: self._sealed_member(key, item) for key, item in properties.items()}
+
     def seal_json(self, value: Any) -> Any:
         """A JSON value with the PII traits inside it sealed: every ``traits`` object (an
         event's properties, a raw Segment payload, its context) and ``refused_traits``."""

@@ -24,6 +24,7 @@ import sqlalchemy as sa
 
 from shopwise.audit import AuditLog
 from shopwise.errors import NotFound
+from shopwise.periodic import Periodic
 from shopwise.privacy import PiiCipher, Suppression
 from shopwise.profiles import Profiles
 from shopwise.registry import Champion, ModelRegistry
@@ -80,13 +81,11 @@ class SubjectRights:
         self._audit = audit
         self._registries = registries
         self._champions = champions
-        self._poll = poll_seconds
         self._caches = _Caches()
         self._running = threading.Lock()
         self._seen = _now()
         self._suppression_loaded = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watcher = Periodic("erasure-watch", poll_seconds, self._watch)
 
     def add_cache(self, name: str, clear: Callable[[], None], holds: Holds | None = None) -> None:
         """Register a cache of this process that an erasure must clear (and may search)."""
@@ -246,15 +245,10 @@ class SubjectRights:
         loaded once the tables exist.
         """
         self._load_suppression()
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._watch, name="erasure-watch", daemon=True)
-        self._thread.start()
+        self._watcher.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        self._watcher.stop()
 
     def _load_suppression(self) -> None:
         try:
@@ -264,13 +258,12 @@ class SubjectRights:
             log.warning("suppression list not loaded yet; retrying")
 
     def _watch(self) -> None:
-        while not self._stop.wait(self._poll):
-            try:
-                if not self._suppression_loaded:
-                    self._load_suppression()
-                self.catch_up()
-            except Exception:  # boundary: a store hiccup must not end the watch
-                log.exception("erasure watch failed; retrying")
+        try:
+            if not self._suppression_loaded:
+                self._load_suppression()
+            self.catch_up()
+        except Exception:  # boundary: a store hiccup must not end the watch
+            log.exception("erasure watch failed; retrying")
 
     def catch_up(self) -> int:
         """Purge this process's memory of erasures completed since the last look."""
