@@ -17,7 +17,8 @@ reading an event back (``GET /v1/profiles/{id}/events``). ``docs/privacy.md`` st
 
 from __future__ import annotations
 
-import ipaddress
+import functools
+import socket
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
@@ -53,16 +54,24 @@ def truncate_ip(value: str) -> str | None:
     """``value``'s network: IPv4 to /24, IPv6 to /48; ``None`` when it is not an IP address.
 
     An IPv4 address written as IPv6 (``::ffff:203.0.113.77``) is truncated as the IPv4 address
-    it is, since its first 48 bits say nothing.
+    it is, since its first 48 bits say nothing. The address is read and written by the C
+    library (every event carries one, so the ``ipaddress`` objects' cost shows per event).
     """
-    try:
-        address = ipaddress.ip_address(value.strip())
-    except ValueError:
-        return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    prefix = IPV4_PREFIX if address.version == 4 else IPV6_PREFIX
-    return str(ipaddress.ip_network((address, prefix), strict=False).network_address)
+    text = value.strip().partition("%")[0]  # an IPv6 zone (interface) says nothing more
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            packed = socket.inet_pton(family, text)
+        except (OSError, ValueError):
+            continue
+        if packed[:12] == _IPV4_MAPPED:
+            packed, family = packed[12:], socket.AF_INET
+        kept = (IPV4_PREFIX if family == socket.AF_INET else IPV6_PREFIX) // 8
+        return socket.inet_ntop(family, packed[:kept] + bytes(len(packed) - kept))
+    return None
+
+
+_IPV4_MAPPED: Final = bytes(10) + b"\xff\xff"
+"""The first twelve bytes of an IPv4 address written as IPv6 (``::ffff:a.b.c.d``)."""
 
 
 class Minimizer:
@@ -102,12 +111,20 @@ class Minimizer:
         stored = validated.model_dump(exclude_none=True)
         kept = self.kept(event_type)
         _drop_extras(validated, stored, kept)
-        for name in type(validated).model_fields:
+        for name in _line_fields(type(validated)):
             lines = getattr(validated, name)
             if isinstance(lines, list) and lines and isinstance(lines[0], BaseModel):
                 for line, dumped in zip(lines, stored[name], strict=True):
                     _drop_extras(line, dumped, kept)
         return stored
+
+
+@functools.cache
+def _line_fields(model: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of a properties model that may hold a list of product lines."""
+    return tuple(
+        name for name, info in model.model_fields.items() if "list" in str(info.annotation).lower()
+    )
 
 
 def _drop_extras(validated: BaseModel, dumped: dict[str, Any], kept: frozenset[str]) -> None:
