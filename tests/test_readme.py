@@ -24,12 +24,12 @@ UNLISTED_ROUTES = frozenset(
     {
         ("/openapi.json", "GET"),
         ("/docs", "GET"),
-        ("/docs/oauth2-redirect", "GET"),
+        ("/docs/assets", "GET"),
         ("/redoc", "GET"),
         ("/segment/v1/{path:path}", "OPTIONS"),
     }
 )
-"""FastAPI's own pages (the README names ``/docs`` once) and the CORS preflight of the
+"""The docs pages and their assets (the README names ``/docs`` once) and the CORS preflight of the
 Segment-compatible routes, which the README mentions without a path."""
 
 PATH_CHARS = r"[\w/{}:.-]"
@@ -68,8 +68,9 @@ def _route_paths(tmp_path: Path) -> set[str]:
     app = create_app(Settings(data_dir=tmp_path, log_level="WARNING"))
     paths = set()
     for route in _routes(app.routes):
-        methods = set(getattr(route, "methods", None) or ()) - {"HEAD"}
-        if not methods or any((route.path, method) not in UNLISTED_ROUTES for method in methods):
+        # a route without methods is a mount; the only one serves files (GET)
+        methods = set(getattr(route, "methods", None) or {"GET"}) - {"HEAD"}
+        if any((route.path, method) not in UNLISTED_ROUTES for method in methods):
             paths.add(route.path)
     return paths
 

@@ -22,6 +22,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import orjson
 
+from shopwise.files import open_private, private_dir, write_private
 from shopwise.periodic import Periodic
 
 log = logging.getLogger("shopwise.registry")
@@ -69,21 +70,22 @@ class ModelRegistry:
 
     def save(self, artifact: object, meta: dict[str, Any], promote: bool = True) -> str:
         version, folder = self._new_folder()
-        with (folder / ARTIFACT).open("wb") as handle:
+        with open_private(folder / ARTIFACT) as handle:
             pickle.dump(artifact, handle, protocol=pickle.HIGHEST_PROTOCOL)
         payload = {**meta, "version": version, "saved_at": datetime.now(UTC).isoformat()}
-        (folder / META).write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2))
+        write_private(folder / META, orjson.dumps(payload, option=orjson.OPT_INDENT_2))
         if promote:
             self.promote(version)
         return version
 
     def _new_folder(self) -> tuple[str, Path]:
         """A new version and its folder; a save in the same millisecond takes the next one."""
+        private_dir(self.root)
         while True:
             version = new_version()
             folder = self.root / version
             try:
-                folder.mkdir(parents=True)
+                private_dir(folder, exist_ok=False)
             except FileExistsError:
                 time.sleep(0.001)
                 continue
@@ -96,7 +98,7 @@ class ModelRegistry:
         if not path.is_file():
             raise FileNotFoundError(f"no artifact for version {version}")
         tmp = path.with_name(f".{ARTIFACT}.{os.getpid()}")
-        with tmp.open("wb") as handle:
+        with open_private(tmp) as handle:
             pickle.dump(artifact, handle, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
 
@@ -108,7 +110,7 @@ class ModelRegistry:
         if not (self.root / version / ARTIFACT).is_file():
             raise FileNotFoundError(f"no artifact for version {version}")
         tmp = self.root / f".{CHAMPION}.{os.getpid()}"
-        tmp.write_bytes(orjson.dumps({"version": version}))
+        write_private(tmp, orjson.dumps({"version": version}))
         os.replace(tmp, self.root / CHAMPION)
 
     def champion(self) -> str | None:

@@ -14,13 +14,14 @@ import sqlalchemy as sa
 
 from shopwise import store
 from shopwise.audit import AuditLog
-from shopwise.auth import KeyService, RateLimiter
+from shopwise.auth import KeyService, RateLimits
 from shopwise.bus import Bus, EmbeddedBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Minimizer, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
+from shopwise.files import private_dir
 from shopwise.privacy import ConsentPolicy, PiiCipher, Suppression
-from shopwise.profiles import CONSUMER, Profiles
+from shopwise.profiles import CONSUMER, IdentityVerifier, Profiles
 from shopwise.recommend import Precomputed, RecommenderArtifact
 from shopwise.registry import Champion, ModelRegistry
 from shopwise.rights import SubjectRights
@@ -49,7 +50,8 @@ class Runtime:
     audit: AuditLog
     """Who read personal data and who changed consent, rules, content and keys."""
     keys: KeyService
-    limiter: RateLimiter
+    limits: RateLimits
+    """Request rate limits per key, per shopper of a public key, per address of invalid keys."""
     bus: Bus
     writer: GroupCommitWriter
     collector: Collector
@@ -78,7 +80,7 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, migrate: bool = False) -> Runtime:
         """Connect to the store (migrating it first when ``migrate`` and it is not current)."""
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(settings.data_dir)
         engine = store.create_engine(settings)
         if migrate and not store.is_current(engine):
             store.upgrade(engine)
@@ -103,6 +105,7 @@ class Runtime:
             suppression.suppressed,
             Minimizer(settings.extra_properties),
             cipher,
+            IdentityVerifier.from_settings(settings),
         )
         bus.subscribe(CONSUMER, profiles.consume, ignore=SYSTEM_EVENT_TYPES)
         recommenders = ModelRegistry(settings.models_dir, "recommenders")
@@ -149,7 +152,7 @@ class Runtime:
             engine=engine,
             audit=audit,
             keys=KeyService(engine, audit),
-            limiter=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst),
+            limits=RateLimits.from_settings(settings),
             bus=bus,
             writer=writer,
             collector=collector,
@@ -205,6 +208,7 @@ class Runtime:
     def start(self, consumers: bool = True) -> None:
         """Start the writer, model reloads and (unless a worker runs them) the bus consumers."""
         self.writer.start()
+        self.keys.start()
         self.exposures.start()
         # without the consumers here, profile states are written elsewhere: a short cache ttl
         self.profiles.cache.written_through(consumers)
@@ -217,6 +221,7 @@ class Runtime:
     def stop(self) -> None:
         """Drain the writer, stop consumers and release connections."""
         self.rights.stop()
+        self.keys.stop()
         self.champion.stop()
         self.precomputed.stop()
         self.exposures.stop()

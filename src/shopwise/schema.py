@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Final
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -23,6 +24,7 @@ from pydantic import (
     Field,
     StringConstraints,
 )
+from pydantic_core import PydanticCustomError
 
 from shopwise.errors import InvalidInput
 
@@ -117,12 +119,44 @@ def _as_text(value: Any) -> Any:
     return value
 
 
+CONTROL_CHARACTERS: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+"""The characters of Unicode category Cc (C0, DEL and C1 controls), NUL among them."""
+
+
+def _clean_id(value: str) -> str:
+    """An id without its surrounding whitespace; refused when nothing else is left, or when it
+    holds a control character (a NUL cannot even be stored on PostgreSQL).
+
+    Stripping is done here, after the length check, because pydantic checks ``min_length``
+    before ``strip_whitespace``: an id of spaces used to pass as ``""`` and merge strangers.
+    """
+    stripped = value.strip()
+    if not stripped:
+        raise PydanticCustomError("blank_id", "must not be empty or only whitespace")
+    if CONTROL_CHARACTERS.search(stripped):
+        raise PydanticCustomError(
+            "control_character", "must not contain control characters (NUL, tab, newline ...)"
+        )
+    return stripped
+
+
+def _no_nul(value: str) -> str:
+    """Free text may hold tabs and newlines (a title over two lines is normal), never a NUL:
+    PostgreSQL cannot store one, so accepting it would make the backends disagree."""
+    if "\x00" in value:
+        raise PydanticCustomError("nul_character", "must not contain a NUL character")
+    return value
+
+
 Id = Annotated[
     str,
+    StringConstraints(min_length=1, max_length=128),
     BeforeValidator(_as_text),
-    StringConstraints(min_length=1, max_length=128, strip_whitespace=True),
+    AfterValidator(_clean_id),
 ]
-Text = Annotated[str, StringConstraints(max_length=2048)]
+"""An identifier: stripped, never blank, no control characters, at most 128 characters."""
+Text = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_no_nul)]
+"""Free text: at most 2048 characters, any but NUL."""
 Money = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 
@@ -183,6 +217,9 @@ class Envelope(_Strict):
     type: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     anonymous_id: Id | None = None
     user_id: Id | None = None
+    user_hash: Annotated[str, StringConstraints(max_length=128)] | None = None
+    """``hex(HMAC-SHA256(identity secret, user_id))`` from the shop's backend: proves the user
+    id to a write key's collector (never stored)."""
     timestamp: AwareDatetime
     context: Context = Field(default_factory=Context)
     properties: dict[str, Any] = Field(default_factory=dict)

@@ -6,11 +6,12 @@ their own with a temporary data directory.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
 
@@ -44,12 +45,24 @@ class Settings(BaseSettings):
     """Token refill rate of each API key's bucket (requests a second)."""
     rate_limit_burst: int = Field(default=4000, ge=1)
     """Bucket size of each API key."""
+    rate_limit_per_shopper_per_second: float = Field(default=20.0, gt=0)
+    """Token refill rate of each shopper's bucket under a public (write) key: the request's
+    ``anonymous_id`` query parameter, else its client address."""
+    rate_limit_per_shopper_burst: int = Field(default=100, ge=1)
+    """Bucket size of each shopper under a public (write) key."""
+    rate_limit_unknown_key_per_second: float = Field(default=1.0, gt=0)
+    """Refill rate of each client address's bucket for keys that do not verify (key guessing)."""
+    rate_limit_unknown_key_burst: int = Field(default=20, ge=1)
+    """Invalid keys a client address may try at once before its requests get 429."""
     session_idle_minutes: int = Field(default=30, ge=1)
     """Minutes of inactivity after which a shopper's next event starts a new session."""
     api_consumers: bool = True
     """Run the bus consumers (profiles) inside ``serve``; set false when workers run them."""
     answer_cache_size: int = Field(default=20_000, ge=0)
     """Answers serving keeps for repeated requests with unchanged inputs (0 turns it off)."""
+    identity_verification: Literal["optional", "required"] = "optional"
+    """Whether a user id sent with a write key needs a valid ``user_hash``: ``optional`` stores
+    it as claimed (it stitches, for analytics, but unlocks nothing), ``required`` refuses it."""
     consent_analytics: ConsentMode = "opt_out"
     """What a shopper's silence means for analytics (measurement, KPIs, model training)."""
     consent_personalization: ConsentMode = "opt_out"
@@ -63,6 +76,27 @@ class Settings(BaseSettings):
     dropped at ingestion. Empty keeps what the types declare and what shopwise reads."""
     retention_days: int = Field(default=396, ge=1)
     """Days raw events and dead letters are kept (13 months); the worker deletes older ones."""
+    cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    """Origins (``https://shop.example``) whose pages may call the public routes across origins;
+    comma-separated, ``*`` for any. Empty: none, except the Segment routes, which then answer any
+    origin (analytics.js posts there from the shop's pages with the page's public write key)."""
+    trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
+    """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-Host`` and
+    ``X-Forwarded-Proto`` are believed; comma-separated. Empty: those headers are ignored."""
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for network in value:
+            ipaddress.ip_network(network, strict=False)  # a ValueError names the bad entry
+        return value
 
     @model_validator(mode="after")
     def _refuse_the_development_secret(self) -> Settings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -132,3 +133,21 @@ def test_the_snapshot_is_kept_while_the_table_is_unchanged_and_reloaded_after_a_
     writer.upsert(_products(5))
     time.sleep(0.1)
     assert sorted(reader.snapshot()) == [f"p{i:03d}" for i in range(5)]
+
+
+@pytest.mark.parametrize("field", ["price", "title", "description", "available", "tags"])
+def test_patch_refuses_null_for_a_field_every_product_has(
+    client: TestClient, secret_auth: dict[str, str], field: str
+) -> None:
+    client.put("/v1/catalog/products", json={"products": _products(1)}, headers=secret_auth)
+    refused = client.patch(
+        "/v1/catalog/products/p000", json={field: None, "stock": 5}, headers=secret_auth
+    )
+    assert refused.status_code == 400
+    assert field in refused.json()["error"]["message"]
+    kept = client.get("/v1/catalog/products/p000", headers=secret_auth).json()
+    assert kept[field] is not None and kept["stock"] != 5
+    cleared = client.patch(
+        "/v1/catalog/products/p000", json={"sale_price": None}, headers=secret_auth
+    )
+    assert cleared.status_code == 200

@@ -17,6 +17,9 @@ ids = st.one_of(
     st.integers(min_value=0, max_value=10**9),
 )
 money = st.floats(min_value=0, max_value=1e6, allow_nan=False)
+text = st.characters(exclude_characters="\x00", exclude_categories=["Cs"])
+"""JSON text as a request carries it: a NUL is refused anywhere (issue 22), and a lone surrogate
+is not text (orjson refuses it; only imports could hold one, refused as `not_json`)."""
 product_line = st.fixed_dictionaries(
     {"product_id": ids}, optional={"quantity": st.integers(1, 20), "price": money}
 )
@@ -31,10 +34,10 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "products": st.lists(product_line, min_size=1, max_size=5),
     "revenue": money,
     "currency": st.sampled_from(["EUR", "USD", "GBP"]),
-    "query": st.text(max_size=50),
-    "filters": st.lists(st.fixed_dictionaries({"type": st.text(max_size=5)}), max_size=3),
+    "query": st.text(text, max_size=50),
+    "filters": st.lists(st.fixed_dictionaries({"type": st.text(text, max_size=5)}), max_size=3),
     "rating": st.floats(min_value=0, max_value=5),
-    "url": st.text(max_size=40),
+    "url": st.text(text, max_size=40),
 }
 
 
@@ -97,7 +100,7 @@ def test_missing_required_property_is_rejected_naming_it(
 
 @settings(max_examples=50, deadline=None)
 @given(
-    field=st.text(min_size=1, max_size=12).filter(
+    field=st.text(text, min_size=1, max_size=12).filter(
         lambda f: (
             f
             not in {
@@ -158,7 +161,7 @@ def test_consent_and_context_are_kept() -> None:
     user=st.one_of(st.none(), st.text("uvw0123456789", min_size=1, max_size=20)),
     products=st.lists(st.text("abcdefghk-0123456789", min_size=1, max_size=12), max_size=20),
     version=st.one_of(st.none(), st.text("0123456789TZ", min_size=1, max_size=20)),
-    millis=st.integers(min_value=0, max_value=4_000_000_000_000),
+    millis=st.integers(min_value=946_684_800_000, max_value=1_764_547_200_000),  # in the window
 )
 def test_system_rows_are_the_rows_validation_makes(
     anonymous: str | None, user: str | None, products: list[str], version: str | None, millis: int

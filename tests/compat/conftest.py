@@ -1,8 +1,12 @@
-"""End-to-end fixtures: a real ``shopwise serve`` on 127.0.0.1, CLI-made keys, a lossy proxy.
+"""End-to-end fixtures: a real ``shopwise serve`` on 127.0.0.1, CLI-made keys, a lossy proxy,
+and the same application served by uvicorn in a thread behind a fault injector.
 
 The SDK tests talk to the server the way a shop's backend would, over TCP. The proxy sits between
 an SDK and the server and can throw away a response after the server has committed the request,
-which is exactly when an SDK retries a batch the server already holds.
+which is exactly when an SDK retries a batch the server already holds. The in-thread server
+(:class:`EdgeServer`) gives the tests its runtime (to revoke keys, drain rate-limit buckets) and
+:class:`Faults`, which counts the Segment posts server-side and can replace the next bodies or
+answer the next posts with a status of the test's choosing.
 """
 
 from __future__ import annotations
@@ -24,6 +28,15 @@ from typing import Any
 
 import orjson
 import pytest
+import uvicorn
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shopwise.api import create_app
+from shopwise.api._errors import speaks_segment
+from shopwise.auth import KeyKind
+from shopwise.runtime import Runtime
+from shopwise.settings import Settings
 
 HOST = "127.0.0.1"
 
@@ -215,3 +228,110 @@ def lossy_proxy(live_server: LiveServer) -> Iterator[LossyProxy]:
     proxy = LossyProxy(int(live_server.url.rsplit(":", 1)[1]), drop=1)
     yield proxy
     proxy.close()
+
+
+class Faults:
+    """A test-only ASGI wrapper: counts Segment posts and injects the faults a test queues.
+
+    ``bodies``: the next posts reach shopwise with this body instead of theirs (no content
+    encoding), so shopwise's own 400 or 413 answers them. ``statuses``: the next posts are
+    answered with this status before shopwise sees them, as a failing load balancer would.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.posts = 0
+        self.bodies: list[bytes] = []
+        self.statuses: list[int] = []
+        self._lock = threading.Lock()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "POST"
+            or not speaks_segment(scope["path"])
+        ):
+            await self.app(scope, receive, send)
+            return
+        with self._lock:
+            self.posts += 1
+            status = self.statuses.pop(0) if self.statuses else None
+            body = self.bodies.pop(0) if self.bodies and status is None else None
+        if status is not None:
+            await Response(b"injected", status_code=status)(scope, receive, send)
+        elif body is not None:
+            await self.app(*_with_body(scope, body), send)
+        else:
+            await self.app(scope, receive, send)
+
+
+def _with_body(scope: Scope, body: bytes) -> tuple[Scope, Receive]:
+    dropped = (b"content-length", b"content-encoding")
+    kept = [(k, v) for k, v in scope["headers"] if k not in dropped]
+    headers = [*kept, (b"content-length", str(len(body)).encode())]
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return {**scope, "headers": headers}, receive
+
+
+async def _raise(_request: Any) -> Response:
+    raise RuntimeError("a bug in a route (test)")
+
+
+RAISING_ROUTE = "/test/raise"
+"""A route of the in-thread server that raises an unexpected exception."""
+
+
+@dataclass
+class EdgeServer(LiveServer):
+    """shopwise served by uvicorn in this process, behind :class:`Faults`."""
+
+    runtime: Runtime
+    faults: Faults
+
+    def new_key(self, kind: KeyKind = KeyKind.WRITE) -> tuple[str, str]:
+        """A new key's id and plaintext."""
+        key, plaintext = self.runtime.keys.create(kind)
+        return key.id, plaintext
+
+
+@pytest.fixture(scope="package")
+def edge_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeServer]:
+    """The application in a thread, shared by the tests of this folder; keys refill slowly
+    (one every two seconds) so that a test can drain one key's bucket and see a real 429."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("edge") / "var",
+        log_level="ERROR",
+        rate_limit_per_second=0.5,
+        rate_limit_burst=1000,
+    )
+    runtime = Runtime.build(settings, migrate=True)
+    app = create_app(settings, runtime)
+    app.add_route(RAISING_ROUTE, _raise, methods=["GET"])
+    faults = Faults(app)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(faults, host=HOST, port=port, log_config=None, lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-thread server did not start")
+        time.sleep(0.02)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOPWISE_")}
+    secret = runtime.keys.create(KeyKind.SECRET)[1]
+    write = runtime.keys.create(KeyKind.WRITE)[1]
+    try:
+        yield EdgeServer(f"http://{HOST}:{port}", env, write, secret, runtime, faults)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)

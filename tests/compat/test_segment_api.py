@@ -67,7 +67,8 @@ def test_batch_with_basic_auth_answers_like_segment_and_stores_mapped_events(
     client: TestClient, write_key: str, secret: dict[str, str]
 ) -> None:
     body = {"batch": [_viewed("m1"), {**_viewed("m2"), "event": "Wishlist Viewed"}]}
-    response = client.post("/segment/v1/batch", json=body, headers=_basic(write_key))
+    headers = {**_basic(write_key), "Origin": "https://shop.example"}
+    response = client.post("/segment/v1/batch", json=body, headers=headers)
     assert response.status_code == 200
     assert response.json() == {"success": True}
     assert response.headers["access-control-allow-origin"] == "*"
@@ -225,15 +226,20 @@ def test_batch_context_applies_to_each_message(
 def test_analytics_js_settings_point_it_back_at_shopwise(
     client: TestClient, write_key: str, secret: dict[str, str]
 ) -> None:
-    response = client.get(f"/segment/v1/projects/{write_key}/settings")
+    origin = {"Origin": "https://shop.example"}
+    response = client.get(f"/segment/v1/projects/{write_key}/settings", headers=origin)
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == "*"
-    segment_io = response.json()["integrations"]["Segment.io"]
+    assert response.headers["cache-control"] == "private, no-store"
+    settings = response.json()
+    segment_io = settings["integrations"]["Segment.io"]
+    # analytics.js takes each event's write key from apiKey and from nowhere else
     assert segment_io == {
         "apiKey": write_key,
         "apiHost": "testserver/segment/v1",
         "protocol": "http",
     }
+    assert settings["metrics"] == {"sampleRate": 0, "host": "testserver/segment/v1"}
     assert client.get("/segment/v1/projects/sw_write_x_y/settings").status_code == 401
     # analytics.js batching mode: POST {apiHost}/b, the write key inside each message
     message = {**_viewed("b1"), "writeKey": write_key}

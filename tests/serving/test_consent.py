@@ -28,7 +28,8 @@ from shopwise.worker import refresh_candidates, train_recommenders
 
 Shop = tuple[TestClient, Runtime, dict[str, dict[str, str]]]
 URL = "/v1/recommendations"
-PERSONAL_REASONS = ("precomputed:", "session:")
+PERSONAL_REASONS = ("precomputed:", "session:", "personalized")
+"""Full reason codes (secret keys) and the public one (write keys) of a personalized item."""
 
 
 def _stating(choices: dict[str, bool], anon: str, **props: Any) -> dict[str, Any]:

@@ -64,6 +64,11 @@ def test_decide_returns_products_message_banner_and_layout(shop: Shop) -> None:
     ).json()
     assert body["items"] and body["recommendation_id"]
     assert body["message"]["name"] == "cart-reminder"
-    assert body["message"]["reasons"] == ["block:cart-reminder", "cart_abandoned"]
+    assert body["message"]["reasons"] == ["rule", "personalized"]  # a write key's public reasons
+    full = client.get(
+        "/v1/decide", params={"placement": "home", "anonymous_id": "dana"}, headers=keys["secret"]
+    ).json()
+    assert full["message"]["reasons"] == ["block:cart-reminder", "cart_abandoned"]
+    assert full["banner"]["reasons"] == ["block:discount-for-likely-buyers", "purchase_7d>=0.8"]
     assert body["banner"]["name"] == "discount-for-likely-buyers"
     assert [s["name"] for s in body["layout"]] == ["recommended", "new_arrivals", "bestsellers"]

@@ -41,7 +41,9 @@ def test_a_view_ingested_just_before_changes_the_next_answer(shop: Shop) -> None
     after = client.get("/v1/recommendations", params=params, headers=keys["write"]).json()
     assert _ids(after) != _ids(before)
     assert _ids(after)[0] == "t3"  # t2 is followed by t3 in other shoppers' journeys
-    assert after["items"][0]["reasons"] == ["session:transition"]
+    assert after["items"][0]["reasons"] == ["personalized"]  # a write key's public reason
+    full = client.get("/v1/recommendations", params=params, headers=keys["secret"]).json()
+    assert full["items"][0]["reasons"] == ["session:transition"]
 
 
 def test_stock_change_removes_the_product_from_the_very_next_response(shop: Shop) -> None:

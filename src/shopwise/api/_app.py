@@ -20,9 +20,11 @@ from shopwise.api import (
     serving,
     tracking_api,
 )
+from shopwise.api._cors import Cors
 from shopwise.api._errors import install_error_handlers
 from shopwise.api._json import JsonResponse
 from shopwise.api._middleware import RequestContext
+from shopwise.api._openapi import install_docs
 from shopwise.api._runtime import ShopwiseApi
 from shopwise.logs import configure_logging
 from shopwise.runtime import Runtime
@@ -50,9 +52,13 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
         version=__version__,
         default_response_class=JsonResponse,
         lifespan=lifespan,
+        docs_url=None,  # install_docs serves the pages without a CDN
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(RequestContext)
+    # added last, so outermost: the 500 that RequestContext answers carries CORS headers too
+    app.add_middleware(Cors, origins=settings.cors_origins)
     # Routes are matched in order: the two hottest (every page asks for recommendations and
     # sends events) go first, as plain Starlette routes (see api.serving and api.events).
     app.router.routes.extend([*serving.plain_routes, *events.plain_routes])
@@ -65,6 +71,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(tracking_api.router)
     app.include_router(scores.router)
     app.include_router(privacy.router)
+    install_docs(app)
     # the remembered shopper queries hold shoppers' ids: an erasure clears them
     rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)
     return app

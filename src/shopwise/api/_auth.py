@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from shopwise.api._runtime import runtime
-from shopwise.auth import ApiKey, Scope
+from shopwise.auth import ApiKey, KeyKind, Scope
 from shopwise.errors import AuthError
 from shopwise.runtime import Runtime
 
@@ -25,13 +25,34 @@ def bearer_token(request: Request) -> str:
     return token
 
 
-def grant(rt: Runtime, plaintext: str, scope: Scope) -> ApiKey:
-    """The verified key behind ``plaintext`` (401) if it grants ``scope`` (403) at its rate
-    (429)."""
-    key = rt.keys.verify(plaintext)
+def grant(rt: Runtime, plaintext: str, scope: Scope, request: Request) -> ApiKey:
+    """The verified key behind ``plaintext`` (401) if it grants ``scope`` (403) at its rates
+    (429): the key's own, the shopper's for a public key, and the client address's for keys that
+    do not verify (:class:`~shopwise.auth.RateLimits`)."""
+    limits = rt.limits
+    address = client_address(request)
+    limits.before_verify(address)
+    try:
+        key = rt.keys.verify(plaintext)
+    except AuthError:
+        limits.refused(address)
+        raise
     key.require(scope)
-    rt.limiter.take(key.id)
+    limits.admit(key, shopper_of(request) if key.kind is KeyKind.WRITE else None)
     return key
+
+
+def client_address(request: Request) -> str:
+    """The address the request came from (as the server saw it; empty when unknown)."""
+    client = request.scope.get("client")
+    return str(client[0]) if client else ""
+
+
+def shopper_of(request: Request) -> str:
+    """Who a public key's request counts against: its ``anonymous_id`` query parameter, else its
+    client address (ids sent in the body are not read before the key is checked)."""
+    anonymous_id = request.query_params.get("anonymous_id")
+    return f"a:{anonymous_id}" if anonymous_id else f"ip:{client_address(request)}"
 
 
 def audited(
@@ -49,6 +70,6 @@ def authorize(scope: Scope) -> Callable[[Request], ApiKey]:
     """A dependency yielding the request's bearer key if it grants ``scope`` (see :func:`grant`)."""
 
     def dependency(request: Request) -> ApiKey:
-        return grant(runtime(request), bearer_token(request), scope)
+        return grant(runtime(request), bearer_token(request), scope, request)
 
     return dependency

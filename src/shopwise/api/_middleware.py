@@ -1,4 +1,13 @@
-"""Request ids and one JSON access-log line per request, as a plain ASGI middleware (cheap)."""
+"""Request ids, one JSON access-log line per request, and the answer to unexpected exceptions,
+as a plain ASGI middleware (cheap), the outermost of ours.
+
+An exception that escapes the application stops here: it is logged with the request id and
+answered with the JSON 500, and never re-raised. Re-raised (as Starlette's
+``ServerErrorMiddleware`` does after its own answer), it reaches the server, which may then reset
+the client's keep-alive connection under the next request. The access log names the route
+template, never the path, so neither a shopper's id nor a write key (the settings route carries
+one in its path) reaches a log line.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +18,11 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shopwise.api._errors import internal_error
 from shopwise.logs import request_id
 
 log = logging.getLogger("shopwise.access")
+errors_log = logging.getLogger("shopwise.api")
 
 
 class RequestContext:
@@ -34,17 +45,23 @@ class RequestContext:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        started_answer = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, started_answer
             if message["type"] == "http.response.start":
                 status = message["status"]
+                started_answer = True
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:  # the declared boundary: answered here, never re-raised
+            errors_log.error("unhandled error", exc_info=exc)
+            if not started_answer:
+                await internal_error(scope["path"])(scope, receive, send_with_id)
         finally:
             if log.isEnabledFor(logging.INFO):
                 log.info(

@@ -45,7 +45,7 @@ async def post_events(request: Request) -> JsonResponse:
     """
     key = _events_writer(request)
     batch = parse_batch(await read_body(request, MAX_BATCH_BYTES))
-    result = await runtime(request).collector.ingest_async(batch, key.id)
+    result = await runtime(request).collector.ingest_async(batch, key.id, key.kind)
     return JsonResponse(result.public())
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from shopwise import __version__, store
 from shopwise.api._errors import error_response
 from shopwise.api._json import JsonResponse
+from shopwise.api._openapi import ErrorEnvelope
 from shopwise.api._runtime import runtime
 
 router = APIRouter(tags=["health"])
@@ -19,7 +20,17 @@ def healthz() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/readyz", response_model=None)
+@router.get(
+    "/readyz",
+    response_model=None,
+    responses={
+        503: {
+            "model": ErrorEnvelope,
+            "description": "The store is unreachable (`store_unreachable`) or not migrated "
+            "(`migrations_pending`).",
+        }
+    },
+)
 def readyz(request: Request) -> JsonResponse | dict[str, object]:
     """The store is reachable and migrated to the current revision."""
     engine = runtime(request).engine

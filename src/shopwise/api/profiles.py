@@ -22,12 +22,15 @@ from shopwise.schema import DO_NOT_SELL, Context, EventType, Id, Purpose, check_
 router = APIRouter(prefix="/v1", tags=["profiles"])
 
 STITCH_TIMEOUT_SECONDS = 2.0
+UserHash = Annotated[str, Field(max_length=128)]
 
 
 class IdentifyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     user_id: Id
+    user_hash: UserHash | None = None
+    """Proves ``user_id`` to a write key (see README, Identity verification)."""
     anonymous_id: Id | None = None
     traits: dict[str, Any] = Field(default_factory=dict)
     message_id: Id | None = None
@@ -40,6 +43,8 @@ class AliasIn(BaseModel):
 
     previous_id: Id
     user_id: Id
+    user_hash: UserHash | None = None
+    """Proves ``user_id`` to a write key (see README, Identity verification)."""
     message_id: Id | None = None
     timestamp: AwareDatetime | None = None
 
@@ -88,9 +93,9 @@ def _event(
     return event
 
 
-async def ingest_and_stitch(rt: Runtime, event: dict[str, Any], key_id: str) -> IngestResult:
+async def ingest_and_stitch(rt: Runtime, event: dict[str, Any], key: ApiKey) -> IngestResult:
     """Ingest one identity event and wait until profiles reflect it (real-time stitching)."""
-    result = await rt.collector.ingest_async([event], key_id)
+    result = await rt.collector.ingest_async([event], key.id, key.kind)
     if result.rejected:
         rejection = result.rejected[0]
         raise InvalidInput(rejection.message, code=rejection.code)
@@ -107,19 +112,24 @@ async def identify(
     body: IdentifyIn,
     key: Annotated[ApiKey, Depends(authorize(Scope.EVENTS_WRITE))],
 ) -> dict[str, Any]:
-    """Link an anonymous id to a user id and set traits; the profile is stitched on return."""
+    """Link an anonymous id to a user id and set traits; the profile is stitched on return.
+
+    From a write key the user id is claimed unless ``user_hash`` proves it: a claimed identify
+    stitches (for analytics) but overwrites no trait a verified source set.
+    """
     context = body.context.model_dump(mode="json", exclude_none=True) if body.context else None
     event = _event(
         EventType.IDENTIFY,
         body.message_id,
         body.timestamp,
         user_id=body.user_id,
+        user_hash=body.user_hash,
         anonymous_id=body.anonymous_id,
         context=context,
         properties={"traits": _checked(body.traits), "source": "identify"},
     )
     rt = runtime(request)
-    result = await ingest_and_stitch(rt, event, key.id)
+    result = await ingest_and_stitch(rt, event, key)
     return {**result.public(), "profile_id": rt.profiles.canonical(body.user_id)}
 
 
@@ -133,10 +143,11 @@ async def alias(
         body.message_id,
         body.timestamp,
         user_id=body.user_id,
+        user_hash=body.user_hash,
         properties={"previous_id": body.previous_id},
     )
     rt = runtime(request)
-    result = await ingest_and_stitch(rt, event, key.id)
+    result = await ingest_and_stitch(rt, event, key)
     return {**result.public(), "profile_id": rt.profiles.canonical(body.user_id)}
 
 
@@ -209,7 +220,7 @@ async def patch_traits(
         anonymous_id=anonymous_id,
         properties={"traits": _checked(body.traits), "source": "api"},
     )
-    await ingest_and_stitch(rt, event, key.id)
+    await ingest_and_stitch(rt, event, key)
     view = _view(rt, profile_id)
     audited(
         request, key, "profile.traits_changed", view["profile_id"], {"traits": sorted(body.traits)}
@@ -275,7 +286,7 @@ async def put_consent(
         context={"consent": statement},
         properties={},
     )
-    await ingest_and_stitch(rt, event, key.id)
+    await ingest_and_stitch(rt, event, key)
     consent = _consent(rt, profile_id)
     changes = {purpose.value: granted for purpose, granted in body.purposes.items()}
     if body.do_not_sell is not None:

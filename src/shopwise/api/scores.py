@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shopwise.api._auth import audited, authorize
+from shopwise.api._openapi import ErrorEnvelope
 from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.customers import CustomerIntelligence, ScoreStore
@@ -87,7 +88,17 @@ def get_segments(
     return {"sizes": _service(request).scores.segment_history(kind, since_ms)}
 
 
-@router.post("/audiences/export")
+@router.post(
+    "/audiences/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The CSV file, as an attachment.",
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+        503: {"model": ErrorEnvelope, "description": "No trained model yet (`model_not_trained`)."},
+    },
+)
 def export_audience(
     request: Request, body: ExportIn, key: Annotated[ApiKey, Depends(authorize(Scope.ADMIN))]
 ) -> Response:

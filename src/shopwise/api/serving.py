@@ -10,6 +10,10 @@ checks its query with one model, :class:`ShopperQuery` (``/v1/decide`` through F
 it in the OpenAPI schema; the plain route through :func:`parse_query`). Errors keep the app's
 format: 400 ``invalid_request`` with the offending field named (a bad query is refused before the
 key is checked), 401/403/429 from the key.
+
+A write key lives in every shopper's browser, so its answers are a browser's (see
+:func:`allowed`): a ``user_id`` only with that user's valid ``user_hash``, personalization only
+from what the browser owns or was verified to, and coarse public reason codes.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from shopwise.api._json import JsonResponse
 from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.errors import Forbidden, InvalidInput
+from shopwise.runtime import Runtime
 from shopwise.serving import RecommendationRequest
 
 router = APIRouter(prefix="/v1", tags=["serving"])
@@ -47,6 +52,8 @@ class ShopperQuery(BaseModel):
     placement: Annotated[str, Field(pattern=PLACEMENT)]
     n: Annotated[int, Field(ge=1, le=100)] = 10
     user_id: Id = None
+    user_hash: Annotated[str | None, Field(max_length=128)] = None
+    """Proves ``user_id`` to a write key (see README, Identity verification)."""
     anonymous_id: Id = None
     product_id: Id = None
     cart: list[str] | None = None
@@ -103,37 +110,49 @@ def serving_request(query: ShopperQuery) -> RecommendationRequest:
     )
 
 
-def allowed(key: ApiKey, request: RecommendationRequest) -> RecommendationRequest:
-    """``request`` if ``key`` may ask it: a write key (the browser's) only for its own
-    anonymous id, never for a ``user_id`` (403)."""
-    if request.user_id is not None and Scope.READ not in key.scopes:
-        raise Forbidden("a write key may only ask for its own anonymous_id, not a user_id")
-    return request
+def allowed(
+    rt: Runtime, key: ApiKey, request: RecommendationRequest, user_hash: str | None
+) -> RecommendationRequest:
+    """``request`` as ``key`` may ask it. A secret key asks anything. A write key (the
+    browser's) asks as a browser (``browser=True``), for a ``user_id`` only with its valid
+    ``user_hash`` (403 otherwise): without it, no data of that user's profile is its to see."""
+    if Scope.READ in key.scopes:
+        return request
+    if request.user_id is not None and not rt.collector.identity.verifies(
+        request.user_id, user_hash
+    ):
+        raise Forbidden(
+            "user_id: a write key may ask for a user_id only with its valid user_hash "
+            "(else for its own anonymous_id)"
+        )
+    return request._replace(browser=True)
 
 
 @functools.lru_cache(maxsize=20_000)
-def page_request(query_string: bytes) -> RecommendationRequest:
-    """:func:`serving_request` of a raw query string, remembered for the last 20,000 distinct
-    ones: a shopper's pages ask for the same slots again (the premise of the answer cache), and
-    checking a query is a measurable share of a request (``benchmarks/serve_tricks.py``). The
-    result is immutable and depends on the text alone (the key's right to it is checked on every
-    request); refusals are raised again each time, never remembered.
+def page_request(query_string: bytes) -> tuple[RecommendationRequest, str | None]:
+    """:func:`serving_request` of a raw query string, with its ``user_hash``, remembered for the
+    last 20,000 distinct ones: a shopper's pages ask for the same slots again (the premise of the
+    answer cache), and checking a query is a measurable share of a request
+    (``benchmarks/serve_tricks.py``). The result is immutable and depends on the text alone (the
+    key's right to it, and the hash, are checked on every request); refusals are raised again
+    each time, never remembered.
     """
-    return serving_request(parse_query(query_string))
+    query = parse_query(query_string)
+    return serving_request(query), query.user_hash
 
 
 async def recommendations(request: Request) -> Response:
     """Products for a placement, ranked for this shopper, with reason codes.
 
     Query: ``placement`` (required), ``n`` (1..100, default 10), ``user_id`` or
-    ``anonymous_id`` (a write key may only give an ``anonymous_id``; optional on product, category
-    and search placements), ``product_id``, ``cart`` (repeated), ``category``, ``query``.
+    ``anonymous_id`` (a write key may give a ``user_id`` only with its ``user_hash``; optional on
+    product, category and search placements), ``product_id``, ``cart`` (repeated),
+    ``category``, ``query``.
     """
     rt = runtime(request)
-    req = page_request(request.scope["query_string"])
-    served = rt.recommendations.recommend(
-        allowed(grant(rt, bearer_token(request), Scope.RECOMMEND_OWN), req)
-    )
+    req, user_hash = page_request(request.scope["query_string"])
+    key = grant(rt, bearer_token(request), Scope.RECOMMEND_OWN, request)
+    served = rt.recommendations.recommend(allowed(rt, key, req, user_hash))
     return Response(served.json(), media_type=JsonResponse.media_type)
 
 
@@ -145,30 +164,36 @@ def shopper_request(
     request: Request, query: Annotated[ShopperQuery, Query()]
 ) -> RecommendationRequest:
     """The query parameters of a page slot (as a documented dependency), checked for the key."""
-    key = grant(runtime(request), bearer_token(request), Scope.RECOMMEND_OWN)
-    return allowed(key, serving_request(query))
+    rt = runtime(request)
+    key = grant(rt, bearer_token(request), Scope.RECOMMEND_OWN, request)
+    return allowed(rt, key, serving_request(query), query.user_hash)
 
 
 @router.get("/products/{product_id}/similar")
 def similar(
     request: Request,
     product_id: str,
-    _key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
+    key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
     n: int = Query(10, ge=1, le=100),
 ) -> dict[str, Any]:
-    """Products like this one (same category, viewed together)."""
-    return runtime(request).recommendations.similar(product_id, n, complementary=False).public()
+    """Products like this one (same category, viewed together); no shopper's data shapes it."""
+    browser = Scope.READ not in key.scopes
+    served = runtime(request).recommendations.similar(product_id, n, False, browser)
+    return served.public()
 
 
 @router.get("/products/{product_id}/complementary")
 def complementary(
     request: Request,
     product_id: str,
-    _key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
+    key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
     n: int = Query(10, ge=1, le=100),
 ) -> dict[str, Any]:
-    """Products that go with this one (other categories, bought or viewed next)."""
-    return runtime(request).recommendations.similar(product_id, n, complementary=True).public()
+    """Products that go with this one (other categories, bought or viewed next); no shopper's
+    data shapes it."""
+    browser = Scope.READ not in key.scopes
+    served = runtime(request).recommendations.similar(product_id, n, True, browser)
+    return served.public()
 
 
 @router.get("/decide")

@@ -4,24 +4,30 @@ Point an SDK's host at ``https://<shopwise>/segment`` and it posts to ``/segment
 would to ``api.segment.io/v1/batch``. Routes: ``/batch`` (also ``/import``, and analytics.js's
 ``/b``); one per call type, ``/track``, ``/identify``, ``/page``, ``/screen``, ``/alias``,
 ``/group`` (also analytics.js's one-letter forms ``/t``, ``/i``, ...); and the source settings
-analytics.js loads from its CDN (``GET /projects/{write_key}/settings``). Authentication is
+analytics.js loads from its CDN (``GET /projects/{write_key}/settings``), and ``/m``, where
+analytics.js would post its own telemetry (received and discarded). Authentication is
 Segment's: HTTP Basic with the write key as user name and an empty password, or the ``writeKey``
 field of the body (analytics.js); a Bearer key works too. Bodies may be gzip. Limits are Segment's:
 32 KB a call, 500 KB a batch. The answer is Segment's ``{"success": true}`` once the accepted events
 are committed; events that fail validation are dead-lettered with their reason, as on
-``/v1/events``.
+``/v1/events``. Errors carry Segment's top-level ``code`` and ``message`` besides shopwise's
+``error`` object (see :mod:`shopwise.api._errors`); cross-origin access is
+:mod:`shopwise.api._cors`'s.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
 from fastapi import APIRouter, Request, Response
 
 from shopwise.api._auth import grant
+from shopwise.api._errors import SEGMENT_ROOT_PATHS
 from shopwise.api._json import JsonResponse
 from shopwise.api._runtime import runtime
 from shopwise.api.events import read_body
@@ -41,16 +47,11 @@ from shopwise.collect.tracking_api import (
 from shopwise.errors import AuthError
 
 PREFIX: Final = "/segment/v1"
-ROOT_BATCH_PATHS: Final = ("/v1/batch", "/v1/import")
+ROOT_BATCH_PATHS: Final = SEGMENT_ROOT_PATHS
 SUCCESS: Final = {"success": True}
-ANY_ORIGIN: Final = {"Access-Control-Allow-Origin": "*"}
-CORS_PREFLIGHT: Final = {
-    "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-    "Access-Control-Allow-Headers": "Authorization, Content-Type, Content-Encoding, AnonymousId",
-    "Access-Control-Max-Age": "86400",
-}
-"""Browser SDKs that send an ``Authorization`` header ask first (CORS preflight); the answer."""
+NO_TELEMETRY: Final = {"sampleRate": 0}
+"""analytics.js's ``metrics`` setting: with a zero sample rate it neither collects nor posts its
+own telemetry (otherwise posted to ``api.segment.io/v1/m`` on a timer)."""
 
 Handler = Callable[[Request], Awaitable[JsonResponse]]
 
@@ -78,7 +79,7 @@ def _header_key(request: Request) -> str | None:
 def _authorize(request: Request, plaintext: Any) -> ApiKey:
     if not isinstance(plaintext, str) or not plaintext:
         raise AuthError("missing write key: send HTTP Basic '<write key>:' or 'writeKey'")
-    return grant(runtime(request), plaintext, Scope.EVENTS_WRITE)
+    return grant(runtime(request), plaintext, Scope.EVENTS_WRITE, request)
 
 
 async def _receive(request: Request, limit: int) -> tuple[ApiKey, dict[str, Any]]:
@@ -113,8 +114,9 @@ def _batch_handler(translator: SegmentTranslator) -> Handler:
         received = received_now()
         key, payload = await _receive(request, MAX_SEGMENT_BATCH_BYTES)
         messages = batch_messages(payload)
-        await _ingest(request, translator).ingest(messages, key.id, received, payload)
-        return JsonResponse(SUCCESS, headers=ANY_ORIGIN)
+        ingest = _ingest(request, translator)
+        await ingest.ingest(messages, key.id, received, payload, kind=key.kind)
+        return JsonResponse(SUCCESS)
 
     return post_batch
 
@@ -123,8 +125,10 @@ def _call_handler(call_type: str, translator: SegmentTranslator) -> Handler:
     async def post_call(request: Request) -> JsonResponse:
         received = received_now()
         key, payload = await _receive(request, MAX_SEGMENT_EVENT_BYTES)
-        await _ingest(request, translator).ingest([payload], key.id, received, None, call_type)
-        return JsonResponse(SUCCESS, headers=ANY_ORIGIN)
+        await _ingest(request, translator).ingest(
+            [payload], key.id, received, None, call_type, key.kind
+        )
+        return JsonResponse(SUCCESS)
 
     post_call.__name__ = f"post_{call_type}"
     post_call.__doc__ = f"One Segment ``{call_type}`` call."
@@ -136,26 +140,58 @@ def project_settings(request: Request, write_key: str, response: Response) -> di
 
     With ``cdnURL: "https://<shopwise>/segment"`` analytics.js fetches this instead of
     ``cdn.segment.com/v1/projects/<key>/settings`` and then sends its events to ``/segment/v1``.
+    ``apiKey`` is the key the page asked with: analytics.js's Segment.io plugin takes the write
+    key of every event (and of its ``Authorization`` header) from there and from nowhere else.
+    The answer varies with the key, so no shared cache may keep it.
     """
     _authorize(request, write_key)
-    response.headers.update(ANY_ORIGIN)
-    host = request.headers.get("host") or request.url.netloc
-    scheme = request.headers.get("x-forwarded-proto") or request.url.scheme
+    response.headers["Cache-Control"] = "private, no-store"
+    scheme, host = _public_origin(request)
+    api_host = f"{host}{PREFIX}"
     return {
         "integrations": {
-            "Segment.io": {
-                "apiKey": write_key,
-                "apiHost": f"{host}{PREFIX}",
-                "protocol": scheme,
-            }
+            "Segment.io": {"apiKey": write_key, "apiHost": api_host, "protocol": scheme}
         },
         "plan": {"track": {"__default": {"enabled": True}}},
+        "metrics": {**NO_TELEMETRY, "host": api_host},
     }
 
 
-def preflight(path: str) -> Response:
-    """CORS preflight for any compatibility route (browser SDKs post across origins)."""
-    return Response(status_code=204, headers=CORS_PREFLIGHT)
+def _public_origin(request: Request) -> tuple[str, str]:
+    """The scheme and host the client reached us by: ``X-Forwarded-Proto``/``-Host`` when a
+    trusted proxy (``SHOPWISE_TRUSTED_PROXIES``) sent them, else the request's own."""
+    scheme = request.url.scheme
+    host = request.headers.get("host") or request.url.netloc
+    peer = request.client.host if request.client else None
+    if peer is not None and _trusted(peer, runtime(request).settings.trusted_proxies):
+        scheme = _first(request.headers.get("x-forwarded-proto")) or scheme
+        host = _first(request.headers.get("x-forwarded-host")) or host
+    return scheme, host
+
+
+def _first(header: str | None) -> str | None:
+    """The first value of a forwarded header (the proxy nearest the client wrote it)."""
+    return header.split(",", 1)[0].strip() or None if header else None
+
+
+def _trusted(peer: str, proxies: tuple[str, ...]) -> bool:
+    try:
+        address = ipaddress.ip_address(peer)
+    except ValueError:
+        return False
+    return any(address in network for network in _networks(proxies))
+
+
+@functools.cache
+def _networks(
+    proxies: tuple[str, ...],
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def discard_telemetry() -> Response:
+    """analytics.js's own telemetry: not kept (the settings turn it off; older pages may post)."""
+    return Response(status_code=204)
 
 
 def build_router(config: TrackingApiConfig | None = None) -> APIRouter:
@@ -176,7 +212,7 @@ def build_router(config: TrackingApiConfig | None = None) -> APIRouter:
         for path in (f"/{call_type}", f"/{call_type[0]}"):
             router.add_route(PREFIX + path, handler, methods=["POST"])
     router.add_api_route("/projects/{write_key}/settings", project_settings, methods=["GET"])
-    router.add_api_route("/{path:path}", preflight, methods=["OPTIONS"], include_in_schema=False)
+    router.add_api_route("/m", discard_telemetry, methods=["POST"], include_in_schema=False)
     return router
 
 

@@ -1,6 +1,15 @@
-"""API keys, their scopes, and per-key rate limits."""
+"""API keys, their scopes, and the rate limits of requests (per key, shopper and address)."""
 
 from shopwise.auth._keys import SCOPES, ApiKey, KeyKind, KeyService, Scope, parse_kind
-from shopwise.auth._ratelimit import RateLimiter
+from shopwise.auth._ratelimit import RateLimiter, RateLimits
 
-__all__ = ["SCOPES", "ApiKey", "KeyKind", "KeyService", "RateLimiter", "Scope", "parse_kind"]
+__all__ = [
+    "SCOPES",
+    "ApiKey",
+    "KeyKind",
+    "KeyService",
+    "RateLimiter",
+    "RateLimits",
+    "Scope",
+    "parse_kind",
+]

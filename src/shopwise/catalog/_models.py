@@ -61,6 +61,15 @@ class ProductPatch(BaseModel):
     title: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
     description: str | None = None
 
+    @field_validator("price", "available", "tags", "title", "description", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """Every product has these: a patch leaves a field out to keep it, never nulls it
+        (``sale_price`` and ``stock`` may be null: no sale, stock not tracked)."""
+        if value is None:
+            raise ValueError("may not be null; leave the field out to keep its value")
+        return value
+
 
 class Product(BaseModel):
     """A product as stored."""

@@ -23,6 +23,7 @@ def demo_keys(runtime: Runtime) -> dict[str, str]:
     import orjson
 
     from shopwise.auth import KeyKind
+    from shopwise.files import write_private
 
     path = runtime.settings.data_dir / DEMO_KEYS
     if path.exists():
@@ -31,8 +32,7 @@ def demo_keys(runtime: Runtime) -> dict[str, str]:
         if all(value.split("_")[2] in active for value in keys.values()):
             return keys
     keys = {kind.value: runtime.keys.create(kind, f"demo {kind}")[1] for kind in KeyKind}
-    path.write_bytes(orjson.dumps(keys, option=orjson.OPT_INDENT_2))
-    path.chmod(0o600)
+    write_private(path, orjson.dumps(keys, option=orjson.OPT_INDENT_2))
     return keys
 
 

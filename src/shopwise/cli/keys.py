@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from shopwise.cli._common import console, fail, open_runtime
+from shopwise.cli._common import console, fail, load_settings, open_runtime
 from shopwise.errors import ShopwiseError
 
 app = typer.Typer(help="API keys (write, secret, admin).", no_args_is_help=True)
@@ -49,10 +49,20 @@ def list_keys(
 
 @app.command()
 def revoke(key_id: str = typer.Argument(..., help="The id shown by 'keys list'.")) -> None:
-    """Revoke a key; requests with it are refused from then on."""
+    """Revoke a key. Running 'shopwise serve' processes over this store refuse it within a
+    second: each checks for revocations twice a second (a process not serving holds no keys)."""
     with open_runtime(start=False) as runtime:
         key = runtime.keys.revoke(key_id)
     console.print(f"revoked {key.kind} key {key.id}")
+
+
+@app.command("identity-secret")
+def identity_secret() -> None:
+    """Print the identity secret: the shop's backend signs logged-in user ids with it
+    (``user_hash``) so that a write key's user id is verified."""
+    from shopwise.profiles import identity_secret as derive
+
+    typer.echo(derive(load_settings().secret_key.get_secret_value().encode()))
 
 
 @app.command("rotate-data-key")

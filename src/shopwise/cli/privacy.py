@@ -36,7 +36,9 @@ def export(
     if output is None:
         typer.echo(_json(document))
         return
-    output.write_text(_json(document) + "\n", encoding="utf-8")
+    from shopwise.files import write_private
+
+    write_private(output, (_json(document) + "\n").encode())
     console.print(f"wrote {len(document['events'])} events of {document['profile']['profile_id']}")
 
 

@@ -12,13 +12,14 @@ from typing import Any, Final, Protocol
 import orjson
 import sqlalchemy as sa
 
+from shopwise.auth import KeyKind
 from shopwise.collect._minimize import Minimizer
 from shopwise.collect._sessions import Sessionizer
 from shopwise.collect._validate import DECLARED_ONLY, Rejection, validate_event
 from shopwise.collect._writer import GroupCommitWriter, WriteOutcome
 from shopwise.errors import InvalidInput, PayloadTooLarge
 from shopwise.schema import Columns
-from shopwise.store import dead_letters, write_transaction
+from shopwise.store import api_keys, dead_letters, write_transaction
 
 MAX_BATCH_EVENTS: Final = 500
 MAX_BATCH_BYTES: Final = 512 * 1024
@@ -47,6 +48,40 @@ class IngestResult:
 Suppressed = Callable[[str | None, str | None], bool]
 """Whether an event with these (anonymous, user) ids belongs to an erased person: such events are
 dropped at ingestion, never stored (``shopwise.privacy.Suppression``)."""
+
+
+IDENTITY: Final = "identity"
+"""The context field where the collector records whether an event's user id is proven: set on
+every stored event with a user id, by the server (a client cannot send it)."""
+VERIFIED: Final = "verified"
+"""The user id came from a secret or admin key, the operator's CLI, or with a valid
+``user_hash``."""
+CLAIMED: Final = "claimed"
+"""The user id came from a write key without a valid ``user_hash``: it links ids for analytics,
+but unlocks no profile data and overwrites no verified trait."""
+UNVERIFIED_USER: Final = "unverified_user"
+"""The rejection code of a write key's unproven user id when verification is required."""
+
+
+class IdentityCheck(Protocol):
+    """Checks ``user_hash`` values (``shopwise.profiles.IdentityVerifier``)."""
+
+    required: bool
+    """Whether a write key's user id without a valid hash is refused (else stored claimed)."""
+
+    def verifies(self, user_id: str, given: str | None) -> bool:
+        """Whether ``given`` is the user hash of ``user_id``."""
+        ...
+
+
+class NoHashes:
+    """An :class:`IdentityCheck` without a secret: no hash verifies, nothing is required (for
+    collectors built without the settings, such as the ingestion benchmark's)."""
+
+    required = False
+
+    def verifies(self, user_id: str, given: str | None) -> bool:
+        return False
 
 
 def _keep_all(_anonymous_id: str | None, _user_id: str | None) -> bool:
@@ -121,11 +156,17 @@ def _dead_row(
     }
 
 
+def _raw_text(raw: Any) -> str:
+    return orjson.dumps(raw, default=str).decode()
+
+
 @dataclass
 class _Prepared:
     """A batch checked: rows to store, rejections and their dead letters, events suppressed."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
+    indexes: list[int] = field(default_factory=list)
+    """Each row's index in the batch, for the answer when the store refuses the row."""
     rejected: list[Rejection] = field(default_factory=list)
     dead: list[dict[str, Any]] = field(default_factory=list)
     suppressed: int = 0
@@ -142,14 +183,25 @@ class Collector:
         suppressed: Suppressed = _keep_all,
         minimizer: Minimizer = DECLARED_ONLY,
         sealer: Sealer | None = None,
+        identity: IdentityCheck | None = None,
     ) -> None:
         self._writer = writer
         self._sessions = sessionizer
         self._suppressed = suppressed
         self._minimizer = minimizer
         self.sealer = sealer or Clear()
+        self.identity: IdentityCheck = identity or NoHashes()
+        """Checks user hashes for this collector and for the serving routes of write keys."""
 
-    def _prepare(self, batch: Sequence[Any], key_id: str | None) -> _Prepared:
+    def _verdict(self, raw: dict[str, Any], user_id: str, kind: KeyKind | None) -> str | None:
+        """:data:`VERIFIED` or :data:`CLAIMED` for an event's user id, ``None`` when refused."""
+        if kind is None or kind != KeyKind.WRITE:
+            return VERIFIED
+        if self.identity.verifies(user_id, raw.get("user_hash")):
+            return VERIFIED
+        return None if self.identity.required else CLAIMED
+
+    def _prepare(self, batch: Sequence[Any], key_id: str | None, kind: KeyKind | None) -> _Prepared:
         received = _now_ms()
         prepared = _Prepared()
         for index, raw in enumerate(batch):
@@ -158,10 +210,17 @@ class Collector:
                 prepared.rejected.append(result)
             elif self._suppressed(result[Columns.ANONYMOUS], result[Columns.USER]):
                 prepared.suppressed += 1
+            elif (user_id := result[Columns.USER]) is not None and (
+                verdict := self._verdict(raw, user_id, kind)
+            ) is None:
+                prepared.rejected.append(_unverified(index, raw))
             else:
+                if user_id is not None:
+                    result[Columns.CONTEXT][IDENTITY] = verdict
                 result["key_id"] = key_id
                 result[Columns.PROPERTIES] = self.sealer.seal_properties(result[Columns.PROPERTIES])
                 prepared.rows.append(result)
+                prepared.indexes.append(index)
         self._sessions.assign(prepared.rows)
         prepared.dead = [_dead_row(r, received, key_id, self.sealer) for r in prepared.rejected]
         return prepared
@@ -169,13 +228,23 @@ class Collector:
     @staticmethod
     def _result(outcome: WriteOutcome, prepared: _Prepared) -> IngestResult:
         last = outcome.stored[-1].id if outcome.stored else 0
+        refused = [
+            Rejection(prepared.indexes[r.position], r.code, r.message, "") for r in outcome.refused
+        ]
+        rejected = sorted([*prepared.rejected, *refused], key=lambda r: r.index)
         return IngestResult(
-            len(outcome.stored), outcome.duplicates, prepared.rejected, last, prepared.suppressed
+            len(outcome.stored), outcome.duplicates, rejected, last, prepared.suppressed
         )
 
-    def ingest(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
-        """Validate and store ``batch``; returns after the accepted events are committed."""
-        prepared = self._prepare(batch, key_id)
+    def ingest(
+        self, batch: Sequence[Any], key_id: str | None = None, kind: KeyKind | None = None
+    ) -> IngestResult:
+        """Validate and store ``batch``; returns after the accepted events are committed.
+
+        ``kind`` is the kind of the request's key (``None``: the operator, through the CLI): a
+        write key's user ids are stored claimed unless they come with a valid ``user_hash``.
+        """
+        prepared = self._prepare(batch, key_id, kind)
         if not prepared.rows and not prepared.dead:
             return IngestResult(0, 0, suppressed=prepared.suppressed)
         outcome = self._writer.submit(prepared.rows, prepared.dead).result()
@@ -193,13 +262,25 @@ class Collector:
         self._sessions.assign(rows)
         self._writer.submit(rows, [], heard=False)
 
-    async def ingest_async(self, batch: Sequence[Any], key_id: str | None = None) -> IngestResult:
+    async def ingest_async(
+        self, batch: Sequence[Any], key_id: str | None = None, kind: KeyKind | None = None
+    ) -> IngestResult:
         """:meth:`ingest` for the event loop: waits for the group commit without blocking it."""
-        prepared = self._prepare(batch, key_id)
+        prepared = self._prepare(batch, key_id, kind)
         if not prepared.rows and not prepared.dead:
             return IngestResult(0, 0, suppressed=prepared.suppressed)
         outcome = await asyncio.wrap_future(self._writer.submit(prepared.rows, prepared.dead))
         return self._result(outcome, prepared)
+
+
+def _unverified(index: int, raw: dict[str, Any]) -> Rejection:
+    return Rejection(
+        index,
+        UNVERIFIED_USER,
+        "user_id: a write key's user id needs a valid user_hash "
+        "(SHOPWISE_IDENTITY_VERIFICATION is required)",
+        _raw_text(raw),
+    )
 
 
 @dataclass(frozen=True)
@@ -244,6 +325,7 @@ class DeadLetters:
         Ones still invalid stay pending (their reason is updated) and are not duplicated.
         """
         pending = self.list(limit=limit)
+        kinds = self._kinds({letter.key_id for letter in pending if letter.key_id is not None})
         replayed = duplicates = still_invalid = 0
         received = _now_ms()
         for letter in pending:
@@ -252,11 +334,21 @@ class DeadLetters:
                 still_invalid += 1
                 self._update(letter.id, code=result.code, message=result.message)
                 continue
-            outcome = self._collector.ingest([orjson.loads(letter.raw)], letter.key_id)
+            # a replay vouches for a user id no more than the key that sent it did
+            kind = kinds.get(letter.key_id, KeyKind.WRITE) if letter.key_id else None
+            outcome = self._collector.ingest([orjson.loads(letter.raw)], letter.key_id, kind)
             replayed += outcome.accepted
             duplicates += outcome.duplicates
             self._update(letter.id, replayed_at=_now_ms())
         return ReplayResult(replayed, still_invalid, duplicates)
+
+    def _kinds(self, key_ids: set[str]) -> dict[str | None, KeyKind]:
+        """The kinds of the keys that sent dead letters (revoked ones included)."""
+        if not key_ids:
+            return {}
+        query = sa.select(api_keys.c.id, api_keys.c.kind).where(api_keys.c.id.in_(key_ids))
+        with self._engine.connect() as conn:
+            return {row.id: KeyKind(row.kind) for row in conn.execute(query)}
 
     def _update(self, letter_id: int, **values: Any) -> None:
         with write_transaction(self._engine) as conn:

@@ -10,26 +10,37 @@ without ``RETURNING`` when no one hears of the rows, such as a group of exposure
 writer thread then spends less CPU a row than through SQLAlchemy Core (``docs/performance.md``),
 which leaves more of the GIL to the event loop that parses and validates the next requests.
 Everything else takes the Core path.
+
+A group is one transaction, so one row the database refuses (a value PostgreSQL cannot store, a
+constraint) would fail every submission in it. When a group commit fails with such a data error,
+the writer writes each submission alone, and a submission that still fails row by row: only the
+refused row is left out, dead-lettered with the database's reason (:data:`STORE_REFUSED`) and
+reported in its submission's :attr:`WriteOutcome.refused`. Operational errors (the database is
+down or locked) still fail every waiting submission with :class:`~shopwise.errors.Unavailable`.
+The path without failures is untouched.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import logging
 import operator
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import sqlalchemy as sa
 
 from shopwise.bus import StoredEvent
+from shopwise.collect._validate import json_text
 from shopwise.errors import Unavailable
 from shopwise.schema import Columns
 from shopwise.store import dead_letters, events, insert_once, write_transaction
@@ -37,12 +48,28 @@ from shopwise.store import dead_letters, events, insert_once, write_transaction
 log = logging.getLogger("shopwise.collect")
 
 
+STORE_REFUSED: Final = "store_refused"
+"""Dead-letter code of a valid event the database refused to store (see module docstring)."""
+
+
+@dataclass(frozen=True)
+class StoreRefusal:
+    """A row of a submission the database refused; it is dead-lettered with ``message``."""
+
+    position: int
+    """Index of the row in the submission's ``rows``."""
+    code: str
+    message: str
+
+
 @dataclass(frozen=True)
 class WriteOutcome:
-    """What one submission became: the events stored, and how many were already there."""
+    """What one submission became: the events stored, how many were already there, and the rows
+    the database refused (neither stored nor duplicates)."""
 
     stored: list[StoredEvent]
     duplicates: int
+    refused: list[StoreRefusal] = field(default_factory=list)
 
 
 @dataclass
@@ -126,27 +153,102 @@ class GroupCommitWriter:
         rows = [row for sub in group for row in sub.rows]
         dead = [row for sub in group for row in sub.dead]
         try:
-            if self._sqlite and rows and not dead:
-                inserted = self._insert_sqlite(rows, any(sub.heard for sub in group))
-            else:
-                inserted = self._insert_core(rows, dead)
+            inserted = self._write(rows, dead, any(sub.heard for sub in group))
         except Exception as exc:  # boundary: every waiting request learns the write failed
-            log.exception("group commit failed", extra={"rows": len(rows), "dead": len(dead)})
-            failure = Unavailable(f"event store write failed: {exc.__class__.__name__}")
-            for sub in group:
-                sub.future.set_exception(failure)
+            if not refused_by_store(exc):
+                self._settle(group, [_unavailable(exc, len(rows), len(dead))] * len(group))
+                return
+            log.warning(
+                "the store refused a row of a group commit; writing its submissions alone",
+                extra={"submissions": len(group), "reason": _reason(exc)},
+            )
+            self._settle(group, [self._alone(sub) for sub in group])
             return
         unclaimed = {message: event_id for event_id, message in inserted.items()}
-        outcomes = [_outcome(sub.rows, unclaimed) if sub.heard else _UNHEARD for sub in group]
-        stored_all = [event for outcome in outcomes for event in outcome.stored]
+        self._settle(
+            group, [_outcome(sub.rows, unclaimed) if sub.heard else _UNHEARD for sub in group]
+        )
+
+    def _settle(self, group: list[_Submission], results: list[WriteOutcome | Unavailable]) -> None:
+        """Tell the listeners of what was stored, then resolve each submission's future."""
+        stored_all = [
+            event
+            for result in results
+            if isinstance(result, WriteOutcome)
+            for event in result.stored
+        ]
         if stored_all:
             # before the acks: what a client was told is stored is visible to serving at once
             try:
                 self._on_commit(stored_all)
             except Exception:  # boundary: listeners must not fail a durable commit
                 log.exception("commit listener failed")
-        for sub, outcome in zip(group, outcomes, strict=True):
-            sub.future.set_result(outcome)
+        for sub, result in zip(group, results, strict=True):
+            if isinstance(result, Unavailable):
+                sub.future.set_exception(result)
+            else:
+                sub.future.set_result(result)
+
+    def _write(
+        self, rows: list[dict[str, Any]], dead: list[dict[str, Any]], returning: bool
+    ) -> dict[int, str]:
+        """One transaction: the driver's path for event rows alone on SQLite, else Core's."""
+        if self._sqlite and rows and not dead:
+            return self._insert_sqlite(rows, returning)
+        return self._insert_core(rows, dead)
+
+    def _alone(self, sub: _Submission) -> WriteOutcome | Unavailable:
+        """``sub`` in a transaction of its own; row by row when the store refuses one of it."""
+        try:
+            inserted = self._write(sub.rows, sub.dead, sub.heard)
+        except Exception as exc:  # boundary: this submission's request learns of the failure
+            if not refused_by_store(exc):
+                return _unavailable(exc, len(sub.rows), len(sub.dead))
+            return self._row_by_row(sub)
+        unclaimed = {message: event_id for event_id, message in inserted.items()}
+        return _outcome(sub.rows, unclaimed) if sub.heard else _UNHEARD
+
+    def _row_by_row(self, sub: _Submission) -> WriteOutcome | Unavailable:
+        """``sub``'s rows a transaction each; the refused ones dead-lettered with the reason."""
+        inserted: dict[int, str] = {}
+        refused: list[StoreRefusal] = []
+        dead = list(sub.dead)
+        for position, row in enumerate(sub.rows):
+            try:
+                inserted.update(self._write([row], [], sub.heard))
+            except Exception as exc:  # boundary: one row refused, or the store is down
+                if not refused_by_store(exc):
+                    return _unavailable(exc, 1, 0)
+                refused.append(StoreRefusal(position, STORE_REFUSED, _reason(exc)))
+                dead.append(_refused_letter(row, refused[-1].message))
+        failure = self._write_dead(dead)
+        if failure is not None:
+            return failure
+        skipped = {refusal.position for refusal in refused}
+        kept = [row for position, row in enumerate(sub.rows) if position not in skipped]
+        unclaimed = {message: event_id for event_id, message in inserted.items()}
+        outcome = _outcome(kept, unclaimed) if sub.heard else _UNHEARD
+        return WriteOutcome(outcome.stored, outcome.duplicates, refused)
+
+    def _write_dead(self, dead: list[dict[str, Any]]) -> Unavailable | None:
+        """Dead letters together, or one by one when the store refuses one (which is logged:
+        there is no other place left to keep it)."""
+        if not dead:
+            return None
+        try:
+            self._insert_core([], dead)
+            return None
+        except Exception as exc:  # boundary: refused letters are written alone below
+            if not refused_by_store(exc):
+                return _unavailable(exc, 0, len(dead))
+        for letter in dead:
+            try:
+                self._insert_core([], [letter])
+            except Exception as exc:  # boundary: a refused letter is logged, not lost silently
+                if not refused_by_store(exc):
+                    return _unavailable(exc, 0, 1)
+                log.error("the store refused a dead letter", extra={"reason": _reason(exc)})
+        return None
 
     def _insert_core(
         self, rows: list[dict[str, Any]], dead: list[dict[str, Any]]
@@ -186,6 +288,63 @@ class GroupCommitWriter:
         finally:
             conn.close()
         return inserted
+
+
+def refused_by_store(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing a value (a data or integrity error, or a value
+    the driver cannot bind), as opposed to an operational failure such as a lost connection."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        return isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError)
+    # SQLAlchemy wraps what fails while binding a value (not a driver error) in StatementError
+    return isinstance(exc, (sa.exc.StatementError, *_REFUSALS))
+
+
+_REFUSALS: Final = (
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    sqlite3.InterfaceError,  # a value of a type the driver cannot bind
+    OverflowError,  # an integer past SQLite's 64 bits
+    UnicodeError,
+    TypeError,  # a JSON value orjson cannot write
+)
+"""What the SQLite driver path raises when one row holds a value the store refuses."""
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of the driver's message (the lines after it may quote the row's values)."""
+    cause = exc.orig if isinstance(exc, sa.exc.StatementError) and exc.orig is not None else exc
+    first = (str(cause).strip().splitlines() or [""])[0][:300].replace("\x00", "")
+    return f"the event store refused the event: {type(cause).__name__}: {first}"
+
+
+def _unavailable(exc: BaseException, rows: int, dead: int) -> Unavailable:
+    log.error("group commit failed", exc_info=exc, extra={"rows": rows, "dead": dead})
+    return Unavailable(f"event store write failed: {exc.__class__.__name__}")
+
+
+_ENVELOPE_FIELDS: Final = (
+    Columns.MESSAGE,
+    Columns.TYPE,
+    Columns.ANONYMOUS,
+    Columns.USER,
+    Columns.TIME,
+    Columns.CONTEXT,
+    Columns.PROPERTIES,
+)
+
+
+def _refused_letter(row: dict[str, Any], reason: str) -> dict[str, Any]:
+    """The dead letter of a refused row: its envelope fields (the time in epoch milliseconds,
+    which validation reads back as such on replay), so a replay once the cause is fixed works."""
+    raw = json_text({name: row[name] for name in _ENVELOPE_FIELDS if row.get(name) is not None})
+    return {
+        Columns.RECEIVED: int(time.time() * 1000),
+        "key_id": row.get("key_id"),
+        "fingerprint": hashlib.sha256(raw.encode()).hexdigest(),
+        "raw": raw,
+        "code": STORE_REFUSED,
+        "message": reason,
+    }
 
 
 def _outcome(rows: list[dict[str, Any]], unclaimed: dict[str, int]) -> WriteOutcome:

@@ -3,6 +3,7 @@
 from shopwise.decide._content import Audience, ContentBlock, ContentSet, Section, Threshold
 from shopwise.decide._context import ShopperContext
 from shopwise.decide._engine import Candidate, FallbackSource, RuledList, RuleEngine
+from shopwise.decide._public import PUBLIC_REASONS, public_reason, public_reasons
 from shopwise.decide._rules import (
     BUILTIN_PLACEMENTS,
     BoostRule,
@@ -18,6 +19,7 @@ from shopwise.decide._versions import Versioned, VersionedStore, content_store, 
 
 __all__ = [
     "BUILTIN_PLACEMENTS",
+    "PUBLIC_REASONS",
     "Audience",
     "BoostRule",
     "Candidate",
@@ -39,5 +41,7 @@ __all__ = [
     "VersionedStore",
     "content_store",
     "parse_yaml",
+    "public_reason",
+    "public_reasons",
     "rule_store",
 ]

@@ -4,6 +4,12 @@ Training, features and the evaluation of the shop's own data all read events the
 event-id order, each attributed to the canonical profile of its identity (the user id when it has
 one, else the anonymous id) through the identity graph, and left out when its own consent statement
 or its profile's latest choice refuses the purpose (:meth:`~shopwise.privacy.ConsentPolicy.allows`).
+
+Only the shopper's own activity is read: the events shopwise records about itself (exposures,
+``shopwise.schema.SYSTEM_EVENT_TYPES``, written by serving with no key) are never read here, so no
+feature, segment or score counts them as activity (a served email placement must not make a lapsed
+customer look active). This reader is the one place that rule holds for them all, with the same
+condition the profiles use (:func:`shopwise.store.shopper_events`).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import sqlalchemy as sa
 
 from shopwise.privacy._consent import ConsentPolicy, event_allows
 from shopwise.profiles import anon_key, profile_id_for, user_key
-from shopwise.store import events, identities
+from shopwise.store import events, identities, shopper_events
 
 BATCH_ROWS = 5000
 """Rows fetched from the store at a time."""
@@ -36,7 +42,7 @@ class ConsentedEvent:
 
 @dataclass
 class ConsentedEvents:
-    """The events of the store that may serve ``purpose`` (see module docstring).
+    """The shopper events of the store that may serve ``purpose`` (see module docstring).
 
     Iterate once; :attr:`excluded` then counts the events left out for lack of consent.
     """
@@ -51,16 +57,20 @@ class ConsentedEvents:
     def __iter__(self) -> Iterator[ConsentedEvent]:
         self.excluded = 0
         allowed = self.policy.allowed_profiles(self.engine, self.purpose)
-        query = sa.select(
-            events.c.type,
-            events.c.anonymous_id,
-            events.c.user_id,
-            events.c.session_id,
-            events.c.product_id,
-            events.c.timestamp,
-            events.c.context,
-            events.c.properties,
-        ).order_by(events.c.id)
+        query = (
+            sa.select(
+                events.c.type,
+                events.c.anonymous_id,
+                events.c.user_id,
+                events.c.session_id,
+                events.c.product_id,
+                events.c.timestamp,
+                events.c.context,
+                events.c.properties,
+            )
+            .where(shopper_events())
+            .order_by(events.c.id)
+        )
         if self.types is not None:
             query = query.where(events.c.type.in_(sorted(self.types)))
         with self.engine.connect() as conn:

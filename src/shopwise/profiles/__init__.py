@@ -9,7 +9,15 @@ from shopwise.profiles._identity import (
     user_key,
 )
 from shopwise.profiles._service import CONSUMER, Profiles, ProfileView, links_of
-from shopwise.profiles._state import RECENT, ProfileState, latest, stated_choices
+from shopwise.profiles._state import (
+    RECENT,
+    ProfileState,
+    latest,
+    latest_traits,
+    stated_choices,
+    verified,
+)
+from shopwise.profiles._verify import IdentityVerifier, identity_secret, user_hash
 
 __all__ = [
     "CONSUMER",
@@ -17,15 +25,20 @@ __all__ = [
     "RECENT",
     "REMOTE_TTL",
     "IdentityGraph",
+    "IdentityVerifier",
     "Link",
     "ProfileCache",
     "ProfileState",
     "ProfileView",
     "Profiles",
     "anon_key",
+    "identity_secret",
     "latest",
+    "latest_traits",
     "links_of",
     "profile_id_for",
     "stated_choices",
+    "user_hash",
     "user_key",
+    "verified",
 ]

@@ -221,9 +221,11 @@ class ProfileCache:
 
 
 def served_view(state: ProfileState) -> tuple[Any, ...]:
-    """The parts of a state that serving reads (recency lists, affinities, orders, consent)."""
+    """The parts of a state that serving reads (recency lists, affinities, orders, consent, and
+    which browsers' links are verified)."""
     return (
         state.consent,
+        state.verified_ids,
         state.viewed,
         state.carted,
         state.purchased,

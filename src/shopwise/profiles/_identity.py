@@ -2,9 +2,11 @@
 
 Keys are ``a:<anonymous_id>`` and ``u:<user_id>``. A user id is the root of its own profile and is
 never re-parented, so two known users are never merged by accident. An anonymous id joins at most
-one user: the one from its earliest link (event time, then user id), which makes the graph the same
-whatever order links arrive in. An anonymous id with no link has a profile of its own; when it is
-linked, that profile is marked merged into the user's.
+one user: the one from its best link, a verified link before any claimed one (see
+:class:`Link`), then the earliest (event time, then user id), which makes the graph the same
+whatever order links arrive in. So a write key that merely claims a user id can link its own
+browser to it, but never takes a browser away from a user it was verified to. An anonymous id with
+no link has a profile of its own; when it is linked, that profile is marked merged into the user's.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from shopwise.profiles._state import ProfileState
 from shopwise.schema import Columns
 from shopwise.store import events, identities, profiles, shopper_events
 
@@ -39,6 +42,13 @@ class Link:
     anonymous_id: str
     user_id: str
     timestamp: int
+    verified: bool = False
+    """Whether the event's user id was proven (the collector's verdict); a claimed link only
+    stitches ids for analytics."""
+
+    def rank(self) -> tuple[bool, int, str]:
+        """Lower wins: verified first, then the earliest, then the smaller user id."""
+        return (not self.verified, self.timestamp, self.user_id)
 
 
 def _now() -> int:
@@ -72,8 +82,18 @@ class IdentityGraph:
         cache[key] = profile
         return profile
 
-    def link(self, conn: sa.Connection, link: Link, cache: dict[str, str]) -> set[str]:
-        """Apply ``link``; returns the profiles whose membership changed (to be rebuilt)."""
+    def link(
+        self,
+        conn: sa.Connection,
+        link: Link,
+        cache: dict[str, str],
+        verified_now: frozenset[tuple[str, str]] = frozenset(),
+    ) -> set[str]:
+        """Apply ``link``; returns the profiles whose membership changed (to be rebuilt).
+
+        ``verified_now``: the (anonymous id, user id) pairs of the verified links of the batch
+        being applied, which the stored profiles do not show yet.
+        """
         target = self.ensure(conn, user_key(link.user_id), cache)
         key = anon_key(link.anonymous_id)
         row = conn.execute(sa.select(identities).where(identities.c.id_key == key)).first()
@@ -89,8 +109,12 @@ class IdentityGraph:
             )
             cache[key] = target
             return set()
-        current = (row.link_ts, row.link_user) if row.link_user is not None else None
-        if current is not None and current <= (link.timestamp, link.user_id):
+        current = None
+        if row.link_user is not None:
+            held = (link.anonymous_id, row.link_user)
+            proven = held in verified_now or self._verified(conn, row.profile_id, held[0])
+            current = Link(held[0], held[1], row.link_ts, proven)
+        if current is not None and current.rank() <= link.rank():
             return set()
         previous = row.profile_id
         conn.execute(
@@ -108,6 +132,13 @@ class IdentityGraph:
                 .values(merged_into=target, updated_at=_now())
             )
         return {previous, target}
+
+    @staticmethod
+    def _verified(conn: sa.Connection, profile: str, anonymous_id: str) -> bool:
+        """Whether the stored ``profile`` holds a verified link of ``anonymous_id``."""
+        query = sa.select(profiles.c.state).where(profiles.c.profile_id == profile)
+        state = conn.execute(query).scalar_one_or_none()
+        return state is not None and anonymous_id in ProfileState.from_json(state).verified_ids
 
     def members(self, conn: sa.Connection, profile: str) -> tuple[list[str], list[str]]:
         """(user ids, anonymous ids) that resolve to ``profile``."""

@@ -27,7 +27,7 @@ from shopwise.profiles._identity import (
     event_key,
     user_key,
 )
-from shopwise.profiles._state import ItemInfo, ProfileState
+from shopwise.profiles._state import ItemInfo, ProfileState, verified
 from shopwise.schema import SYSTEM_EVENT_TYPES, Columns, EventType, is_pii
 from shopwise.store import (
     PointRead,
@@ -51,14 +51,15 @@ once so that a request only binds two values."""
 
 
 def links_of(event: StoredEvent) -> list[Link]:
-    """Identity links an event carries."""
+    """Identity links an event carries, verified when its user id is (see :class:`Link`)."""
     found = []
+    proven = verified(event.context)
     if event.anonymous_id is not None and event.user_id is not None:
-        found.append(Link(event.anonymous_id, event.user_id, event.timestamp))
+        found.append(Link(event.anonymous_id, event.user_id, event.timestamp, proven))
     if event.type == EventType.ALIAS and event.user_id is not None:
         previous = str(event.properties.get("previous_id", ""))
         if previous and previous != event.user_id:
-            found.append(Link(previous, event.user_id, event.timestamp))
+            found.append(Link(previous, event.user_id, event.timestamp, proven))
     return found
 
 
@@ -159,9 +160,10 @@ class Profiles:
         with write_transaction(self._engine) as conn:
             cache = self._graph.preload(conn, keys)
             dirty: set[str] = set()
-            for event in batch:
-                for link in links_of(event):
-                    dirty |= self._graph.link(conn, link, cache)
+            links = [link for event in batch for link in links_of(event)]
+            proven = frozenset((k.anonymous_id, k.user_id) for k in links if k.verified)
+            for link in links:
+                dirty |= self._graph.link(conn, link, cache, proven)
             owners = [
                 self._graph.ensure(conn, event_key(e.anonymous_id, e.user_id), cache) for e in batch
             ]

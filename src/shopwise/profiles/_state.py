@@ -5,6 +5,11 @@ with :meth:`ProfileState.merge`. Every part of the fold is order-independent (su
 last-writer-wins by event time with the message id as tie-break, top-N by time), so the profile is
 the same whatever order events, identifies and aliases arrive in, and merging two profiles equals
 folding their events together. Money is kept in integer cents for exact sums.
+
+Traits keep their provenance: a trait set by a verified source (a secret key, or a write key with a
+valid ``user_hash``: the collector's verdict on the event) outranks every claimed one whatever their
+times, so a browser that merely claims a user id never overwrites what the shop's backend set.
+Ranking by (verified, time, message id) is still a total order, so the fold stays commutative.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, TypeVar
 
 from shopwise.bus import StoredEvent
+from shopwise.collect import IDENTITY, VERIFIED
 from shopwise.schema import DO_NOT_SELL, ITEM_EVENT_WEIGHTS, Columns, EventType
 
 RECENT: Final = 20
@@ -25,6 +31,12 @@ ItemInfo = Callable[[str], tuple[str | None, str | None]]
 _N = TypeVar("_N", int, float)
 
 Stamp = tuple[int, str]
+
+
+def verified(context: Mapping[str, Any] | None) -> bool:
+    """Whether an event's user id is proven (the collector's verdict; events stored before
+    verification existed count as claimed)."""
+    return (context or {}).get(IDENTITY) == VERIFIED
 
 
 def stated_choices(
@@ -70,6 +82,26 @@ def _newer(current: list[Any] | None, stamp: Stamp) -> bool:
     return current is None or (current[1], current[2]) < stamp
 
 
+def _trait_rank(entry: list[Any]) -> tuple[bool, int, str]:
+    """A trait entry's rank: verified ones first, then by time (entries kept before provenance
+    existed have four fields and count as claimed)."""
+    return (len(entry) > 4 and bool(entry[4]), entry[1], entry[2])
+
+
+def _outranks(entry: list[Any], known: list[Any] | None) -> bool:
+    return known is None or _trait_rank(known) < _trait_rank(entry)
+
+
+def latest_traits(*sets: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """The winning entry per trait among ``[value, ts, message_id, source, verified]`` entries."""
+    result: dict[str, list[Any]] = {}
+    for entries in sets:
+        for name, entry in entries.items():
+            if _outranks(entry, result.get(name)):
+                result[name] = entry
+    return result
+
+
 @dataclass
 class ProfileState:
     """Counters, recency lists, affinities, traits and consent of one profile (see module doc)."""
@@ -89,11 +121,14 @@ class ProfileState:
     categories: dict[str, float] = field(default_factory=dict)
     brands: dict[str, float] = field(default_factory=dict)
     traits: dict[str, list[Any]] = field(default_factory=dict)
-    """name -> [value, ts, message_id, source]"""
+    """name -> [value, ts, message_id, source, verified] (see :func:`latest_traits`)"""
     consent: dict[str, list[Any]] = field(default_factory=dict)
     """purpose (or ``do_not_sell``) -> [granted, ts, message_id]"""
     watermark: int = 0
     """The highest event id folded in."""
+    verified_ids: set[str] = field(default_factory=set)
+    """Anonymous ids whose link to this profile's user id was verified: the browsers a write key
+    may personalize from this profile (a claimed link only stitches, for analytics)."""
 
     def apply(self, event: StoredEvent, item_info: ItemInfo | None = None) -> list[str]:
         """Fold one event into the state; returns the consent purposes whose choice it changed."""
@@ -107,17 +142,28 @@ class ProfileState:
             self.sessions.add(event.session_id)
         changed = self._apply_consent(stated_choices(event.context, ts, mid))
         props = event.properties
+        proven = event.user_id is not None and verified(event.context)
+        if proven:
+            self._apply_verified_links(event)
         if event.type == EventType.IDENTIFY:
             source = str(props.get("source", "identify"))
             for name, value in (props.get("traits") or {}).items():
-                if _newer(self.traits.get(name), (ts, mid)):
-                    self.traits[name] = [value, ts, mid, source]
+                entry = [value, ts, mid, source, proven]
+                if _outranks(entry, self.traits.get(name)):
+                    self.traits[name] = entry
         elif event.type == EventType.ORDER_COMPLETED:
             self._apply_order(props, ts, mid, item_info)
         elif event.type == EventType.ORDER_REFUNDED:
             self.refunded_cents += _cents(props.get(Columns.REVENUE))
         self._apply_item(event, item_info)
         return changed
+
+    def _apply_verified_links(self, event: StoredEvent) -> None:
+        if event.anonymous_id is not None:
+            self.verified_ids.add(event.anonymous_id)
+        previous = event.properties.get("previous_id") if event.type == EventType.ALIAS else None
+        if isinstance(previous, str) and previous and previous != event.user_id:
+            self.verified_ids.add(previous)
 
     def _apply_consent(self, stated: dict[str, list[Any]]) -> list[str]:
         changed = []
@@ -180,21 +226,24 @@ class ProfileState:
             purchased=_top_recent(self.purchased + other.purchased),
             categories=_sum(self.categories, other.categories),
             brands=_sum(self.brands, other.brands),
-            traits=latest(self.traits, other.traits),
+            traits=latest_traits(self.traits, other.traits),
             consent=latest(self.consent, other.consent),
             watermark=max(self.watermark, other.watermark),
+            verified_ids=self.verified_ids | other.verified_ids,
         )
         return merged
 
     def to_json(self) -> dict[str, Any]:
         data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["sessions"] = sorted(self.sessions)
+        data["verified_ids"] = sorted(self.verified_ids)
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ProfileState:
         state = cls(**data)
         state.sessions = set(data["sessions"])
+        state.verified_ids = set(data.get("verified_ids", ()))
         return state
 
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shopwise.bus import StoredEvent
-from shopwise.profiles import anon_key, latest, stated_choices, user_key
+from shopwise.profiles import anon_key, latest, stated_choices, user_key, verified
 from shopwise.schema import ITEM_EVENT_WEIGHTS
 
 RecentItem = tuple[int, str, str]
@@ -71,13 +71,18 @@ class OnlineState:
             return any(key in self._recent or key in self._consent for key in keys)
 
     def record(self, committed: Sequence[StoredEvent]) -> None:
-        """Keep the product events among ``committed`` (the caller passes only those it may)."""
+        """Keep the product events among ``committed`` (the caller passes only those it may).
+
+        An event whose user id is only claimed (a write key without a valid user hash) is kept
+        for its anonymous id alone: a browser's claim does not shape the user's session.
+        """
         with self._lock:
             for event in committed:
                 if event.product_id is None or event.type not in ITEM_EVENT_WEIGHTS:
                     continue
                 item = (event.timestamp, event.type, event.product_id)
-                for key in _keys(event.anonymous_id, event.user_id):
+                user_id = event.user_id if verified(event.context) else None
+                for key in _keys(event.anonymous_id, user_id):
                     self._push(key, item)
 
     def _push(self, key: str, item: RecentItem) -> None:

@@ -16,6 +16,12 @@ request and its answer are appended to a buffer that a background thread turns i
 :func:`exposure_rows`). Nothing on this path waits on I/O once the shopper's profile is cached.
 Exposures are recorded only for shoppers whose consent allows analytics. Any failure of a
 dependency degrades to a rule-filtered fallback, flagged in the answer, never an error.
+
+A request from a browser (a write key, ``RecommendationRequest.browser``) is answered from what
+that browser may see: a profile its anonymous id owns, or one it is linked to by a verified link
+(``ProfileState.verified_ids``), or the profile of a user id the API checked the user hash of.
+A browser that merely claimed a user id is served from its own session events alone, and the
+answer's reason codes are the coarse public ones (:func:`shopwise.decide.public_reasons`).
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ from shopwise.decide import (
     RuleSet,
     ShopperContext,
     VersionedStore,
+    public_reasons,
 )
 from shopwise.privacy import Choices, ConsentPolicy, event_allows
-from shopwise.profiles import Profiles, ProfileState, latest
+from shopwise.profiles import Profiles, ProfileState, anon_key, latest, profile_id_for
 from shopwise.recommend import Precomputed, RecommenderArtifact, profile_products, top_n
 from shopwise.registry import Champion
 from shopwise.schema import EventType, Purpose
@@ -73,6 +80,8 @@ class RecommendationRequest(NamedTuple):
     cart: tuple[str, ...] = ()
     category: str | None = None
     query: str | None = None
+    browser: bool = False
+    """Asked with a write key, from a shopper's browser (see module docstring)."""
 
 
 class Answer(NamedTuple):
@@ -211,11 +220,14 @@ class Recommendations:
         if any_id is None:
             return None
         try:
-            return self._profiles.current(any_id)
+            view = self._profiles.current(any_id)
         except Exception:  # boundary: a store outage degrades to a profile-less answer
             log.exception("profile lookup failed; serving without the profile")
             degraded.append("profile_unavailable")
             return None
+        if request.browser and request.user_id is None and not _owned(view, any_id):
+            return None  # a claimed link: the browser's own session events only
+        return view
 
     def context(
         self,
@@ -388,7 +400,11 @@ class Recommendations:
         fields = {
             "placement": request.placement,
             "items": [
-                {"product_id": c.product_id, "score": round(c.score, 6), "reasons": c.reasons}
+                {
+                    "product_id": c.product_id,
+                    "score": round(c.score, 6),
+                    "reasons": public_reasons(c.reasons) if request.browser else c.reasons,
+                }
                 for c in ruled.items
             ],
             "model_version": self._champion.version if artifact is not None else None,
@@ -410,9 +426,14 @@ class Recommendations:
         """
         return f"{time.time_ns() // 1_000_000:012x}{self._ids.getrandbits(80):020x}"
 
-    def similar(self, product_id: str, n: int, complementary: bool) -> Served:
-        """Products like ``product_id`` (same category, co-viewed) or complementary to it."""
-        request = RecommendationRequest(placement="product", n=n, product_id=product_id)
+    def similar(
+        self, product_id: str, n: int, complementary: bool, browser: bool = False
+    ) -> Served:
+        """Products like ``product_id`` (same category, co-viewed) or complementary to it;
+        ``browser``: asked with a write key (public reasons)."""
+        request = RecommendationRequest(
+            placement="product", n=n, product_id=product_id, browser=browser
+        )
         degraded: list[str] = []
         ctx = self.context(request, None)
         artifact = self._champion.get()
@@ -451,7 +472,9 @@ class Recommendations:
         """
         served, view, choices = self._recommend(request)
         personal = self._consent.allows(choices, Purpose.PERSONALIZATION)
-        if not personal:
+        if not personal or (request.browser and view is None):
+            # a browser without a profile of its own may hold a claimed link: the scores and
+            # segments of the user it claimed are not its to shape the slot
             scores, segments = {}, ()
         ctx = replace(self.context(request, view, scores), segments=segments)
         content = self._content.live()
@@ -462,8 +485,8 @@ class Recommendations:
         return {
             **served.public(),
             "content_version": content.version,
-            "banner": _block(banner),
-            "message": _block(message),
+            "banner": _block(banner, request.browser),
+            "message": _block(message, request.browser),
             "layout": content.value.layout(ctx),
         }
 
@@ -505,11 +528,21 @@ def served_at(recommendation_id: str) -> int:
     return int(recommendation_id[:12], 16)
 
 
-def _block(picked: tuple[Any, list[str]] | None) -> dict[str, Any] | None:
+def _owned(view: Shopper | None, anonymous_id: str) -> bool:
+    """Whether a browser may be served ``view``, found by its anonymous id: its own profile, or
+    one it joined by a verified link (no profile at all is trivially its own)."""
+    if view is None:
+        return True
+    profile, state = view
+    return profile == profile_id_for(anon_key(anonymous_id)) or anonymous_id in state.verified_ids
+
+
+def _block(picked: tuple[Any, list[str]] | None, browser: bool) -> dict[str, Any] | None:
     if picked is None:
         return None
     block, reasons = picked
-    return {"name": block.name, "kind": block.kind, "content": block.content, "reasons": reasons}
+    shown = public_reasons(reasons) if browser else reasons
+    return {"name": block.name, "kind": block.kind, "content": block.content, "reasons": shown}
 
 
 def _catalog_order(

@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from shopwise.files import private_dir, private_file, restrict
 from shopwise.settings import Settings
 
 
@@ -41,7 +42,7 @@ def create_engine(settings: Settings) -> sa.Engine:
 
 def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
     if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        _private_database(Path(url.database))
     engine = sa.create_engine(
         url,
         json_serializer=_json_dumps,
@@ -67,6 +68,15 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
             conn.exec_driver_sql(f"BEGIN {mode}")
 
     return engine
+
+
+def _private_database(path: Path) -> None:
+    """Create the database file owner-only before SQLite opens it: SQLite gives the ``-wal`` and
+    ``-shm`` files it makes the database file's mode. Files of an older store are restricted too.
+    The folder is restricted only when created here (a URL may name a file in a shared one)."""
+    private_dir(path.parent, claim=False)
+    private_file(path)
+    restrict(path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
 
 _BEGIN_OPTION = "shopwise_sqlite_begin"

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import orjson
 
+from shopwise.auth import KeyKind
 from shopwise.bus import Bus
 from shopwise.collect import Collector, GroupCommitWriter, IngestResult, Rejection
 from shopwise.collect.tracking_api._translate import (
@@ -133,8 +134,12 @@ class SegmentIngest:
         received_at: datetime,
         payload: Mapping[str, Any] | None = None,
         call_type: str | None = None,
+        kind: KeyKind | None = None,
     ) -> SegmentResult:
         """Translate and store ``messages``; ``payload`` is the batch body (shared sentAt, context).
+
+        ``kind`` is the request key's: a write key's user ids are claimed unless a message carries
+        a valid user hash (see :meth:`shopwise.collect.Collector.ingest`).
 
         Returns after the accepted events are committed (and, for identity events, stitched).
         """
@@ -156,7 +161,7 @@ class SegmentIngest:
                 envelopes.append(out)
                 positions.append(index)
         pending = self._writer.submit([], dead) if dead else None
-        result = await self._collector.ingest_async(envelopes, key_id)
+        result = await self._collector.ingest_async(envelopes, key_id, kind)
         if pending is not None:
             await asyncio.wrap_future(pending)
         await self._stitch(result, envelopes)

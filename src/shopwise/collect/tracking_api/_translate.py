@@ -4,9 +4,11 @@ The translator only reshapes: it never decides whether an event is valid. What i
 envelope dict for :meth:`shopwise.collect.Collector.ingest_async`, so a Segment event goes through
 the same validation, dedupe (by ``message_id``, Segment's ``messageId``) and dead-letter path as
 one sent to ``/v1/events``. Only what cannot be shaped into an envelope at all (no call type, a
-track call with no event name, an unreadable timestamp, a message over 32 KB) comes back as an
-:class:`Untranslatable` with its reason, for the dead-letter table. Timestamps are corrected for
-the client's clock skew the way Segment does it: ``timestamp + (receivedAt - sentAt)``.
+track call with no event name, an unreadable timestamp, a message over 32 KB or nested deeper than
+validation allows) comes back as an :class:`Untranslatable` with its reason, for the dead-letter
+table. Timestamps are corrected for the client's clock skew the way Segment does it:
+``timestamp + (receivedAt - sentAt)``; a correction that leaves the calendar is refused, and
+validation refuses corrected times outside its window like any other.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from shopwise.collect import MAX_EVENT_BYTES
+from shopwise.collect._validate import TOO_DEEP, kept_levels, nesting_exceeds
 from shopwise.collect.tracking_api._mapping import (
     DEFAULT_CONSENT_CATEGORIES,
     ConsentTarget,
@@ -81,15 +84,23 @@ def parse_time(value: Any) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def corrected_time(stamp: datetime, sent_at: datetime | None, received_at: datetime) -> datetime:
-    """``stamp + (received_at - sent_at)``, never later than ``received_at``.
+def corrected_time(
+    stamp: datetime, sent_at: datetime | None, received_at: datetime
+) -> datetime | None:
+    """``stamp + (received_at - sent_at)``, never later than ``received_at``; ``None`` when the
+    sum falls before the first year a ``datetime`` holds (times at opposite ends of the calendar).
 
     The device clock that wrote ``stamp`` also wrote ``sent_at``, so their difference is trusted
     while the device's absolute time is not.
     """
     if sent_at is None:
         return stamp
-    return min(stamp + (received_at - sent_at), received_at)
+    shift = received_at - sent_at  # a timedelta holds any difference of two datetimes
+    try:
+        return min(stamp + shift, received_at)
+    except OverflowError:
+        # past the last year: later than received_at, which wins; before the first: no time
+        return received_at if shift > timedelta(0) else None
 
 
 def message_id_of(message: Mapping[str, Any]) -> str:
@@ -131,6 +142,8 @@ class SegmentTranslator:
         """
         if not isinstance(message, dict):
             return Untranslatable("not_an_object", "message must be a JSON object", message)
+        if nesting_exceeds(message):  # before anything recursive reads it (orjson included)
+            return Untranslatable("too_deep", TOO_DEEP, kept_levels(message))
         size = len(orjson.dumps(message, default=str))
         if size > MAX_EVENT_BYTES:
             return Untranslatable(
@@ -148,10 +161,8 @@ class SegmentTranslator:
             return shaped
         event_type, properties = shaped
         when = self._timestamp(message, received_at, sent_at)
-        if when is None:
-            return Untranslatable(
-                "invalid_timestamp", "timestamp: not an ISO-8601 date-time", message
-            )
+        if isinstance(when, Untranslatable):
+            return when
         envelope: dict[str, Any] = {
             Columns.MESSAGE: message_id_of(message),
             Columns.TYPE: event_type,
@@ -162,6 +173,9 @@ class SegmentTranslator:
         for ours, theirs in ((Columns.USER, "userId"), (Columns.ANONYMOUS, "anonymousId")):
             if message.get(theirs) not in (None, ""):
                 envelope[ours] = message[theirs]
+        user_hash = _user_hash(message)
+        if user_hash is not None:
+            envelope["user_hash"] = user_hash
         return envelope
 
     # -- per call type --------------------------------------------------------------------
@@ -226,17 +240,28 @@ class SegmentTranslator:
 
     def _timestamp(
         self, message: Mapping[str, Any], received_at: datetime, batch_sent: datetime | None
-    ) -> datetime | None:
+    ) -> datetime | Untranslatable:
+        """The event's time, corrected for clock skew; validation judges whether it is sane."""
         raw = message.get("timestamp") or message.get("originalTimestamp")
         if raw is None:
             return received_at
         stamp = parse_time(raw)
         if stamp is None:
-            return None
+            return Untranslatable(
+                "invalid_timestamp", "timestamp: not an ISO-8601 date-time", message
+            )
         if not self.config.correct_clock_skew:
             return stamp
         sent = parse_time(message.get("sentAt")) or batch_sent
-        return corrected_time(stamp, sent, received_at)
+        corrected = corrected_time(stamp, sent, received_at)
+        if corrected is None:
+            return Untranslatable(
+                "timestamp_out_of_range",
+                "timestamp: corrected for clock skew (timestamp + receivedAt - sentAt) it falls "
+                "before the year 1",
+                message,
+            )
+        return corrected
 
     def _context(self, message: Mapping[str, Any], kind: str) -> dict[str, Any]:
         """Our context from Segment's; fields our context has no place for are not kept."""
@@ -277,6 +302,17 @@ class SegmentTranslator:
                 if isinstance(ids, list):
                     choices.update({str(i): granted for i in ids})
         return map_consent(choices, self._consent_table) if choices else None
+
+
+def _user_hash(message: Mapping[str, Any]) -> Any:
+    """The identity-verification hash of a message: ``context.user_hash``,
+    ``integrations.shopwise.user_hash`` or a top-level ``userHash`` (the envelope checks it)."""
+    context, integrations = message.get("context"), message.get("integrations")
+    ours = integrations.get("shopwise") if isinstance(integrations, dict) else None
+    for source, name in ((context, "user_hash"), (ours, "user_hash"), (message, "userHash")):
+        if isinstance(source, dict) and source.get(name) not in (None, ""):
+            return source[name]
+    return None
 
 
 def is_identity_event(envelope: Mapping[str, Any]) -> bool:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pandas as pd
 
+from shopwise.files import open_private_text
 from shopwise.schema import Columns
 
 HASHED_EMAIL = "hashed_email"
@@ -84,12 +85,21 @@ def write_audience_csv(
 
 def write_audience(target: str | Path | IO[str], rows: pd.DataFrame) -> int:
     """Write rows of :func:`audience_rows` as CSV (hashed emails and scores, no profile ids)."""
-    rows.to_csv(target, index=False, float_format="%.6f")
+    _to_csv(rows, target, float_format="%.6f")
     return len(rows)
 
 
 def write_bids_csv(target: str | Path | IO[str], bids: pd.DataFrame) -> int:
     """Write a :func:`bid_multipliers` table as CSV (audience, multiplier, explanation)."""
     out = bids.reset_index()[["audience", "multiplier", "customers", "explanation"]]
-    out.to_csv(target, index=False)
+    _to_csv(out, target)
     return len(out)
+
+
+def _to_csv(frame: pd.DataFrame, target: str | Path | IO[str], **options: Any) -> None:
+    """``frame`` as CSV into an open stream, or into a file readable by its owner only."""
+    if isinstance(target, str | Path):
+        with open_private_text(Path(target)) as handle:
+            frame.to_csv(handle, index=False, **options)
+    else:
+        frame.to_csv(target, index=False, **options)
