@@ -53,12 +53,12 @@ def _command_paths(group: Any, prefix: tuple[str, ...] = ()) -> Iterator[str]:
             yield " ".join(path)
 
 
-def _routes(routes: Sequence[Any]) -> Iterator[Any]:
+def app_routes(routes: Sequence[Any]) -> Iterator[Any]:
     """Every route of the app, looking inside the wrappers FastAPI puts around included routers."""
     for route in routes:
         original = getattr(route, "original_router", None)
         if original is not None:
-            yield from _routes(original.routes)
+            yield from app_routes(original.routes)
         else:
             yield route
 
@@ -67,7 +67,7 @@ def _route_paths(tmp_path: Path) -> set[str]:
     """The path template of every listed route of a freshly built app (building starts nothing)."""
     app = create_app(Settings(data_dir=tmp_path, log_level="WARNING"))
     paths = set()
-    for route in _routes(app.routes):
+    for route in app_routes(app.routes):
         # a route without methods is a mount; the only one serves files (GET)
         methods = set(getattr(route, "methods", None) or {"GET"}) - {"HEAD"}
         if any((route.path, method) not in UNLISTED_ROUTES for method in methods):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any
 
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
+from tests.test_readme import app_routes
 
 from shopwise.api._openapi import ASSETS, PLAIN_OPERATIONS
 from shopwise.api.serving import ShopperQuery
@@ -26,22 +25,12 @@ BODYLESS_POSTS = frozenset(
 """POST routes that are actions on their path alone and read no body."""
 
 
-def _routes(routes: Sequence[Any]) -> Iterator[Any]:
-    """Every route of the app, looking inside the wrappers FastAPI puts around included routers."""
-    for route in routes:
-        original = getattr(route, "original_router", None)
-        if original is not None:
-            yield from _routes(original.routes)
-        else:
-            yield route
-
-
 def _operations(client: TestClient) -> set[tuple[str, str]]:
     """(path, method) of every route of the app but the docs pages and their assets, CORS
     preflights and the routes a FastAPI router hides on purpose (``include_in_schema=False``);
     a plain Starlette route is always included."""
     found = set()
-    for route in _routes(client.app.routes):  # type: ignore[attr-defined]
+    for route in app_routes(client.app.routes):  # type: ignore[attr-defined]
         if isinstance(route, Mount) or route.path in DOCS_PAGES:
             continue
         if isinstance(route, APIRoute) and not route.include_in_schema:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tests.store.conftest import backend_settings, engine  # noqa: F401
 
 EventFactory = Callable[..., dict[str, Any]]
 

@@ -19,9 +19,16 @@ from shopwise.collect import Rejection, validate_event
 from shopwise.collect._validate import MAX_DEPTH, json_text, kept_levels, nesting_exceeds
 from shopwise.collect.tracking_api import SegmentTranslator, Untranslatable, corrected_time
 from shopwise.runtime import Runtime
+from shopwise.settings import Settings
 from shopwise.store import events as events_table
 
 from .conftest import EventFactory
+
+
+@pytest.fixture
+def settings(backend_settings: Settings) -> Settings:
+    """The route tests run on each store backend: SQLite, and PostgreSQL when a server is given."""
+    return backend_settings
 
 
 def _nested(levels: int) -> dict[str, Any]:

@@ -5,12 +5,9 @@ fails every waiting submission. Runs on SQLite and, when a server is given, on P
 
 from __future__ import annotations
 
-import os
 import threading
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from pathlib import Path
 from typing import Any
 
 import orjson
@@ -25,41 +22,6 @@ from shopwise.collect._validate import Rejection
 from shopwise.collect._writer import STORE_REFUSED, GroupCommitWriter, StoreRefusal
 from shopwise.errors import Unavailable
 from shopwise.schema import EventType
-from shopwise.settings import Settings
-
-POSTGRES_ENV = "SHOPWISE_TEST_POSTGRES_URL"
-
-
-def _postgres_engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(reason=f"{POSTGRES_ENV} is not set")
-    schema = f"sw_{uuid.uuid4().hex[:12]}"
-    admin = store.create_engine(Settings(database_url=url, data_dir=tmp_path))
-    with admin.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    sep = "&" if "?" in url else "?"
-    scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
-    engine = store.create_engine(Settings(database_url=scoped, data_dir=tmp_path))
-    try:
-        store.upgrade(engine)
-        yield engine
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
-        admin.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.services)])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
-    if request.param == "postgresql":
-        yield from _postgres_engine(tmp_path)
-        return
-    eng = store.create_engine(Settings(data_dir=tmp_path / "var"))
-    store.upgrade(eng)
-    yield eng
-    eng.dispose()
 
 
 def _row(message_id: str, **changes: Any) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import select
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,6 +38,20 @@ from shopwise.api._errors import speaks_segment
 from shopwise.auth import KeyKind
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
+
+NODE_DIR = Path(__file__).parent / "node"
+"""The unmodified @segment/analytics-node SDK (``npm ci --prefix tests/compat/node``)."""
+
+
+def node_with_sdk() -> str:
+    """The ``node`` binary, once analytics-node is installed; skips the test otherwise."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip(reason="node is not installed")
+    if not (NODE_DIR / "node_modules" / "@segment" / "analytics-node").is_dir():
+        pytest.skip(reason=f"npm packages are missing: run 'npm ci' in {NODE_DIR}")
+    return node
+
 
 HOST = "127.0.0.1"
 

@@ -7,22 +7,13 @@ npm packages are missing (install them with ``npm ci`` in ``tests/compat/node``)
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-from pathlib import Path
 
-import pytest
-from tests.compat.conftest import LiveServer, LossyProxy
-
-NODE_DIR = Path(__file__).parent / "node"
+from tests.compat.conftest import NODE_DIR, LiveServer, LossyProxy, node_with_sdk
 
 
 def test_analytics_node_journey(live_server: LiveServer, lossy_proxy: LossyProxy) -> None:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip(reason="node is not installed")
-    if not (NODE_DIR / "node_modules" / "@segment" / "analytics-node").is_dir():
-        pytest.skip(reason=f"npm packages are missing: run 'npm ci' in {NODE_DIR}")
+    node = node_with_sdk()
     env = {
         **live_server.env,
         "SHOPWISE_URL": live_server.url,

@@ -11,17 +11,14 @@ the wait and the event lands once.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
-from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from tests.compat.conftest import EdgeServer
+from tests.compat.conftest import NODE_DIR, EdgeServer, node_with_sdk
 
-NODE_DIR = Path(__file__).parent / "node"
 SDKS = ["segment", "rudderstack", "node"]
 EXPECTED = {400: "malformed_json", 401: "unauthorized", 413: "payload_too_large"}
 """Status -> the ``code`` shopwise answers (and the Python SDKs report)."""
@@ -43,11 +40,7 @@ def _python_sdk(name: str, write_key: str, url: str, anon: str) -> list[Any]:
 
 
 def _node_sdk(server: EdgeServer, write_key: str, anon: str) -> list[Any]:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip(reason="node is not installed")
-    if not (NODE_DIR / "node_modules" / "@segment" / "analytics-node").is_dir():
-        pytest.skip(reason=f"npm packages are missing: run 'npm ci' in {NODE_DIR}")
+    node = node_with_sdk()
     env = {
         **server.env,
         "SHOPWISE_URL": server.url,

@@ -241,6 +241,9 @@ def test_analytics_js_settings_point_it_back_at_shopwise(
     }
     assert settings["metrics"] == {"sampleRate": 0, "host": "testserver/segment/v1"}
     assert client.get("/segment/v1/projects/sw_write_x_y/settings").status_code == 401
+    secret_key = secret["Authorization"].removeprefix("Bearer ")
+    refused = client.get(f"/segment/v1/projects/{secret_key}/settings")
+    assert refused.status_code == 403 and secret_key not in refused.text
     # analytics.js batching mode: POST {apiHost}/b, the write key inside each message
     message = {**_viewed("b1"), "writeKey": write_key}
     url = f"{segment_io['protocol']}://{segment_io['apiHost']}/b"

@@ -8,7 +8,6 @@ as the customer's activity: ``days_since_event`` went to zero and the event coun
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.serving.conftest import event
 
 from shopwise import store
 from shopwise.api import create_app
@@ -32,24 +32,14 @@ LAPSED = "lapsed-1"
 MONTHS_AGO = datetime.now(UTC) - timedelta(days=200)
 
 
-def _event(event_type: str, anon: str, when: datetime, **props: Any) -> dict[str, Any]:
-    return {
-        "message_id": uuid.uuid4().hex,
-        "type": event_type,
-        "anonymous_id": anon,
-        "timestamp": when.isoformat(),
-        "properties": props,
-    }
-
-
 def _history() -> list[dict[str, Any]]:
     line = {"product_id": "p1", "price": 60.0, "quantity": 2}
     order = {"order_id": "o-1", "revenue": 120.0, "currency": "EUR", "products": [line]}
     return [
-        _event(EventType.PRODUCT_VIEWED, LAPSED, MONTHS_AGO, product_id="p1"),
-        _event(EventType.PRODUCT_ADDED, LAPSED, MONTHS_AGO + timedelta(minutes=1), product_id="p1"),
-        _event(EventType.ORDER_COMPLETED, LAPSED, MONTHS_AGO + timedelta(minutes=2), **order),
-        _event(EventType.PRODUCT_VIEWED, "active-1", datetime.now(UTC), product_id="p2"),
+        event(EventType.PRODUCT_VIEWED, LAPSED, MONTHS_AGO, product_id="p1"),
+        event(EventType.PRODUCT_ADDED, LAPSED, MONTHS_AGO + timedelta(minutes=1), product_id="p1"),
+        event(EventType.ORDER_COMPLETED, LAPSED, MONTHS_AGO + timedelta(minutes=2), **order),
+        event(EventType.PRODUCT_VIEWED, "active-1", datetime.now(UTC), product_id="p2"),
     ]
 
 

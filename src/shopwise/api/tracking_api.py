@@ -31,7 +31,7 @@ from shopwise.api._errors import SEGMENT_ROOT_PATHS
 from shopwise.api._json import JsonResponse
 from shopwise.api._runtime import runtime
 from shopwise.api.events import read_body
-from shopwise.auth import ApiKey, Scope
+from shopwise.auth import ApiKey, KeyKind, Scope
 from shopwise.collect.tracking_api import (
     CALL_TYPES,
     MAX_SEGMENT_BATCH_BYTES,
@@ -44,7 +44,7 @@ from shopwise.collect.tracking_api import (
     parse_object,
     received_now,
 )
-from shopwise.errors import AuthError
+from shopwise.errors import AuthError, Forbidden
 
 PREFIX: Final = "/segment/v1"
 ROOT_BATCH_PATHS: Final = SEGMENT_ROOT_PATHS
@@ -142,9 +142,14 @@ def project_settings(request: Request, write_key: str, response: Response) -> di
     ``cdn.segment.com/v1/projects/<key>/settings`` and then sends its events to ``/segment/v1``.
     ``apiKey`` is the key the page asked with: analytics.js's Segment.io plugin takes the write
     key of every event (and of its ``Authorization`` header) from there and from nowhere else.
-    The answer varies with the key, so no shared cache may keep it.
+    The answer varies with the key, so no shared cache may keep it. Only a write key (public by
+    design: it is in every page) is answered; a secret or admin key in this URL is refused
+    (403) and never echoed.
     """
-    _authorize(request, write_key)
+    if _authorize(request, write_key).kind is not KeyKind.WRITE:
+        raise Forbidden(
+            "write_key: only a write key belongs in a page; a secret or admin key is refused here"
+        )
     response.headers["Cache-Control"] = "private, no-store"
     scheme, host = _public_origin(request)
     api_host = f"{host}{PREFIX}"
