@@ -416,6 +416,19 @@ sample of the most recent ones (exact; the Diginetica file has no timestamps).
 """
 
 
+ITEM_TO_ITEM = "## Item-to-item: similar and complementary"
+"""Heading of the section ``benchmarks/item_to_item.py`` writes at the end of the same page."""
+
+
+def write_doc(path: Path, text: str) -> None:
+    """Write the quality page, keeping the item-to-item section another benchmark owns."""
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    start = old.find(ITEM_TO_ITEM)
+    if start >= 0:
+        text = text.rstrip("\n") + "\n\n" + old[start:]
+    path.write_text(text, encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the matrix, then write the JSON results and the markdown summary."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -434,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.markdown_only:
         saved = json.loads(args.json.read_text(encoding="utf-8"))
-        args.doc.write_text(markdown(saved), encoding="utf-8")
+        write_doc(args.doc, markdown(saved))
         print(f"[quality] wrote {args.doc} from {args.json}")
         return 0
     wanted = [m for m in args.models.split(",") if m]
@@ -485,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(markdown(report), encoding="utf-8")
+    write_doc(args.doc, markdown(report))
     print(f"[quality] wrote {args.json} and {args.doc} in {report['total_seconds']:.0f} s")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,8 @@ from shopwise.api import create_app
 from shopwise.auth import KeyKind
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
+from shopwise.simulate import SimulatedShop, SimulationConfig, load, simulate
+from shopwise.worker import train_recommenders
 
 
 @pytest.fixture
@@ -71,3 +74,17 @@ def datasets_dir() -> Path:
     if not path.is_dir():
         pytest.skip(reason=f"SHOPWISE_DATASETS_DIR={value} is not a directory")
     return path
+
+
+@contextmanager
+def quick_demo(data_dir: Path, model: str) -> Iterator[tuple[TestClient, Runtime, SimulatedShop]]:
+    """The quick demo shop, loaded through the collector and served with ``model`` trained."""
+    settings = Settings(data_dir=data_dir, log_level="WARNING")
+    runtime = Runtime.build(settings, migrate=True)
+    with TestClient(create_app(settings, runtime)) as client:
+        shop = simulate(SimulationConfig.quick())
+        loaded = load(shop, runtime.collector.ingest, runtime.catalog.upsert)
+        last = max(getattr(answer, "last_event_id", 0) for answer in loaded.responses)
+        assert runtime.bus.wait_until_consumed(last, timeout=120)
+        train_recommenders(runtime, model, lambda _m: None)
+        yield client, runtime, shop

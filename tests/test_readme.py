@@ -16,6 +16,7 @@ import typer.main
 
 from shopwise.api import create_app
 from shopwise.cli._main import app as cli_app
+from shopwise.decide import REASON_CODES, public_reason
 from shopwise.settings import Settings
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -121,3 +122,25 @@ def test_the_configuration_table_names_only_settings(readme: str) -> None:
     assert documented, "README.md has no configuration table rows"
     unknown = sorted(documented - known)
     assert unknown == [], f"README.md documents settings that do not exist: {unknown}"
+
+
+def _reason_rows(text: str) -> dict[str, str]:
+    """Each code of the README's reason-code table (``### Reason codes``) -> its public reason;
+    a row may name several codes, each in backticks."""
+    section = text.split("### Reason codes", 1)[1].split("\n#", 1)[0]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| `") and len(cells) == 3:
+            for code in re.findall(r"`([^`]+)`", cells[0]):
+                rows[code] = cells[2].strip(" |`")
+    return rows
+
+
+def test_the_reason_code_table_names_every_code_and_its_public_reason(readme: str) -> None:
+    """Serving's reason codes are enumerated in :data:`shopwise.decide.REASON_CODES`; the README
+    table lists exactly those, each with the public reason a write key sees."""
+    rows = _reason_rows(readme)
+    assert sorted(rows) == sorted(REASON_CODES)
+    wrong = {code: public for code, public in rows.items() if public_reason(code) != public}
+    assert wrong == {}, f"README.md gives these codes the wrong public reason: {wrong}"

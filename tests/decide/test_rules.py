@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 
 from shopwise.catalog import Product
 from shopwise.decide import (
+    PUBLIC_REASONS,
+    REASON_CODES,
     Candidate,
     ContentSet,
     RuleEngine,
     RuleSet,
     ShopperContext,
     parse_yaml,
+    public_reason,
 )
 from shopwise.errors import InvalidInput
 from shopwise.profiles import ProfileState
@@ -56,7 +59,7 @@ CATALOG = {
     "g": product("g", sale_price=5.0),
     "h": product("h"),
 }
-POPULAR = [("h", 9.0), ("c", 8.0), ("a", 7.0)]
+POPULAR = [("h", 9.0, "popular"), ("c", 8.0, "popular"), ("a", 7.0, "popular")]
 
 
 def engine() -> RuleEngine:
@@ -201,6 +204,64 @@ def test_diversity_caps_a_category_and_mmr_spreads() -> None:
     assert ids(engine().apply(mmr, cands("a", "d", "h", "c", "f"), ctx(), 3)) == ["a", "f", "c"]
 
 
+DEFAULTISH = """
+rules:
+  - {name: stock, type: filter, exclude: {out_of_stock: true}}
+  - {name: cap, type: diversify, max_per_category: 3}
+  - {name: pop, type: fallback, source: popular, min_items: 1}
+"""
+WALK = [
+    ("b", 5.0, "fallback:same_category"),  # out of stock: filters hold for fill items too
+    ("h", 4.0, "fallback:same_category"),
+    ("c", 3.0, "fallback:department"),
+    ("f", 2.0, "fallback:popular"),
+]
+
+
+def test_a_capped_list_stays_short_without_a_fill_issue_23() -> None:
+    """The bug: four co-viewed kitchen items under a cap of 3 and ``min_items: 1`` made a list of
+    three with no fallback."""
+    result = engine().apply(rules(DEFAULTISH), cands("a", "d", "g", "e"), ctx("product"), 5)
+    assert ids(result) == ["a", "d", "g"] and result.fallback is None
+
+
+def test_an_item_to_item_fill_completes_the_list_past_the_cap_issue_23() -> None:
+    similar = engine().apply(
+        rules(DEFAULTISH), cands("a", "d", "g", "e"), ctx("product"), 6, fill=WALK, capped=False
+    )
+    assert ids(similar) == ["a", "d", "g", "e", "h", "c"]
+    assert [c.reasons for c in similar.items[4:]] == [
+        ["fallback:same_category"],
+        ["fallback:department"],
+    ]
+    assert similar.fallback == "category_walk" and "pop" not in similar.rules_fired
+    assert "cap" not in similar.rules_fired
+    # capped: the cap cuts the model's items, and the fill comes after it, uncapped
+    capped = engine().apply(
+        rules(DEFAULTISH), cands("a", "d", "g", "e"), ctx("product"), 6, fill=WALK, capped=True
+    )
+    assert ids(capped) == ["a", "d", "g", "h", "c", "f"] and "cap" in capped.rules_fired
+
+
+def test_a_fill_that_adds_nothing_is_no_fallback() -> None:
+    result = engine().apply(rules(DEFAULTISH), cands("a", "d"), ctx("product"), 2, fill=WALK)
+    assert ids(result) == ["a", "d"] and result.fallback is None
+
+
+def test_every_reason_code_has_a_public_reason() -> None:
+    assert {code: public_reason(code) for code in REASON_CODES if code.startswith("fallback:")} == {
+        "fallback:same_category": "popular",
+        "fallback:parent_category": "popular",
+        "fallback:department": "popular",
+        "fallback:popular": "popular",
+    }
+    assert public_reason("popular_in_category:Kitchen") == "popular"
+    assert public_reason("trending") == public_reason("newest") == "popular"
+    assert public_reason("similar:co-viewed") == "related"
+    assert public_reason("session:transition") == "personalized"
+    assert all(public_reason(code) in PUBLIC_REASONS for code in REASON_CODES)
+
+
 def test_fallback_fills_when_the_model_is_missing_or_short() -> None:
     ruleset = rules("""
 rules:
@@ -210,7 +271,7 @@ rules:
     result = engine().apply(ruleset, [], ctx(), 2, model_ok=False)
     assert ids(result) == ["h", "c"] and result.fallback == "popular"
     short = engine().apply(ruleset, cands("a"), ctx(), 3)
-    assert ids(short) == ["a", "h", "c"] and short.items[1].reasons == ["fallback:popular"]
+    assert ids(short) == ["a", "h", "c"] and short.items[1].reasons == ["popular"]
     full = engine().apply(ruleset, cands("a", "d", "g"), ctx(), 3)
     assert full.fallback is None
 

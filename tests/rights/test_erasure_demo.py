@@ -12,17 +12,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from tests.conftest import quick_demo
 
-from shopwise.api import create_app
 from shopwise.auth import KeyKind
 from shopwise.recommend import RecommenderArtifact
 from shopwise.recommend.candidates import KeepsUserRows
 from shopwise.runtime import Runtime
-from shopwise.settings import Settings
-from shopwise.simulate import SimulatedShop, SimulationConfig, load, simulate
+from shopwise.simulate import SimulatedShop
 from shopwise.simulate._customers import Customer
 from shopwise.store import events, metadata
-from shopwise.worker import train_recommenders
 
 pytestmark = pytest.mark.slow  # loads the quick demo shop and trains the production model
 
@@ -41,14 +39,7 @@ class Demo:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     data_dir = tmp_path_factory.mktemp("erasure") / "var"
-    settings = Settings(data_dir=data_dir, log_level="WARNING")
-    runtime = Runtime.build(settings, migrate=True)
-    with TestClient(create_app(settings, runtime)) as client:
-        shop = simulate(SimulationConfig.quick())
-        loaded = load(shop, runtime.collector.ingest, runtime.catalog.upsert)
-        last = max(getattr(answer, "last_event_id", 0) for answer in loaded.responses)
-        assert runtime.bus.wait_until_consumed(last, timeout=120)
-        train_recommenders(runtime, "shopwise", lambda _m: None)
+    with quick_demo(data_dir, "shopwise") as (client, runtime, shop):
         keys = {k.value: {"Authorization": f"Bearer {runtime.keys.create(k)[1]}"} for k in KeyKind}
         yield Demo(client, runtime, shop, keys, data_dir)
 

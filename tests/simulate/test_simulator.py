@@ -58,6 +58,7 @@ def test_public_names() -> None:
     assert set(sim.__all__) == {
         "BATCH_SIZE",
         "CATEGORY_SEPARATOR",
+        "COMPLEMENT_PAIRS",
         "DEPARTMENTS",
         "CustomerTruth",
         "CustomerType",

@@ -9,7 +9,9 @@ once the shopper's profile is cached (see ``Profiles.current``). Every route tha
 checks its query with one model, :class:`ShopperQuery` (``/v1/decide`` through FastAPI, which lists
 it in the OpenAPI schema; the plain route through :func:`parse_query`). Errors keep the app's
 format: 400 ``invalid_request`` with the offending field named (a bad query is refused before the
-key is checked), 401/403/429 from the key.
+key is checked), 401/403/429 from the key, and 404 ``unknown_product`` on the similar and
+complementary routes for a product the catalog does not hold (the page-slot routes ignore such a
+``product_id`` as context and flag it in ``degraded``; see :mod:`shopwise.serving`).
 
 A write key lives in every shopper's browser, so its answers are a browser's (see
 :func:`allowed`): a ``user_id`` only with that user's valid ``user_hash``, personalization only
@@ -176,7 +178,9 @@ def similar(
     key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
     n: int = Query(10, ge=1, le=100),
 ) -> dict[str, Any]:
-    """Products like this one (same category, viewed together); no shopper's data shapes it."""
+    """Products like this one (same category, viewed together), ``n`` of them while the catalog
+    has them (completed from the product's category tree); no shopper's data shapes it. 404
+    ``unknown_product`` for a product not in the catalog."""
     browser = Scope.READ not in key.scopes
     served = runtime(request).recommendations.similar(product_id, n, False, browser)
     return served.public()
@@ -189,8 +193,9 @@ def complementary(
     key: Annotated[ApiKey, Depends(authorize(Scope.RECOMMEND_OWN))],
     n: int = Query(10, ge=1, le=100),
 ) -> dict[str, Any]:
-    """Products that go with this one (other categories, bought or viewed next); no shopper's
-    data shapes it."""
+    """Products that go with this one (other categories, bought or viewed next), completed like
+    the similar list; no shopper's data shapes it. 404 ``unknown_product`` for a product not in
+    the catalog."""
     browser = Scope.READ not in key.scopes
     served = runtime(request).recommendations.similar(product_id, n, True, browser)
     return served.public()

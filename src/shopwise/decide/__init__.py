@@ -2,8 +2,28 @@
 
 from shopwise.decide._content import Audience, ContentBlock, ContentSet, Section, Threshold
 from shopwise.decide._context import ShopperContext
-from shopwise.decide._engine import Candidate, FallbackSource, RuledList, RuleEngine
-from shopwise.decide._public import PUBLIC_REASONS, public_reason, public_reasons
+from shopwise.decide._engine import (
+    CATEGORY_WALK,
+    Candidate,
+    FallbackSource,
+    Filler,
+    RuledList,
+    RuleEngine,
+)
+from shopwise.decide._public import (
+    DEPARTMENT,
+    NEWEST,
+    PARENT_CATEGORY,
+    POPULAR_FILL,
+    POPULAR_IN_CATEGORY,
+    POPULAR_OVERALL,
+    PUBLIC_REASONS,
+    REASON_CODES,
+    SAME_CATEGORY,
+    TRENDING,
+    public_reason,
+    public_reasons,
+)
 from shopwise.decide._rules import (
     BUILTIN_PLACEMENTS,
     BoostRule,
@@ -19,7 +39,17 @@ from shopwise.decide._versions import Versioned, VersionedStore, content_store, 
 
 __all__ = [
     "BUILTIN_PLACEMENTS",
+    "CATEGORY_WALK",
+    "DEPARTMENT",
+    "NEWEST",
+    "PARENT_CATEGORY",
+    "POPULAR_FILL",
+    "POPULAR_IN_CATEGORY",
+    "POPULAR_OVERALL",
     "PUBLIC_REASONS",
+    "REASON_CODES",
+    "SAME_CATEGORY",
+    "TRENDING",
     "Audience",
     "BoostRule",
     "Candidate",
@@ -28,6 +58,7 @@ __all__ = [
     "DiversifyRule",
     "FallbackRule",
     "FallbackSource",
+    "Filler",
     "FilterRule",
     "Match",
     "PinRule",

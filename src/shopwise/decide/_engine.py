@@ -4,12 +4,19 @@ Order of application: filters drop products; boosts and buries rescale scores (s
 mapped to (0, 1] by rank so factors mean the same for every model); the list is re-sorted and
 diversified; fallbacks fill it up when the model is missing or unsure; pins go in last, at their
 slots. Every rule that changed the answer is named in the result.
+
+Item-to-item lists (similar and complementary products) are filled differently: the caller
+hands over the ``fill`` items (the query product's category walk), which complete the list up
+to ``n`` whatever the fallback rule says, for a product page slot must not come up short while
+the catalog has products to show. Such a list may also leave out the per-category cap
+(``capped=False``): a list of similar products is one category by definition, so the cap would
+only cut it short. Filters still apply to every fill item, and pins still go last.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from operator import attrgetter
@@ -47,8 +54,15 @@ class RuledList:
     fallback: str | None
 
 
-FallbackSource = Callable[[str, ShopperContext], Sequence[tuple[str, float]]]
-"""Products (with scores) from a fallback source such as ``popular_in_category``."""
+Filler = Iterable[tuple[str, float, str]]
+"""Products to fill a list with, best first: (product id, score, reason code)."""
+
+FallbackSource = Callable[[str, ShopperContext], Filler]
+"""The products of a fallback rule's source (such as ``popular_in_category``) for a request,
+each with the reason code that says what it is."""
+
+CATEGORY_WALK = "category_walk"
+"""The ``fallback`` of an item-to-item list that its ``fill`` items completed."""
 
 
 _SCORE = attrgetter("score")
@@ -91,11 +105,16 @@ class RuleEngine:
         exclude: set[str] | None = None,
         model_ok: bool = True,
         owned: bool = False,
+        fill: Filler | None = None,
+        capped: bool = True,
     ) -> RuledList:
         """The answer for ``ctx``: at most ``n`` of ``candidates`` (best first) after the rules.
 
         ``owned``: the caller hands the candidates over (fresh objects it will not read again),
-        so the engine rescores them in place instead of copying them first.
+        so the engine rescores them in place instead of copying them first. ``fill``: an
+        item-to-item list's fill items, used instead of the fallback rule to complete the list
+        up to ``n``; ``capped``: whether a ``max_per_category`` diversity rule applies (see the
+        module docstring).
         """
         products = self._catalog()
         fired: list[str] = []
@@ -112,12 +131,18 @@ class RuleEngine:
         self._boost(keep, [r for r in active if isinstance(r, BoostRule)], facts, fired)
         keep.sort(key=_SCORE, reverse=True)
         diversify = next((r for r in active if isinstance(r, DiversifyRule)), None)
-        if diversify is not None:
+        if diversify is not None and (capped or diversify.max_per_category is None):
             keep = self._diversify(keep, products, diversify, n, facts, fired)
         keep = keep[:n]
         used = None
-        if fallback is not None and _unsure(keep, top, fallback, model_ok):
-            keep, used = self._fill(keep, products, filters, fallback, ctx, n, blocked, fired)
+        if fill is not None:
+            if _fill(keep, products, filters, fill, n, blocked):
+                used = CATEGORY_WALK
+        elif fallback is not None and _unsure(keep, top, fallback, model_ok):
+            items = self._fallback(fallback.source, ctx)
+            if _fill(keep, products, filters, items, n, blocked):
+                _fire(fired, fallback.name)
+                used = fallback.source
         pins = [r for r in active if isinstance(r, PinRule)]
         keep = self._pin(keep, products, pins, filters, n, blocked, fired)
         return RuledList(keep, fired, used)
@@ -200,33 +225,6 @@ class RuleEngine:
             _fire(fired, rule.name)
         return chosen
 
-    def _fill(
-        self,
-        keep: list[Candidate],
-        products: Mapping[str, Product],
-        filters: _Filters,
-        rule: FallbackRule,
-        ctx: ShopperContext,
-        n: int,
-        blocked: set[str],
-        fired: list[str],
-    ) -> tuple[list[Candidate], str | None]:
-        present = {c.product_id for c in keep} | blocked
-        added = 0
-        for product_id, score in self._fallback(rule.source, ctx):
-            if len(keep) >= n:
-                break
-            product = products.get(product_id)
-            if product is None or product_id in present or filters.blocking(product):
-                continue
-            keep.append(Candidate(product_id, min(score, 1e-3), [f"fallback:{rule.source}"]))
-            present.add(product_id)
-            added += 1
-        if added:
-            _fire(fired, rule.name)
-            return keep, rule.source
-        return keep, None
-
     @staticmethod
     def _pin(
         keep: list[Candidate],
@@ -247,6 +245,30 @@ class RuleEngine:
             )
             _fire(fired, rule.name)
         return keep[:n]
+
+
+def _fill(
+    keep: list[Candidate],
+    products: Mapping[str, Product],
+    filters: _Filters,
+    items: Filler,
+    n: int,
+    blocked: set[str],
+) -> int:
+    """Append ``items`` to ``keep`` (in place) until it holds ``n``, skipping products that are
+    gone, present, ``blocked`` or filtered; returns how many were added."""
+    present = {c.product_id for c in keep} | blocked
+    added = 0
+    for product_id, score, reason in items:
+        if len(keep) >= n:
+            break
+        product = products.get(product_id)
+        if product is None or product_id in present or filters.blocking(product):
+            continue
+        keep.append(Candidate(product_id, min(score, 1e-3), [reason]))
+        present.add(product_id)
+        added += 1
+    return added
 
 
 def _unsure(keep: list[Candidate], top: float | None, rule: FallbackRule, model_ok: bool) -> bool:

@@ -1,4 +1,8 @@
-"""Reason codes as a browser may see them.
+"""Reason codes: what each one means, and how a browser may see it.
+
+:data:`REASON_CODES` is the table of every reason code serving can put on an item or a content
+block (a part in angle brackets stands for a name), with its meaning; the README shows the same
+table and a test keeps the two equal.
 
 Full reason codes explain a decision to the shop: which model or rule placed an item, and which
 audience condition or score threshold (``purchase_7d>=0.8``, ``cart_abandoned``) chose a block.
@@ -20,10 +24,59 @@ RULE: Final = "rule"
 RELATED: Final = "related"
 PUBLIC_REASONS: Final = (PERSONALIZED, POPULAR, RULE, RELATED)
 
+SAME_CATEGORY: Final = "fallback:same_category"
+PARENT_CATEGORY: Final = "fallback:parent_category"
+DEPARTMENT: Final = "fallback:department"
+POPULAR_FILL: Final = "fallback:popular"
+"""The levels of an item-to-item list's category walk, narrowest first."""
+
+POPULAR_OVERALL: Final = "popular"
+TRENDING: Final = "trending"
+POPULAR_IN_CATEGORY: Final = "popular_in_category"
+"""Followed by ``:`` and the category name."""
+NEWEST: Final = "newest"
+
+REASON_CODES: Final = {
+    "session:<model>": "the named model ranked it on the shopper's history and fresh session "
+    "events",
+    "precomputed:<model>": "the worker's precomputed list for the shopper's profile, from the "
+    "named model",
+    "similar:co-viewed": (
+        "viewed right before or after the product by other shoppers (the transition model, "
+        "both ways); the product's own leaf category first, then its department, then the rest"
+    ),
+    "complementary:co-visited": (
+        "bought or viewed by the same shoppers as the product (EASE item-to-item, else the "
+        "transition model), from another leaf category"
+    ),
+    SAME_CATEGORY: "item-to-item fill: popular in the product's own leaf category",
+    PARENT_CATEGORY: "item-to-item fill: popular in a parent category of the product's",
+    DEPARTMENT: "item-to-item fill: popular in the product's department (top-level category)",
+    POPULAR_FILL: "item-to-item fill: popular in the whole catalog",
+    POPULAR_OVERALL: "popular overall (all training events, time-decayed): a shopper with no "
+    "history, or the fallback rule",
+    TRENDING: "popular over the last days (a short half-life): the fallback rule's `trending` "
+    "source",
+    f"{POPULAR_IN_CATEGORY}:<category>": "popular in the request's `category` (or the shopper's "
+    "top category): the fallback rule's `popular_in_category` source",
+    NEWEST: "no model was ever trained: newest products (of the request's category first)",
+    "boost:<rule>": "a boost rule raised its score",
+    "bury:<rule>": "a bury rule lowered its score",
+    "pin:<rule>": "a pin rule put it at its slot",
+    "block:<name>": "content block: the block chosen for the slot",
+    "cart_abandoned": "content block: the shopper left a cart",
+    "affinity:<category>": "content block: the shopper's top category",
+    "segment:<name>": "content block: the shopper is in the segment or audience",
+    "<score>>=<min>": "content block: the shopper's model score reached the threshold",
+}
+"""Every reason code (pattern) -> its meaning."""
+
 _BY_PREFIX: Final = {
     "fallback": POPULAR,
     "popular": POPULAR,
+    "popular_in_category": POPULAR,
     "trending": POPULAR,
+    "newest": POPULAR,
     "pin": RULE,
     "boost": RULE,
     "bury": RULE,

@@ -10,7 +10,9 @@ Types:
 - ``diversify``: at most ``max_per_category`` items a category, or MMR with ``mmr_lambda``;
 - ``fallback``: when the model is missing or returns fewer than ``min_items`` items (or a top
   score under ``min_score``), fill from ``source`` (popular overall, in the context category, or
-  trending).
+  trending), each item labelled for what it is (``popular``, ``popular_in_category:<name>``,
+  ``trending``). Item-to-item lists (similar, complementary) do not use it: they are always
+  completed by the query product's category walk (see :mod:`shopwise.decide._engine`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ Every model claim in shopwise is measured here, on the public datasets, with the
 protocols (next-item leave-one-out, SR-GNN sessions, a temporal split for event logs) and beside
 peer baselines that run through the same code. The CLI (``shopwise evaluate``) and
 ``benchmarks/quality.py`` are thin layers over :func:`run_next_item`, :func:`run_sessions` and
-:func:`run_temporal`.
+:func:`run_temporal`; ``benchmarks/item_to_item.py`` measures the product page's similar and
+complementary answers with :func:`basket_task`, :func:`similar_from_sequences` and
+:func:`similar_from_sessions`.
 """
 
 from shopwise.evaluate._datasets import (
@@ -18,6 +20,29 @@ from shopwise.evaluate._datasets import (
 )
 from shopwise.evaluate._errors import EvaluationInputError
 from shopwise.evaluate._harness import Evaluation, Ranking, evaluate_model, rank_queries
+from shopwise.evaluate._item_peers import (
+    CooccurrenceNeighbours,
+    LiftNeighbours,
+    Neighbours,
+    ServedNeighbours,
+    category_paths,
+)
+from shopwise.evaluate._item_to_item import (
+    ItemQueries,
+    ItemTask,
+    aggregate,
+    answer_lists,
+    basket_task,
+    category_codes,
+    category_share,
+    day_share_cutoff,
+    evaluate_neighbours,
+    hide_one,
+    item_metrics,
+    read_invoices,
+    similar_from_sequences,
+    similar_from_sessions,
+)
 from shopwise.evaluate._metrics import (
     CUTOFFS,
     accuracy_metrics,
@@ -50,28 +75,45 @@ __all__ = [
     "CUTOFFS",
     "MAX_HISTORY",
     "REGISTRY",
+    "CooccurrenceNeighbours",
     "Evaluation",
     "EvaluationInputError",
     "EventLog",
+    "ItemQueries",
+    "ItemTask",
+    "LiftNeighbours",
     "ModelSpec",
+    "Neighbours",
     "Queries",
     "Ranking",
     "RunOptions",
+    "ServedNeighbours",
     "SessionExamples",
     "Split",
     "TemporalSplit",
     "accuracy_metrics",
+    "aggregate",
+    "answer_lists",
     "available_models",
+    "basket_task",
     "beyond_accuracy_metrics",
+    "category_codes",
+    "category_paths",
+    "category_share",
+    "day_share_cutoff",
     "default_cutoff",
     "evaluate_model",
+    "evaluate_neighbours",
     "get_spec",
+    "hide_one",
+    "item_metrics",
     "item_popularity",
     "leave_one_out",
     "parse_cutoff",
     "rank_queries",
     "read_attributes",
     "read_events",
+    "read_invoices",
     "read_sequences",
     "read_session_tests",
     "read_sessions",
@@ -79,6 +121,8 @@ __all__ = [
     "run_sessions",
     "run_temporal",
     "session_splits",
+    "similar_from_sequences",
+    "similar_from_sessions",
     "store_event_log",
     "target_ranks",
     "temporal_splits",

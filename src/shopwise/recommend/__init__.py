@@ -1,7 +1,8 @@
 """Product recommendations: candidate generators, the learned ranker and the production pipeline.
 
 The package's face is what other stages hold: the :class:`Recommender` protocol and its data types,
-and what serving loads (:mod:`shopwise.recommend.artifacts`). Training from the store
+what serving loads (:mod:`shopwise.recommend.artifacts`) and the served rule of the item-to-item
+lists (:mod:`shopwise.recommend.related`). Training from the store
 (:mod:`shopwise.recommend.training`), the generators (:mod:`shopwise.recommend.candidates`), the
 ranker (:mod:`shopwise.recommend.ranking`) and the pipeline (:mod:`shopwise.recommend.pipeline`)
 are imported by what trains and evaluates, so serving never loads training code.
@@ -22,17 +23,29 @@ from shopwise.recommend.candidates import (
     Recommender,
     top_n,
 )
+from shopwise.recommend.related import (
+    NO_EVIDENCE,
+    SIMILAR_BACKWARD,
+    ItemNeighbours,
+    rank_related,
+    similar_neighbours,
+)
 
 __all__ = [
+    "NO_EVIDENCE",
+    "SIMILAR_BACKWARD",
     "FloatArray",
     "IntArray",
     "InteractionData",
     "ItemContent",
     "ItemIndex",
+    "ItemNeighbours",
     "Popularity",
     "Precomputed",
     "Recommender",
     "RecommenderArtifact",
     "profile_products",
+    "rank_related",
+    "similar_neighbours",
     "top_n",
 ]

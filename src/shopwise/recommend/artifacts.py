@@ -12,6 +12,7 @@ from typing import Any
 
 from shopwise.profiles import ProfileState
 from shopwise.recommend.candidates import ItemIndex, KeepsUserRows, Recommender
+from shopwise.recommend.related import ItemNeighbours
 
 
 @dataclass
@@ -42,6 +43,10 @@ class RecommenderArtifact:
     """The canonical profile of each training row (the model's users, in order), so that
     erasing a person can remove their rows at once (:meth:`forget`). Empty in artifacts trained
     before it was kept."""
+    complements: ItemNeighbours | None = None
+    """The complementary model's neighbours of each item (EASE), which ``/complementary`` ranks
+    with; ``None`` when the catalog was over EASE's item limit (the transition model answers),
+    and in artifacts trained before it was kept. It keeps no row per user."""
 
     def forget(self, profiles: Collection[str]) -> int:
         """Remove the rows of ``profiles`` from the models that keep a row per user; returns how

@@ -8,6 +8,7 @@ profile's time order. What a run produces for serving is in :mod:`shopwise.recom
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections import defaultdict
@@ -30,7 +31,14 @@ from shopwise.recommend.candidates import (
     Recommender,
     top_n,
 )
+from shopwise.recommend.candidates.linear import EASEConfig, EASERecommender
+from shopwise.recommend.related import ItemNeighbours
 from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType, Purpose
+
+log = logging.getLogger("shopwise.recommend")
+
+NEIGHBOURS = 100
+"""Neighbours kept per item of the complementary model (serving asks for as many)."""
 
 
 @dataclass
@@ -151,6 +159,27 @@ def session_generator(model: Recommender) -> Recommender:
     return model
 
 
+def fit_complements(
+    data: InteractionData, config: EASEConfig | None = None
+) -> tuple[ItemNeighbours | None, str]:
+    """The complementary model (EASE, the item-to-item benchmark's winner on basket completion):
+    each item's best :data:`NEIGHBOURS`, or ``None`` when the catalog is over EASE's item limit
+    (its weights are a dense item x item matrix), with what was done in words.
+    """
+    config = config or EASEConfig()
+    if data.n_items > config.max_items:
+        reason = (
+            f"skipped: {data.n_items} items is over EASE's max_items {config.max_items}; "
+            "/complementary uses the transition model"
+        )
+        log.warning("complementary model %s", reason)
+        return None, reason
+    model = EASERecommender(config)
+    model.fit(data)
+    assert model.state is not None
+    return ItemNeighbours.top(model.name, model.state.weights, NEIGHBOURS), model.name
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -186,12 +215,15 @@ def train_recommender(
     progress(f"fitting {model_name} on {n_interactions} interactions of {people} profiles")
     model = build_model(model_name)
     model.fit(training.data)
+    progress("fitting the complementary model (EASE)")
+    complements, complements_note = fit_complements(training.data)
     stats = {
         "model": model_name,
         "profiles": len(training.profile_ids),
         "items": len(training.items),
         "interactions": n_interactions,
         "excluded_events_without_consent": training.excluded_events,
+        "complements": complements_note,
         "fit_seconds": round(time.perf_counter() - started, 2),
     }
     artifact = RecommenderArtifact(
@@ -202,6 +234,7 @@ def train_recommender(
         trained_at=now_ms(),
         stats=stats,
         profile_ids=tuple(training.profile_ids),
+        complements=complements,
     )
     return artifact, stats
 

@@ -17,6 +17,14 @@ request and its answer are appended to a buffer that a background thread turns i
 Exposures are recorded only for shoppers whose consent allows analytics. Any failure of a
 dependency degrades to a rule-filtered fallback, flagged in the answer, never an error.
 
+A shopper with no history at all (no profile events, no session events, no cart, no product on
+the page) is not scored by the session model, which would only rank its global favourites: the
+fallback rule answers, and its items say what they are (``popular``, ``trending``,
+``popular_in_category:<name>``). A ``product_id`` that is not in the catalog (a shop whose
+catalog sync lags behind its pages) is ignored as context and the answer flags it in
+``degraded`` as ``unknown_product``; the item-to-item lists (:meth:`Recommendations.similar`)
+refuse it instead, for they have nothing else to go on.
+
 A request from a browser (a write key, ``RecommendationRequest.browser``) is answered from what
 that browser may see: a profile its anonymous id owns, or one it is linked to by a verified link
 (``ProfileState.verified_ids``), or the profile of a user id the API checked the user hash of.
@@ -26,10 +34,11 @@ answer's reason codes are the coarse public ones (:func:`shopwise.decide.public_
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -40,8 +49,13 @@ from shopwise.bus import StoredEvent
 from shopwise.catalog import Catalog, Product
 from shopwise.collect import system_row
 from shopwise.decide import (
+    NEWEST,
+    POPULAR_IN_CATEGORY,
+    POPULAR_OVERALL,
+    TRENDING,
     Candidate,
     ContentSet,
+    Filler,
     RuledList,
     RuleEngine,
     RuleSet,
@@ -49,13 +63,22 @@ from shopwise.decide import (
     VersionedStore,
     public_reasons,
 )
+from shopwise.errors import NotFound
 from shopwise.privacy import Choices, ConsentPolicy, event_allows
 from shopwise.profiles import Profiles, ProfileState, anon_key, latest, profile_id_for
-from shopwise.recommend import Precomputed, RecommenderArtifact, profile_products, top_n
+from shopwise.recommend import (
+    Precomputed,
+    RecommenderArtifact,
+    profile_products,
+    rank_related,
+    similar_neighbours,
+    top_n,
+)
 from shopwise.registry import Champion
 from shopwise.schema import EventType, Purpose
 from shopwise.serving._answers import AnswerCache
 from shopwise.serving._online import OnlineState, RecentItem
+from shopwise.serving._related import CategoryIndex, walk
 from shopwise.serving._sessions import SessionCandidates
 
 log = logging.getLogger("shopwise.serving")
@@ -150,6 +173,7 @@ class Recommendations:
         self._exposure = exposure
         self._engine = RuleEngine(catalog.snapshot, self._fallback_items)
         self._sessions = SessionCandidates()
+        self._categories = CategoryIndex()
         self._answers: AnswerCache[Answer] = answers or AnswerCache()
         # recommendation ids only need to be unique, not secret: skip the OS entropy per request
         self._ids = random.Random()
@@ -283,8 +307,9 @@ class Recommendations:
             long_term = [Candidate(p, s, r) for p, s, r in zip(*listed, strict=True)]
             ranked.append((long_term, PRECOMPUTED_WEIGHT))
         if fresh or request.cart or request.product_id or listed is None:
-            session = self._session_candidates(artifact, self._history(request, ctx, recent))
-            ranked.append((session, 1.0))
+            history = self._history(request, ctx, recent)
+            if history:  # no history: the fallback rule answers, saying what its items are
+                ranked.append((self._session_candidates(artifact, history), 1.0))
         return _fuse(ranked)
 
     def _session_candidates(
@@ -302,19 +327,23 @@ class Recommendations:
         reason = [f"session:{model.name}"]
         return [Candidate(pid, score, reason) for pid, score in scored]
 
-    def _fallback_items(self, source: str, ctx: ShopperContext) -> Sequence[tuple[str, float]]:
+    def _fallback_items(self, source: str, ctx: ShopperContext) -> Filler:
+        """The fallback rule's ``source`` for ``ctx``, each item with the reason that says what
+        it is (see :data:`shopwise.decide.REASON_CODES`)."""
         artifact = self._champion.get()
         if artifact is None:
-            return _catalog_order(self._catalog.snapshot(), ctx.category)
+            return _labelled(_catalog_order(self._catalog.snapshot(), ctx.category), NEWEST)
         popular = artifact.popular
         if source == "trending":
-            return popular.trending
+            return _labelled(popular.trending, TRENDING)
+        overall = _labelled(popular.overall, POPULAR_OVERALL)
         if source == "popular_in_category":
             category = ctx.category or ctx.top_category()
             leaf = category.split(" > ")[-1] if category else None
             if leaf and leaf in popular.by_category:
-                return popular.by_category[leaf] + popular.overall
-        return popular.overall
+                label = f"{POPULAR_IN_CATEGORY}:{leaf}"
+                return itertools.chain(_labelled(popular.by_category[leaf], label), overall)
+        return overall
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -326,6 +355,9 @@ class Recommendations:
         """The served answer, the shopper as personalization may use it (``None`` without
         consent) and the shopper's consent choices."""
         degraded: list[str] = []
+        if request.product_id is not None and request.product_id not in self._catalog.snapshot():
+            degraded.append("unknown_product")
+            request = request._replace(product_id=None)
         now = datetime.now(UTC)
         view = self._view(request, degraded)
         choices = self._choices(request.anonymous_id, request.user_id, view[1] if view else None)
@@ -429,31 +461,41 @@ class Recommendations:
     def similar(
         self, product_id: str, n: int, complementary: bool, browser: bool = False
     ) -> Served:
-        """Products like ``product_id`` (same category, co-viewed) or complementary to it;
-        ``browser``: asked with a write key (public reasons)."""
+        """Products like ``product_id`` (viewed next to it, closest category first) or
+        complementary to it (the complementary model's neighbours, other leaf categories first),
+        in the served order of :func:`shopwise.recommend.rank_related`, completed up to ``n`` by
+        the product's category walk (:mod:`shopwise.serving._related`); ``browser``: asked with
+        a write key (public reasons).
+
+        Raises
+        ------
+        NotFound
+            ``unknown_product`` when ``product_id`` is not in the catalog.
+        """
+        snapshot = self._catalog.snapshot()
+        product = snapshot.get(product_id)
+        if product is None:
+            message = f"product_id: {product_id!r} is not in the catalog"
+            detail = {"field": "product_id", "code": "unknown_product", "message": message}
+            raise NotFound(message, code="unknown_product", details=[detail])
         request = RecommendationRequest(
             placement="product", n=n, product_id=product_id, browser=browser
         )
         degraded: list[str] = []
         ctx = self.context(request, None)
         artifact = self._champion.get()
-        snapshot = self._catalog.snapshot()
         candidates: list[Candidate] = []
         if artifact is None:
             degraded.append("model_missing")
-        elif product_id in artifact.items.positions:
-            items, scores = artifact.model.similar_items(
-                artifact.items.positions[product_id], CANDIDATES
-            )
-            candidates = _by_relation(
-                snapshot,
-                product_id,
-                [artifact.items.ids[int(i)] for i in items],
-                [float(s) for s in scores],
-                complementary,
-            )
+        else:
+            candidates = _related(artifact, snapshot, product, complementary)
+        levels = self._categories.levels(snapshot, artifact.popular if artifact else None)
+        fill = walk(levels, product, complementary)
         rules = self._rules.live()
-        ruled = self._engine.apply(rules.value, candidates, ctx, n, {product_id})
+        # a similar list is one category by definition: the per-category cap would cut it short
+        ruled = self._engine.apply(
+            rules.value, candidates, ctx, n, {product_id}, fill=fill, capped=complementary
+        )
         answer = self._answer(request, ruled, artifact, rules.version, False, degraded)
         return Served(self._new_id(), answer)
 
@@ -555,23 +597,42 @@ def _catalog_order(
     return [(p.id, 0.0) for p in ordered[:CANDIDATES]]
 
 
-def _by_relation(
+def _related(
+    artifact: RecommenderArtifact,
     snapshot: Mapping[str, Product],
-    product_id: str,
-    items: list[str],
-    scores: list[float],
+    product: Product,
     complementary: bool,
 ) -> list[Candidate]:
-    anchor = snapshot.get(product_id)
-    leaf = anchor.category[-1] if anchor and anchor.category else None
-    chosen = []
-    for item, score in zip(items, scores, strict=True):
-        product = snapshot.get(item)
-        same = bool(product and leaf and product.category and product.category[-1] == leaf)
-        if same != complementary:
-            reason = "complementary:co-visited" if complementary else "similar:co-viewed"
-            chosen.append(Candidate(item, score, [reason]))
-    return chosen
+    """The model's related items of ``product`` in the served order (:func:`rank_related`):
+    complementary from the complementary model (EASE) when the artifact has one, else from the
+    production model; similar from the transition generator in both directions."""
+    position = artifact.items.positions.get(product.id)
+    if position is None:
+        return []
+    if complementary:
+        model = artifact.complements or artifact.model
+        items, scores = model.similar_items(position, CANDIDATES)
+        reason = "complementary:co-visited"
+    else:
+        items, scores = similar_neighbours(artifact.session_model, position, CANDIDATES)
+        reason = "similar:co-viewed"
+    ranked = rank_related(
+        [artifact.items.ids[int(i)] for i in items],
+        [float(s) for s in scores],
+        product.category,
+        lambda pid: _category(snapshot, pid),
+        complementary,
+    )
+    return [Candidate(pid, score, [reason]) for pid, score in ranked]
+
+
+def _category(snapshot: Mapping[str, Product], product_id: str) -> Sequence[str]:
+    product = snapshot.get(product_id)
+    return product.category if product is not None else ()
+
+
+def _labelled(ranked: Sequence[tuple[str, float]], reason: str) -> Iterator[tuple[str, float, str]]:
+    return ((product_id, score, reason) for product_id, score in ranked)
 
 
 def _fuse(ranked: list[tuple[list[Candidate], float]], k: float = 1.0) -> list[Candidate]:

@@ -18,11 +18,12 @@ from shopwise.simulate._shop import (
     simulate,
 )
 from shopwise.simulate._summary import summarize
-from shopwise.simulate._vocab import CATEGORY_SEPARATOR, DEPARTMENTS
+from shopwise.simulate._vocab import CATEGORY_SEPARATOR, COMPLEMENT_PAIRS, DEPARTMENTS
 
 __all__ = [
     "BATCH_SIZE",
     "CATEGORY_SEPARATOR",
+    "COMPLEMENT_PAIRS",
     "DEPARTMENTS",
     "CustomerTruth",
     "CustomerType",

@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shopwise.simulate._config import SimulationConfig
-from shopwise.simulate._vocab import DEPARTMENTS, Department, Leaf
+from shopwise.simulate._vocab import DEPARTMENTS, Department, Leaf, complement_leaves
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -48,6 +48,8 @@ class Catalog:
     leaf_members: tuple[IntArray, ...]
     leaf_department: IntArray
     brand_department: IntArray
+    leaf_complements: tuple[IntArray, ...]
+    """Indices of the leaves whose products go with each leaf (see ``COMPLEMENT_PAIRS``)."""
 
     def effective_price(self, item: int, sale: bool) -> float:
         """What ``item`` costs on a sale day (``sale=True``) or on a normal day."""
@@ -67,6 +69,14 @@ def _all_leaves() -> tuple[tuple[Leaf, ...], IntArray]:
     leaves = [leaf for dept in DEPARTMENTS for leaf in dept.leaves]
     owners = [d for d, dept in enumerate(DEPARTMENTS) for _ in dept.leaves]
     return tuple(leaves), np.asarray(owners, dtype=np.int64)
+
+
+def _leaf_complements(leaves: tuple[Leaf, ...]) -> tuple[IntArray, ...]:
+    index = {leaf.label: j for j, leaf in enumerate(leaves)}
+    mates = complement_leaves()
+    return tuple(
+        np.asarray([index[label] for label in mates[leaf.label]], dtype=np.int64) for leaf in leaves
+    )
 
 
 def _all_brands() -> tuple[tuple[str, ...], IntArray]:
@@ -246,4 +256,5 @@ def build_catalog(config: SimulationConfig, rng: np.random.Generator) -> Catalog
         leaf_members=members,
         leaf_department=leaf_department,
         brand_department=brand_department,
+        leaf_complements=_leaf_complements(leaves),
     )

@@ -3,7 +3,8 @@
 The customer's visits and mails come from :class:`SessionModel`. Inside a visit the customer lands
 (from an email click, an ad or directly), browses one or more leaf categories chosen by taste
 through search or category lists, views products drawn by their precomputed attractiveness, adds
-some to the cart, and either abandons the cart or logs in, checks out and orders. Orders may be
+some to the cart, goes on to look at products that go with them (the leaves paired in
+``COMPLEMENT_PAIRS``), and either abandons the cart or logs in, checks out and orders. Orders may be
 refunded or reviewed days later. Anonymous visitors log in mid-session with an ``identify`` event,
 after which their events carry both ids; cookies are sometimes cleared, which gives a customer a
 new anonymous id. Events are the plain dicts a client would POST, with the timestamp still in
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -32,6 +35,9 @@ _TYPE_NAMES: Final = {kind: kind.value for kind in EventType}
 _SHIPPING: Final = 4.95
 _FREE_SHIPPING_FROM: Final = 50.0
 _MAIL, _OWN_VISIT, _CLICK_VISIT = 0, 1, 2  # queue entry kinds; mails first at equal times
+_COMPLEMENT_AFTER_ADD: Final = 0.5  # chance of looking for what goes with a product just added
+_COMPLEMENT_AFTER_VIEW: Final = 0.12  # ... and with a product only viewed
+_COMPLEMENT_CART_LIFT: Final = 1.0  # log-odds: a shopper completing a basket adds readily
 POLICY_VERSION: Final = "2026-01"
 """The privacy-policy version the demo shop's consent banner shows."""
 
@@ -58,6 +64,8 @@ class _CustomerRun:
         self.config = model.config
         self.c = customer
         self.rng = rng
+        self.side = rng.spawn(1)[0]
+        """Draws of the complement looks (see :meth:`complement`); spawning leaves ``rng`` as is."""
         self.records: list[Record] = []
         self.t = 0
         self.orders = 0
@@ -325,8 +333,9 @@ class _CustomerRun:
             if item is not None:
                 self.view_item(item, visit)
 
-    def view_item(self, item: int, visit: _Visit) -> None:
-        """A product view, sometimes followed by wishlist, share or add to cart."""
+    def view_item(self, item: int, visit: _Visit, follow: bool = True) -> None:
+        """A product view, sometimes followed by wishlist, share or add to cart and, when
+        ``follow``, by a look at a product that goes with it."""
         price = self.cat.effective_price(item, visit.sale)
         line = self._line(item, price)
         del line["quantity"]
@@ -337,15 +346,51 @@ class _CustomerRun:
             self.emit(EventType.WISHLIST_ADDED, dict(line), visit, path)
         elif draw < 0.04:
             self.emit(EventType.PRODUCT_SHARED, {**line, "share_via": "link"}, visit, path)
+        added = self.add_to_cart(item, price, visit, path, 0.0 if follow else _COMPLEMENT_CART_LIFT)
+        if follow:
+            self.complement(item, visit, added)
+
+    def add_to_cart(self, item: int, price: float, visit: _Visit, path: str, lift: float) -> bool:
+        """Put a viewed product in the cart with the customer's odds raised by ``lift``;
+        whether it went in."""
         sold_out = self.cat.sold_out_day[item] <= visit.day
-        odds = self.cart_odds[visit.sale][item]
+        odds = self.cart_odds[visit.sale][item] + lift
         if sold_out or self.rng.random() >= 1.0 / (1.0 + math.exp(-odds)):
-            return
+            return False
         quantity = 2 if self.rng.random() < 0.08 else 1
         held, _ = visit.cart.get(item, (0, price))
         visit.cart[item] = (held + quantity, price)
         props = {**self._line(item, price, quantity), "cart_id": visit.cart_id}
         self.emit(EventType.PRODUCT_ADDED, props, visit, path)
+        return True
+
+    def complement(self, item: int, visit: _Visit, added: bool) -> None:
+        """Sometimes look at a product that goes with ``item`` (more often once it is in the
+        cart): a product of a complementary leaf, drawn by the customer's view weights."""
+        mates = self.model.complement_leaves[int(self.cat.leaf[item])]
+        chance = _COMPLEMENT_AFTER_ADD if added else _COMPLEMENT_AFTER_VIEW
+        if mates.size == 0 or self.side.random() >= chance:
+            return
+        with self._aside():
+            leaf = int(mates[int(self.rng.integers(mates.size))])
+            mate = self._pick_item(leaf, None, visit)
+            if mate is not None:
+                self.view_item(mate, visit, follow=False)
+
+    @contextmanager
+    def _aside(self) -> Iterator[None]:
+        """Draw from the side stream (click gaps included) inside the block.
+
+        Every other draw of the customer then stays what it was before complement looks
+        existed, so adding them did not re-deal the rest of a seeded shop: its visits, the
+        products browsed by taste, cart and checkout decisions.
+        """
+        main, gaps, gap_at = self.rng, self.gaps, self.gap_at
+        self.rng, self.gaps, self.gap_at = self.side, [], 0
+        try:
+            yield
+        finally:
+            self.rng, self.gaps, self.gap_at = main, gaps, gap_at
 
     def _cart_lines(self, visit: _Visit) -> list[dict[str, Any]]:
         return [self._line(i, p, q) for i, (q, p) in visit.cart.items()]

@@ -28,7 +28,7 @@ from shopwise.simulate._customers import (
 )
 from shopwise.simulate._sessions import Record, customer_events
 from shopwise.simulate._traffic import SessionModel, view_affinity
-from shopwise.simulate._vocab import DEPARTMENTS
+from shopwise.simulate._vocab import DEPARTMENTS, complement_leaves
 
 BATCH_SIZE = 500
 """Events (and catalog rows) per call in :func:`load`: the collector's batch limit."""
@@ -54,6 +54,13 @@ class ShopTruth:
         Brand and list price of each product id (as in the catalog rows).
     sale_window
         First and last sale day as ISO dates, or ``None`` without a sale.
+    category_complements
+        For each leaf category label, the leaf labels whose products go with it (from
+        :data:`~shopwise.simulate.COMPLEMENT_PAIRS`; symmetric, never the leaf itself).
+    complements
+        For each product id, the ids of the products that go with it: every product of its
+        complementary leaves. Shoppers look at and add these after a product, so baskets hold
+        such pairs far more often than chance; a complementary-products list is judged on them.
     """
 
     customers: dict[str, CustomerTruth]
@@ -64,6 +71,8 @@ class ShopTruth:
     product_brand: dict[str, str]
     product_price: dict[str, float]
     sale_window: tuple[str, str] | None
+    category_complements: dict[str, tuple[str, ...]]
+    complements: dict[str, frozenset[str]]
 
     def favourite_categories(self, customer_id: str, k: int = 3) -> list[str]:
         """The ``k`` leaf categories ``customer_id`` browses most, best first."""
@@ -212,7 +221,17 @@ def _truth(config: SimulationConfig, catalog: Catalog, customers: list[CustomerT
         product_brand={row["id"]: row["brand"] for row in catalog.rows},
         product_price={row["id"]: row["price"] for row in catalog.rows},
         sale_window=sale,
+        category_complements=complement_leaves(),
+        complements=_product_complements(catalog),
     )
+
+
+def _product_complements(catalog: Catalog) -> dict[str, frozenset[str]]:
+    by_leaf = [frozenset(catalog.ids[int(i)] for i in m) for m in catalog.leaf_members]
+    per_leaf = [
+        frozenset().union(*(by_leaf[int(j)] for j in mates)) for mates in catalog.leaf_complements
+    ]
+    return {pid: per_leaf[int(j)] for pid, j in zip(catalog.ids, catalog.leaf, strict=True)}
 
 
 def simulate(config: SimulationConfig) -> SimulatedShop:

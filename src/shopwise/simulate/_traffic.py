@@ -118,6 +118,9 @@ class SessionModel:
         self.by_popularity = tuple(
             m[np.argsort(-catalog.popularity[m], kind="stable")] for m in catalog.leaf_members
         )
+        stocked = np.array([m.size > 0 for m in catalog.leaf_members], dtype=bool)
+        self.complement_leaves = tuple(mates[stocked[mates]] for mates in catalog.leaf_complements)
+        """Per leaf, the complementary leaves that have products (a shopper can look there)."""
         self.noun_members: dict[tuple[int, str], np.ndarray[Any, Any]] = {}
         for j, members in enumerate(catalog.leaf_members):
             for noun in catalog.leaves[j].nouns:

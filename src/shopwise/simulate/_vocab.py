@@ -539,6 +539,84 @@ DEPARTMENTS: Final[tuple[Department, ...]] = (
 )
 """The six top-level categories of the demo shop, each with its leaves."""
 
+COMPLEMENT_PAIRS: Final[tuple[tuple[str, str], ...]] = (
+    # Home: cooking, serving, and a cosy room
+    ("Knives", "Cookware"),
+    ("Knives", "Tableware"),
+    ("Cookware", "Tableware"),
+    ("Coffee & Tea", "Tableware"),
+    ("Lighting", "Decor"),
+    ("Lighting", "Cushions & Throws"),
+    ("Cushions & Throws", "Decor"),
+    ("Cushions & Throws", "Bedding"),
+    # Fashion: an outfit, top to toe
+    ("Dresses", "Handbags"),
+    ("Dresses", "Knitwear"),
+    ("Knitwear", "Jeans & Trousers"),
+    ("Shirts", "Jeans & Trousers"),
+    ("Shirts", "Jackets"),
+    ("Jackets", "Boots"),
+    ("Jackets", "Jeans & Trousers"),
+    ("Jeans & Trousers", "Sneakers"),
+    # Electronics: a desk, a phone, a smart home
+    ("Keyboards & Mice", "Monitors"),
+    ("Monitors", "Chargers & Cables"),
+    ("Cases & Protection", "Chargers & Cables"),
+    ("Headphones", "Chargers & Cables"),
+    ("Speakers", "Plugs & Sensors"),
+    ("Cameras & Doorbells", "Plugs & Sensors"),
+    ("Plugs & Sensors", "Lighting"),
+    # Sports & Outdoors: a camping trip, a run, a home workout, a ride
+    ("Tents", "Sleeping Bags"),
+    ("Tents", "Backpacks"),
+    ("Sleeping Bags", "Backpacks"),
+    ("Running Shoes", "Running Apparel"),
+    ("Running Apparel", "Headphones"),
+    ("Yoga", "Weights"),
+    ("Bike Accessories", "Backpacks"),
+    # Beauty: a skincare routine, hair care, an evening look
+    ("Cleansers", "Moisturisers"),
+    ("Cleansers", "Serums"),
+    ("Moisturisers", "Serums"),
+    ("Shampoo & Conditioner", "Styling Tools"),
+    ("Perfume", "Lips & Face"),
+    ("Lips & Face", "Cleansers"),
+    # Toys & Kids: game night, quiet play, a baby's first things
+    ("Board Games", "Card Games"),
+    ("Board Games", "Puzzles"),
+    ("Building Sets", "Puzzles"),
+    ("Plush", "Baby Clothing"),
+    ("Feeding", "Baby Clothing"),
+)
+"""Leaf categories (by leaf name) whose products go together in one basket, in both directions.
+
+This is the simulator's ground truth of complementary products: after looking at or adding a
+product, shoppers go on to view products of the leaves paired with its leaf. Most pairs stay in
+a department; a few cross (headphones for running, smart plugs for lamps).
+"""
+
+
+def complement_leaves() -> dict[str, tuple[str, ...]]:
+    """The complementary leaves of every leaf, by full label, from :data:`COMPLEMENT_PAIRS`.
+
+    Returns
+    -------
+    dict[str, tuple[str, ...]]
+        For each leaf label (``"Home > Kitchen > Knives"``), the labels of the leaves whose
+        products go with it, in catalog order; every leaf has at least one.
+    """
+    label = {leaf.path[2]: leaf.label for dept in DEPARTMENTS for leaf in dept.leaves}
+    paired: dict[str, set[str]] = {name: set() for name in label}
+    for first, second in COMPLEMENT_PAIRS:
+        paired[first].add(second)
+        paired[second].add(first)
+    order = list(label)
+    return {
+        label[name]: tuple(label[other] for other in sorted(mates, key=order.index))
+        for name, mates in paired.items()
+    }
+
+
 FIRST_NAMES: Final = (
     "Anna", "Lukas", "Emma", "Leon", "Mia", "Noah", "Sofia", "Elias", "Lea", "Paul",
     "Clara", "Jonas", "Marie", "Felix", "Lina", "Louis", "Chloe", "Hugo", "Jade", "Lucas",

@@ -172,6 +172,15 @@ class TransitionRecommender:
             matrix = sp.csr_matrix(matrix @ sp.diags(scale.astype(np.float32)))
         return matrix.astype(np.float32)
 
+    def _reverse(self, state: TransitionState) -> sp.csr_matrix:
+        """The transposed transitions, made on first use (a column of a CSR matrix is slow)."""
+        reverse = self.__dict__.get("_reversed")
+        if reverse is None or reverse[0] is not state:
+            reverse = (state, sp.csr_matrix(state.transitions.T, dtype=np.float32))
+            self.__dict__["_reversed"] = reverse
+        matrix: sp.csr_matrix = reverse[1]
+        return matrix
+
     def _require_state(self) -> TransitionState:
         check_fitted(self.state, self.name)
         assert self.state is not None
@@ -191,9 +200,14 @@ class TransitionRecommender:
         scores += _POPULARITY_TIE_BREAK * state.popularity[None, :]
         return scores
 
-    def similar_items(self, item: int, n: int) -> tuple[IntArray, FloatArray]:
-        """Items that most often follow (or, with ``backward_weight``, precede) ``item``."""
+    def similar_items(
+        self, item: int, n: int, backward: float = 0.0
+    ) -> tuple[IntArray, FloatArray]:
+        """Items that most often follow (or, with ``backward_weight``, precede) ``item``;
+        ``backward`` adds the items that precede it with that weight at query time."""
         state = self._require_state()
         row = state.transitions.getrow(item).toarray().ravel().astype(np.float32)
+        if backward > 0:
+            row += backward * self._reverse(state).getrow(item).toarray().ravel()
         row += _POPULARITY_TIE_BREAK * state.popularity
         return top_n(row, n, np.asarray([item], dtype=np.int64))
