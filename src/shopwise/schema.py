@@ -403,6 +403,16 @@ def utc_ms(moment: datetime) -> int:
     return (moment - _EPOCH) // _MILLISECOND
 
 
+def served_at(recommendation_id: str) -> int | None:
+    """When an answer was served (epoch ms), read from its ``recommendation_id``: serving makes
+    each id 32 hex digits with the serving time first (its first twelve); ``None`` for an id
+    shopwise did not make."""
+    try:
+        return int(recommendation_id[:12], 16) if len(recommendation_id) == 32 else None
+    except ValueError:
+        return None
+
+
 # -- traits -------------------------------------------------------------------------------------
 
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     dropped at ingestion. Empty keeps what the types declare and what shopwise reads."""
     retention_days: int = Field(default=396, ge=1)
     """Days raw events and dead letters are kept (13 months); the worker deletes older ones."""
+    attribution_window_hours: int = Field(default=24, ge=1)
+    """Hours after a recommendation click in which the clicker's order is attributed to it (and
+    after an answer in which its clicks and adds to cart count); read by the KPI job."""
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     """Origins (``https://shop.example``) whose pages may call the public routes across origins;
     comma-separated, ``*`` for any. Empty: none, except the Segment routes, which then answer any

@@ -172,6 +172,8 @@ def test_system_rows_are_the_rows_validation_makes(
         "product_ids": products,
         "placement": "home",
         "model_version": version,
+        "rules_version": 3,
+        "fallback": None if version else "popular",
     }
     raw: dict[str, Any] = {
         "message_id": "exp-r1",

@@ -13,6 +13,7 @@ from shopwise.api import (
     catalog,
     events,
     health,
+    kpis,
     privacy,
     profiles,
     rules,
@@ -71,6 +72,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(tracking_api.router)
     app.include_router(scores.router)
     app.include_router(privacy.router)
+    app.include_router(kpis.router)
     install_docs(app)
     # the remembered shopper queries hold shoppers' ids: an erasure clears them
     rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)

@@ -13,6 +13,7 @@ from shopwise.cli import (
     events,
     intelligence,
     keys,
+    kpis,
     privacy,
     train,
     worker,
@@ -37,6 +38,7 @@ intelligence.register(train.app, app)
 app.command("demo")(demo.demo)
 app.command("simulate")(demo.simulate)
 app.command("worker")(worker.worker)
+app.command("kpis")(kpis.kpis)
 
 
 @app.command()

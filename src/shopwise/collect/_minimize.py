@@ -36,8 +36,8 @@ ALWAYS_KEPT: Final[Mapping[str, frozenset[str]]] = {
     EVERY_TYPE: frozenset({"product_id", "price", "category", "brand", "event_name"}),
     # profiles record where traits came from; the Segment translation keeps refused traits
     EventType.IDENTIFY: frozenset({"source", "refused_traits"}),
-    # shopwise's own exposures name the model that made the answer
-    EventType.RECOMMENDATION_VIEWED: frozenset({"model_version"}),
+    # shopwise's own exposures name the model, rule set and fallback that made the answer (KPIs)
+    EventType.RECOMMENDATION_VIEWED: frozenset({"model_version", "rules_version", "fallback"}),
     # the Segment translation of page and screen calls, and of group calls
     EventType.PAGE_VIEWED: frozenset({"name", "screen"}),
     "custom:group": frozenset({"group_id", "traits"}),

@@ -75,7 +75,7 @@ from shopwise.recommend import (
     top_n,
 )
 from shopwise.registry import Champion
-from shopwise.schema import EventType, Purpose
+from shopwise.schema import EventType, Purpose, served_at
 from shopwise.serving._answers import AnswerCache
 from shopwise.serving._online import OnlineState, RecentItem
 from shopwise.serving._related import CategoryIndex, walk
@@ -451,7 +451,8 @@ class Recommendations:
         return Answer(tuple(c.product_id for c in ruled.items), fields, rest)
 
     def _new_id(self) -> str:
-        """A recommendation id: 32 hex digits, the serving time (ms) first (see :func:`served_at`).
+        """A recommendation id: 32 hex digits, the serving time (ms) first (see
+        :func:`shopwise.schema.served_at`).
 
         Time-ordered ids keep the exposure rows' unique index appending at its end instead of
         touching a random page per row, like UUIDv7.
@@ -546,11 +547,15 @@ def exposure_rows(batch: list[tuple[RecommendationRequest, Served]]) -> list[dic
     rows = []
     for request, served in batch:
         rid, answer = served.recommendation_id, served.answer
+        served_time = served_at(rid)
+        assert served_time is not None  # serving's own ids always carry their time
         properties = {
             "recommendation_id": rid,
             "product_ids": answer.product_ids,
             "placement": answer.fields["placement"],
             "model_version": answer.fields["model_version"],
+            "rules_version": answer.fields["rules_version"],
+            "fallback": answer.fields["fallback"],
         }
         rows.append(
             system_row(
@@ -558,16 +563,11 @@ def exposure_rows(batch: list[tuple[RecommendationRequest, Served]]) -> list[dic
                 EventType.RECOMMENDATION_VIEWED,
                 request.anonymous_id,
                 request.user_id,
-                served_at(rid),
+                served_time,
                 properties,
             )
         )
     return rows
-
-
-def served_at(recommendation_id: str) -> int:
-    """When a recommendation was served (epoch ms), read from its id."""
-    return int(recommendation_id[:12], 16)
 
 
 def _owned(view: Shopper | None, anonymous_id: str) -> bool:

@@ -304,3 +304,28 @@ data_keys = sa.Table(
 )
 """Keys of PII encryption (``data``: the newest unretired one seals; ``index``: keyed hashes for
 lookups), each wrapped by a key derived from the settings' secret, never stored in the clear."""
+
+kpi_buckets = sa.Table(
+    "kpi_buckets",
+    metadata,
+    sa.Column("grain", sa.String(8), primary_key=True),
+    sa.Column("bucket_start", sa.BigInteger, primary_key=True),
+    sa.Column("placement", sa.String(100), primary_key=True),
+    sa.Column("model_version", sa.String(64), primary_key=True),
+    sa.Column("rule_version", sa.String(32), primary_key=True),
+    sa.Column("variant", sa.String(100), primary_key=True),
+    sa.Column("impressions", sa.Integer, nullable=False),
+    sa.Column("items_shown", sa.Integer, nullable=False),
+    sa.Column("distinct_items", sa.Integer, nullable=False),
+    sa.Column("catalog_size", sa.Integer, nullable=False),
+    sa.Column("fallbacks", sa.Integer, nullable=False),
+    sa.Column("visitors", sa.Integer, nullable=False),
+    sa.Column("clicks", sa.Integer, nullable=False),
+    sa.Column("adds", sa.Integer, nullable=False),
+    sa.Column("orders", sa.Integer, nullable=False),
+    sa.Column("revenue", sa.Float, nullable=False),
+    sa.Column("computed_at", sa.BigInteger, nullable=False),
+)
+"""Online KPIs of the answers served in each UTC hour and day (``grain``; ``bucket_start`` in
+epoch ms) per placement, model, rule version and variant: counts only, no person, so erasure leaves
+them. The KPI job replaces a bucket's rows whenever events touching it arrive."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from shopwise.kpis import KpiRefresh
 from shopwise.logs import Progress
 from shopwise.runtime import Runtime
 from shopwise.worker._customers import customer_jobs
@@ -13,15 +14,24 @@ from shopwise.worker._scheduler import Job
 
 PRIVACY_SECONDS: Final = 60.0
 """How often the worker runs erasures left pending (the API runs its own right away)."""
+KPI_SECONDS: Final = 300.0
+"""How often the worker brings the online KPIs up to date with the new events."""
 
 
 def worker_jobs(
     runtime: Runtime, model: str, refresh_seconds: float, retrain_seconds: float
 ) -> list[Job]:
     """The recommender's jobs (candidate refresh, retraining ``model``), the customer job, the
-    privacy job (pending erasures) and the retention job (expired events and dead letters)."""
+    privacy job (pending erasures), the retention job (expired events and dead letters) and the
+    online KPIs."""
     jobs = recommender_jobs(runtime, model, refresh_seconds, retrain_seconds)
-    return [*jobs, *customer_jobs(runtime.customers), privacy_job(runtime), retention_job(runtime)]
+    return [
+        *jobs,
+        *customer_jobs(runtime.customers),
+        privacy_job(runtime),
+        retention_job(runtime),
+        kpis_job(runtime),
+    ]
 
 
 def privacy_job(runtime: Runtime, every_seconds: float = PRIVACY_SECONDS) -> Job:
@@ -31,3 +41,13 @@ def privacy_job(runtime: Runtime, every_seconds: float = PRIVACY_SECONDS) -> Job
         return {"erasures": [r["request_id"] for r in runtime.rights.run_pending()]}
 
     return Job("privacy-requests", every_seconds, run)
+
+
+def kpis_job(runtime: Runtime, every_seconds: float = KPI_SECONDS) -> Job:
+    """Recompute the KPI buckets the events since the last run touch (:class:`KpiRefresh`)."""
+    refresh = KpiRefresh(runtime.engine, runtime.consent, runtime.settings.attribution_window_hours)
+
+    def run(_progress: Progress) -> dict[str, Any]:
+        return dict(refresh.run())
+
+    return Job("kpis", every_seconds, run)

@@ -1,0 +1,37 @@
+"""Online KPIs: what the served answers led to, attributed through their ``recommendation_id``.
+
+Measurement stage, above privacy and the store: :class:`KpiRefresh` (the worker's ``kpis`` job)
+keeps per-hour and per-day counts in ``kpi_buckets`` current from the event log under the
+attribution rules of :func:`aggregate`, for consenting shoppers only; :func:`read_kpis` reads them
+with their rates (the API's ``GET /v1/kpis`` and ``shopwise kpis``).
+"""
+
+from shopwise.kpis._attribution import (
+    DAY_MS,
+    HOUR_MS,
+    Dims,
+    Exposure,
+    Order,
+    Totals,
+    Touch,
+    aggregate,
+)
+from shopwise.kpis._query import GRAINS, RATES, Grain, read_kpis
+from shopwise.kpis._refresh import CONSUMER, KpiRefresh
+
+__all__ = [
+    "CONSUMER",
+    "DAY_MS",
+    "GRAINS",
+    "HOUR_MS",
+    "RATES",
+    "Dims",
+    "Exposure",
+    "Grain",
+    "KpiRefresh",
+    "Order",
+    "Totals",
+    "Touch",
+    "aggregate",
+    "read_kpis",
+]

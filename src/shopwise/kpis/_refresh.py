@@ -1,0 +1,337 @@
+"""The KPI job: keeps ``kpi_buckets`` current from the event log, one affected bucket at a time.
+
+Each run reads the events stored after its watermark (its ``bus_offsets`` row, ``kpis``) and finds
+the hour buckets they change: an exposure's own hour; for a click or add to cart, the hour of the
+answer it names (read from the recommendation id); for an order, and for a click that may take an
+order's line from an earlier click, the hours of every answer whose click may win one of the
+order's lines. Only those hours, and the days holding them, are computed again from
+the stored events and their rows replaced, so running the job twice, or after any split of the
+same events into runs, leaves the rows a single run over everything leaves.
+
+Consent: an event counts only when its own statement and its profile's current choices allow
+analytics, decided by :class:`~shopwise.privacy.ConsentPolicy` and :func:`~shopwise.privacy.
+event_allows`, with profiles resolved through the identity graph as
+:class:`~shopwise.privacy.ConsentedEvents` resolves them (that reader skips exposures and reads the
+whole log, and this job needs both exposures and bounded reads). A choice changed later applies to
+the buckets computed after it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from shopwise.kpis._attribution import (
+    DAY_MS,
+    HOUR_MS,
+    Dims,
+    Exposure,
+    Order,
+    Totals,
+    Touch,
+    aggregate,
+    bucket_start,
+    clicks_by_product,
+    in_window,
+)
+from shopwise.privacy import ConsentPolicy, event_allows, identity_owners
+from shopwise.profiles import anon_key, profile_id_for, user_key
+from shopwise.schema import Columns as C
+from shopwise.schema import EventType, Purpose, served_at
+from shopwise.store import bus_offsets, events, kpi_buckets, products, rule_sets, write_transaction
+
+CONSUMER: Final = "kpis"
+"""The job's row in ``bus_offsets``: the last event id it has read."""
+CLICK_TYPES: Final = (
+    EventType.RECOMMENDATION_CLICKED,
+    EventType.PRODUCT_VIEWED,
+    EventType.EMAIL_CLICKED,
+)
+TOUCH_TYPES: Final = (*CLICK_TYPES, EventType.PRODUCT_ADDED)
+READ_TYPES: Final = (*TOUCH_TYPES, EventType.RECOMMENDATION_VIEWED, EventType.ORDER_COMPLETED)
+NONE: Final = "none"
+"""The group value of an exposure that does not name its model or variant."""
+REC_ID: Final = "recommendation_id"
+BATCH_ROWS: Final = 5000
+
+
+@dataclass
+class KpiRefresh:
+    """Brings the stored KPIs up to date with the events (see module docstring).
+
+    Parameters
+    ----------
+    engine
+        The store.
+    policy
+        Consent modes; only events allowed for analytics count.
+    window_hours
+        The attribution window (``SHOPWISE_ATTRIBUTION_WINDOW_HOURS``).
+    """
+
+    engine: sa.Engine
+    policy: ConsentPolicy
+    window_hours: int = 24
+
+    @property
+    def window_ms(self) -> int:
+        return self.window_hours * HOUR_MS
+
+    def run(self) -> dict[str, int]:
+        """Process the events after the watermark; the counts of what was done."""
+        with self.engine.connect() as conn:
+            start = _watermark(conn)
+            end = int(conn.execute(sa.select(sa.func.max(events.c.id))).scalar_one() or 0)
+            if end <= start:
+                return {"events": 0, "hours": 0, "days": 0, "position": start}
+            reader = _Reader(conn, self.policy.allowed_profiles(self.engine, Purpose.ANALYTICS))
+            new, hours = self._affected(reader, start, end)
+            by_day: defaultdict[int, set[int]] = defaultdict(set)
+            for hour in hours:
+                by_day[bucket_start(hour, DAY_MS)].add(hour)
+            catalog = _catalog_size(conn)
+            for day, day_hours in sorted(by_day.items()):
+                rows = self._compute(reader, day, day_hours, catalog)
+                _replace(self.engine, day, day_hours, rows)
+        _save_watermark(self.engine, end)
+        return {"events": new, "hours": len(hours), "days": len(by_day), "position": end}
+
+    def _affected(self, reader: _Reader, start: int, end: int) -> tuple[int, set[int]]:
+        """How many events came after the watermark, and the hours they change."""
+        hours: set[int] = set()
+        orders: list[Order] = []
+        clicks: list[Touch] = []
+        new = 0
+        condition = (events.c.id > start) & (events.c.id <= end)
+        for kind, item in reader.read(condition, READ_TYPES):
+            new += 1
+            if isinstance(item, Exposure):
+                hours.add(bucket_start(item.served_at, HOUR_MS))
+            elif isinstance(item, Order):
+                orders.append(item)
+            elif in_window(item, self.window_ms):
+                hours.add(bucket_start(_served(item), HOUR_MS))
+                if kind != EventType.PRODUCT_ADDED and item.product_id is not None:
+                    clicks.append(item)
+        orders += self._orders_after(reader, clicks)
+        if orders:
+            first = min(o.timestamp for o in orders)
+            last = max(o.timestamp for o in orders)
+            candidates = reader.touches(first - self.window_ms, last + 1)[0]
+            hours |= self._order_hours(orders, candidates)
+        return new, hours
+
+    def _orders_after(self, reader: _Reader, clicks: list[Touch]) -> list[Order]:
+        """The orders a new click may win a line of, taking it from an earlier click's answer."""
+        if not clicks:
+            return []
+        first = min(c.timestamp for c in clicks)
+        last = max(c.timestamp for c in clicks)
+        clickers = {c.profile for c in clicks}
+        found = reader.orders(first, last + self.window_ms + 1)
+        return [order for order in found if order.profile in clickers]
+
+    def _order_hours(self, orders: Iterable[Order], clicks: list[Touch]) -> set[int]:
+        """The hours of the answers whose clicks may win a line of ``orders``: every click in
+        the window before the order, for the winner may have changed since the last run."""
+        by_product = clicks_by_product(clicks, self.window_ms)
+        hours = set()
+        for order in orders:
+            for product_id, _amount in order.lines:
+                for click in by_product.get((order.profile, product_id), []):
+                    if click.timestamp <= order.timestamp <= click.timestamp + self.window_ms:
+                        hours.add(bucket_start(_served(click), HOUR_MS))
+        return hours
+
+    def _compute(
+        self, reader: _Reader, day: int, hours: set[int], catalog: int
+    ) -> list[dict[str, Any]]:
+        """The rows of ``day`` and of its ``hours``, from the events that can touch them."""
+        window = self.window_ms
+        exposures = reader.exposures(day, day + DAY_MS)
+        clicks, adds = reader.touches(day - window, day + DAY_MS + 2 * window)
+        orders = reader.orders(day, day + DAY_MS + 2 * window)
+        periods = [("day", day, exposures)] + [
+            ("hour", hour, [e for e in exposures if bucket_start(e.served_at, HOUR_MS) == hour])
+            for hour in sorted(hours)
+        ]
+        now = int(time.time() * 1000)
+        return [
+            _row(grain, begin, dims, totals, now)
+            for grain, begin, shown in periods
+            for dims, totals in aggregate(shown, clicks, adds, orders, window, catalog).items()
+        ]
+
+
+class _Reader:
+    """Stored events as attribution records, for consenting profiles only."""
+
+    def __init__(self, conn: sa.Connection, allowed: Callable[[str], bool]) -> None:
+        self._conn = conn
+        self._allowed = allowed
+        self._owners = identity_owners(conn)
+        self._rules = _RuleVersions(conn)
+
+    def exposures(self, start: int, end: int) -> list[Exposure]:
+        found = self.read(_between(start, end), (EventType.RECOMMENDATION_VIEWED,))
+        return [item for _kind, item in found if isinstance(item, Exposure)]
+
+    def touches(self, start: int, end: int) -> tuple[list[Touch], list[Touch]]:
+        """Clicks and adds to cart naming an answer, with times in ``[start, end)``."""
+        clicks: list[Touch] = []
+        adds: list[Touch] = []
+        for kind, item in self.read(_between(start, end), TOUCH_TYPES):
+            if isinstance(item, Touch):
+                (adds if kind == EventType.PRODUCT_ADDED else clicks).append(item)
+        return clicks, adds
+
+    def orders(self, start: int, end: int) -> list[Order]:
+        found = self.read(_between(start, end), (EventType.ORDER_COMPLETED,))
+        return [item for _kind, item in found if isinstance(item, Order)]
+
+    def read(
+        self, condition: sa.ColumnElement[bool], types: Iterable[str]
+    ) -> Iterator[tuple[str, Exposure | Touch | Order]]:
+        """The consented events of ``types`` matching ``condition``, in id order."""
+        query = (
+            sa.select(events)
+            .where(condition, events.c.type.in_(sorted(types)))
+            .order_by(events.c.id)
+        )
+        for row in self._conn.execution_options(yield_per=BATCH_ROWS).execute(query):
+            profile = self._profile(row)
+            item = None if profile is None else self._record(row, profile)
+            if item is not None:
+                yield row.type, item
+
+    def _profile(self, row: sa.Row[Any]) -> str | None:
+        """The row's canonical profile, or ``None`` when consent refuses analytics."""
+        key = user_key(row.user_id) if row.user_id else anon_key(row.anonymous_id)
+        profile = self._owners.get(key) or profile_id_for(key)
+        if not self._allowed(profile) or not event_allows(row.context, Purpose.ANALYTICS):
+            return None
+        return profile
+
+    def _record(self, row: sa.Row[Any], profile: str) -> Exposure | Touch | Order | None:
+        props: dict[str, Any] = row.properties or {}
+        if row.type == EventType.RECOMMENDATION_VIEWED:
+            return self._exposure(row, props, profile)
+        if row.type == EventType.ORDER_COMPLETED:
+            return _order(row, props, profile)
+        rid = props.get(REC_ID)
+        if not isinstance(rid, str) or served_at(rid) is None:
+            return None
+        product = row.product_id or props.get(C.ITEM)
+        return Touch(row.id, rid, profile, product, row.timestamp)
+
+    def _exposure(self, row: sa.Row[Any], props: dict[str, Any], profile: str) -> Exposure | None:
+        rid = props.get(REC_ID)
+        if not isinstance(rid, str):
+            return None
+        model = props.get("model_version")
+        rules = props.get("rules_version")
+        dims = Dims(
+            str(props.get("placement") or NONE),
+            NONE if model is None else str(model),
+            str(rules) if rules is not None else self._rules.at(row.timestamp),
+            str(props.get("variant") or NONE),
+        )
+        # an answer without a model is the fallback rules' answer
+        fallback = bool(props["fallback"]) if "fallback" in props else model is None
+        shown = tuple(str(p) for p in props.get("product_ids") or ())
+        return Exposure(rid, profile, row.timestamp, dims, shown, fallback)
+
+
+class _RuleVersions:
+    """Which rule set was live at a time, for exposures that do not name it (the newest version
+    stored by then; ``0``, the built-in defaults, before any)."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        query = (
+            sa.select(rule_sets.c.created_at, rule_sets.c.version)
+            .where(rule_sets.c.kind == "rules")
+            .order_by(rule_sets.c.created_at, rule_sets.c.version)
+        )
+        rows = list(conn.execute(query))
+        self._times = [row.created_at for row in rows]
+        self._versions = [str(row.version) for row in rows]
+
+    def at(self, timestamp: int) -> str:
+        index = bisect.bisect_right(self._times, timestamp)
+        return self._versions[index - 1] if index else "0"
+
+
+def _order(row: sa.Row[Any], props: dict[str, Any], profile: str) -> Order | None:
+    lines = []
+    for line in props.get("products") or ():
+        if isinstance(line, dict) and line.get(C.ITEM) is not None:
+            price = line.get(C.PRICE)
+            amount = float(price) * int(line.get(C.QUANTITY) or 1) if price is not None else 0.0
+            lines.append((str(line[C.ITEM]), amount))
+    order_id = props.get(C.ORDER)
+    if order_id is None:
+        return None
+    return Order(row.id, str(order_id), profile, row.timestamp, tuple(lines))
+
+
+def _served(touch: Touch) -> int:
+    served = served_at(touch.recommendation_id)
+    assert served is not None  # touches are made only of ids shopwise made
+    return served
+
+
+def _between(start: int, end: int) -> sa.ColumnElement[bool]:
+    return (events.c.timestamp >= start) & (events.c.timestamp < end)
+
+
+def _catalog_size(conn: sa.Connection) -> int:
+    query = sa.select(sa.func.count()).select_from(products).where(products.c.available)
+    return int(conn.execute(query).scalar_one())
+
+
+def _row(grain: str, begin: int, dims: Dims, totals: Totals, now: int) -> dict[str, Any]:
+    return {
+        "grain": grain,
+        "bucket_start": begin,
+        "placement": dims.placement,
+        "model_version": dims.model_version,
+        "rule_version": dims.rule_version,
+        "variant": dims.variant,
+        **asdict(totals),
+        "computed_at": now,
+    }
+
+
+def _replace(engine: sa.Engine, day: int, hours: set[int], rows: list[dict[str, Any]]) -> None:
+    """Replace the rows of ``day`` and of its ``hours`` with ``rows``, in one transaction."""
+    grain, start = kpi_buckets.c.grain, kpi_buckets.c.bucket_start
+    stale = ((grain == "day") & (start == day)) | ((grain == "hour") & start.in_(sorted(hours)))
+    with write_transaction(engine) as conn:
+        conn.execute(kpi_buckets.delete().where(stale))
+        if rows:
+            conn.execute(kpi_buckets.insert(), rows)
+
+
+def _watermark(conn: sa.Connection) -> int:
+    query = sa.select(bus_offsets.c.position).where(bus_offsets.c.consumer == CONSUMER)
+    return int(conn.execute(query).scalar_one_or_none() or 0)
+
+
+def _save_watermark(engine: sa.Engine, position: int) -> None:
+    now = int(time.time() * 1000)
+    with write_transaction(engine) as conn:
+        updated = conn.execute(
+            bus_offsets.update()
+            .where(bus_offsets.c.consumer == CONSUMER)
+            .values(position=position, updated_at=now)
+        )
+        if not updated.rowcount:
+            conn.execute(
+                bus_offsets.insert().values(consumer=CONSUMER, position=position, updated_at=now)
+            )
