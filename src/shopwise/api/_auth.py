@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import Request
 
 from shopwise.api._runtime import runtime
-from shopwise.auth import ApiKey, KeyKind, Scope
+from shopwise.auth import ApiKey, Scope
 from shopwise.errors import AuthError
 from shopwise.runtime import Runtime
 
@@ -38,7 +38,7 @@ def grant(rt: Runtime, plaintext: str, scope: Scope, request: Request) -> ApiKey
         limits.refused(address)
         raise
     key.require(scope)
-    limits.admit(key, shopper_of(request) if key.kind is KeyKind.WRITE else None)
+    limits.admit(key, lambda: shopper_of(request))
     return key
 
 

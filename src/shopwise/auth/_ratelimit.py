@@ -159,8 +159,9 @@ class RateLimits:
         if address is not None:
             self.per_address.take(_digest(self.salt, address))
 
-    def admit(self, key: ApiKey, shopper: str | None) -> None:
-        """Take a token for ``key`` and, for a public key, for ``shopper`` first (429 if none)."""
-        if shopper is not None and key.kind is KeyKind.WRITE:
-            self.per_shopper.take(_digest(self.salt, key.id, shopper))
+    def admit(self, key: ApiKey, shopper: Callable[[], str]) -> None:
+        """Take a token for ``key`` and, for a public key, first for the shopper that
+        ``shopper()`` names (asked only then); 429 if either bucket is empty."""
+        if key.kind is KeyKind.WRITE:
+            self.per_shopper.take(_digest(self.salt, key.id, shopper()))
         self.per_key.take(key.id)
