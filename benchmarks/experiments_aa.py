@@ -1,4 +1,4 @@
-"""Simulated A/A (and one A/B) experiments through ``shopwise.experiments`` (issue 24).
+"""Simulated A/A (and one A/B) experiments through ``shopwise.stats`` (issue 24).
 
 Statsig runs daily simulated A/A tests to check that its statistics say "no difference" as
 often as they promise; this benchmark does the same for the engine, seeded:
@@ -25,7 +25,7 @@ import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
 from _common import RESULTS, machine, write_json
-from shopwise.experiments import (
+from shopwise.stats import (
     difference_of_proportions,
     msprt,
     srm_check,

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 from shopwise.errors import InvalidInput
-from shopwise.experiments import (
+from shopwise.stats import (
     MIN_UNITS_PER_ARM,
     Difference,
     adjust_p_values,

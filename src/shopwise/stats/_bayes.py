@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import stats
 
-from shopwise.experiments._checks import (
+from shopwise.stats._checks import (
     arm_size,
     conversions,
     open_unit,

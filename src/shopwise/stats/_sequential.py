@@ -30,7 +30,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
-from shopwise.experiments._checks import arm_size, conversions, open_unit, positive, refuse, sample
+from shopwise.stats._checks import arm_size, conversions, open_unit, positive, refuse, sample
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import proportion_effectsize
 
-from shopwise.experiments._checks import open_unit, positive, refuse
+from shopwise.stats._checks import open_unit, positive, refuse
 
 MIN_DURATION_DAYS = 14
 """Shortest run that covers every weekday twice."""

@@ -1,7 +1,7 @@
 """Fixed-horizon frequentist tests of one treatment against its control: the two-proportion
 z-test for rates, Welch's t-test for means, and a bootstrap interval for skewed means such as
 revenue per visitor. Read them once, at the planned horizon; for daily reading use
-:func:`shopwise.experiments.msprt`. Differences are always treatment minus control."""
+:func:`shopwise.stats.msprt`. Differences are always treatment minus control."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 from statsmodels.stats.proportion import confint_proportions_2indep, proportions_ztest
 
-from shopwise.experiments._checks import (
+from shopwise.stats._checks import (
     arm_size,
     conversions,
     open_unit,

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from shopwise.experiments._checks import open_unit, refuse, sample
-from shopwise.experiments._frequentist import MeanTest, _welch
+from shopwise.stats._checks import open_unit, refuse, sample
+from shopwise.stats._frequentist import MeanTest, _welch
 
 
 @dataclass(frozen=True, slots=True)

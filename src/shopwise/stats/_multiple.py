@@ -14,7 +14,7 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from shopwise.experiments._checks import open_unit, positive, refuse
+from shopwise.stats._checks import open_unit, positive, refuse
 
 Correction = Literal["holm", "benjamini_hochberg"]
 _STATSMODELS_METHOD: dict[Correction, str] = {"holm": "holm", "benjamini_hochberg": "fdr_bh"}
