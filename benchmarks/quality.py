@@ -284,6 +284,45 @@ def _published(key: str, metrics: list[str], scale: float = 1.0) -> list[str]:
     return lines
 
 
+BLEND_METRICS = ("HR@10", "NDCG@10", "HR@20", "NDCG@20", "MRR@20")
+"""Metrics of the pipeline's validation table (the blend is chosen on them and Recall@K)."""
+
+
+def _blend_lines(runs: list[dict[str, Any]], scale: float = 1.0) -> list[str]:
+    """The pipeline's own validation split: its ranker, best generator and final list."""
+    row = next((r for r in runs if r["model"] == "shopwise" and "fit_report" in r), None)
+    blend = row["fit_report"].get("blend") if row is not None else None
+    if row is None or blend is None:
+        return []
+    measured = blend["metrics"]
+    generators = [name for name in measured if name not in ("ranker", "final")]
+    chosen = (
+        "none (the ranker's list is served as it is)"
+        if blend["generator"] is None
+        else f"the ranker's first {blend['head']} items, then `{blend['generator']}` and the "
+        f"ranker in turn up to {blend['length']}"
+    )
+    lines = [
+        "",
+        f"The pipeline on its own validation split ({blend['queries']} held-out "
+        f"`{row['fit_report']['scheme']}` queries the deciding ranker did not train on, in the "
+        f"test fit); blend: {chosen}. *Best generator* is the best of "
+        f"{len(generators)} generators on each metric (its name in brackets).",
+        "",
+        "| list | " + " | ".join(BLEND_METRICS) + " |",
+        "|---|" + "---|" * len(BLEND_METRICS),
+    ]
+    for name in ("ranker", "final"):
+        values = " | ".join(_f(measured[name][k], scale) for k in BLEND_METRICS)
+        lines.append(f"| {name} | {values} |")
+    best = []
+    for k in BLEND_METRICS:
+        top = max(generators, key=lambda g: measured[g][k])
+        best.append(f"{_f(measured[top][k], scale)} ({top})")
+    lines.insert(-1, "| best generator | " + " | ".join(best) + " |")
+    return lines
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The human summary written to ``docs/benchmarks.md``."""
     mach = report["machine"]
@@ -326,8 +365,10 @@ def markdown(report: dict[str, Any]) -> str:
             out.append("")
             out += _table(section["runs"], ["HR@20", "MRR@20", "HR@10", "NDCG@10"], 100.0)
             out += _published(key, ["HR@20", "MRR@20"], 100.0)
+            out += _blend_lines(section["runs"], 100.0)
         elif key == "uci":
             out += _table(section["runs"], ["HR@10", "NDCG@10", "Recall@20", "MRR@20"])
+            out += _blend_lines(section["runs"])
             out += [
                 "",
                 "Cold start: targets restricted to products first sold after the cutoff, ranked "
@@ -354,6 +395,7 @@ def markdown(report: dict[str, Any]) -> str:
         else:
             out += _table(section["runs"], next_item)
             out += _published(key, ["HR@10", "NDCG@10", "NDCG@20"])
+            out += _blend_lines(section["runs"])
             if key == "beauty":
                 out += [
                     "",

@@ -19,16 +19,18 @@ from shopwise.bus import Bus, EmbeddedBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Minimizer, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
+from shopwise.experiments import ExperimentAssigner, Experiments, References, ThompsonSampler
 from shopwise.files import private_dir
 from shopwise.privacy import ConsentPolicy, PiiCipher, Suppression
 from shopwise.profiles import CONSUMER, IdentityVerifier, Profiles
 from shopwise.recommend import Precomputed, RecommenderArtifact
 from shopwise.registry import Champion, ModelRegistry
-from shopwise.rights import SubjectRights
+from shopwise.rights import SubjectRights, unit_ids
 from shopwise.schema import SYSTEM_EVENT_TYPES
 from shopwise.serving import (
     AnswerCache,
     ExposureLog,
+    ModelVersions,
     OnlineState,
     RecommendationRequest,
     Recommendations,
@@ -74,6 +76,10 @@ class Runtime:
     """Serving's exposure events, batched to the collector by a background thread."""
     rights: SubjectRights
     """Exports and erasures of a person."""
+    experiments: Experiments
+    """A/B tests and bandits: defined, started and stopped here; ``assigner`` serves them."""
+    assigner: ExperimentAssigner
+    """Which variant of a running experiment each shopper sees (sticky, off the request path)."""
     score_provider: Callable[[str], dict[str, float]] | None = None
     """Overrides where decision thresholds read scores (default: :attr:`customers`)."""
 
@@ -116,6 +122,12 @@ class Runtime:
         exposures: ExposureLog[tuple[RecommendationRequest, Served]] = ExposureLog(
             exposure_rows, collector.enqueue_system
         )
+        assigner = ExperimentAssigner(
+            engine,
+            segments=lambda profile_id: runtime.segments(profile_id),
+            draw=ThompsonSampler(engine, consent, window_hours=settings.attribution_window_hours),
+        )
+        variant_models = ModelVersions(recommenders)
         recommendations = Recommendations(
             catalog,
             profiles,
@@ -127,6 +139,8 @@ class Runtime:
             consent,
             exposure=exposures,
             answers=AnswerCache(settings.answer_cache_size),
+            assign=assigner,
+            models=variant_models,
         )
         rights = SubjectRights(
             engine,
@@ -147,7 +161,17 @@ class Runtime:
             recommendations.clear_memory,
             lambda person: recommendations.holds(person.anonymous_ids, person.user_ids),
         )
-        return cls(
+        rights.add_cache(
+            "experiment assignments",
+            holds=lambda person: assigner.holds(unit_ids(person)),
+            forget=assigner.forget,
+        )
+        rights.add_cache(
+            "variant models",
+            variant_models.clear,
+            lambda person: variant_models.holds(person.profile_ids),
+        )
+        runtime = cls(
             settings=settings,
             engine=engine,
             audit=audit,
@@ -171,7 +195,14 @@ class Runtime:
             recommendations=recommendations,
             exposures=exposures,
             rights=rights,
+            experiments=Experiments(
+                engine,
+                changed=assigner.reload,
+                references=References(recommenders, rules, content),
+            ),
+            assigner=assigner,
         )
+        return runtime
 
     def scores(self, any_id: str | None) -> dict[str, float]:
         """The shopper's current model scores (propensities) by name, for decision thresholds."""
@@ -217,9 +248,11 @@ class Runtime:
         self.champion.start()
         self.precomputed.start()
         self.rights.start()
+        self.assigner.start()
 
     def stop(self) -> None:
         """Drain the writer, stop consumers and release connections."""
+        self.assigner.stop()
         self.rights.stop()
         self.keys.stop()
         self.champion.stop()

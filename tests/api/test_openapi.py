@@ -20,6 +20,8 @@ BODYLESS_POSTS = frozenset(
         "/v1/dead-letters/replay",
         "/v1/profiles/{profile_id}/scores/refresh",
         "/v1/privacy/erase/{any_id}",
+        "/v1/experiments/{experiment_id}/start",
+        "/v1/experiments/{experiment_id}/stop",
     }
 )
 """POST routes that are actions on their path alone and read no body."""

@@ -189,6 +189,24 @@ def test_declared_values_are_kept_whole() -> None:
     assert listed["properties"] == {"filters": filters}
 
 
+@pytest.mark.parametrize(
+    ("event_type", "properties"),
+    [
+        ("product_viewed", {"product_id": "p1"}),
+        ("product_added", {"product_id": "p1", "quantity": 1}),
+        ("promotion_clicked", {"promotion_id": "spring", "name": "spring"}),
+    ],
+)
+def test_a_click_keeps_the_recommendation_id_of_the_answer_it_came_from(
+    event_type: str, properties: dict[str, Any]
+) -> None:
+    # KPIs, experiment results and bandits attribute clicks through it
+    rid = "0" * 32
+    stored = _stored(event_type, {**properties, "recommendation_id": rid, "color": "red"})
+    assert stored[Columns.PROPERTIES]["recommendation_id"] == rid
+    assert "color" not in stored[Columns.PROPERTIES]
+
+
 def test_names_allowed_for_every_type_are_kept_everywhere_and_in_product_lines() -> None:
     minimizer = Minimizer({"*": ["color"]})
     viewed = _stored("product_viewed", {"product_id": "p1", "color": "red", "size": "M"}, minimizer)

@@ -9,9 +9,13 @@ from typing import Any
 
 import orjson
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from shopwise import store
 from shopwise.cli import app
+from shopwise.experiments import ExperimentSpec
+from shopwise.profiles import anon_key, profile_id_for
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 from shopwise.worker import Scheduler, privacy_job
@@ -102,3 +106,40 @@ def test_the_cli_exports_erases_and_shows_a_request(env: Settings, tmp_path: Pat
     assert missing.exit_code == 2 and "no profile" in missing.output
     unknown = runner.invoke(app, ["privacy", "status", "nope"])
     assert unknown.exit_code == 2 and "no privacy request" in unknown.output
+
+
+def test_an_erasure_removes_assignments_made_before_the_profile_existed(
+    settings: Settings,
+) -> None:
+    """A visitor is assigned under the id their own profile would get; if their events then
+    join another profile, that id names no profile, yet the erasure must find the row."""
+    runtime = _started(settings)
+    try:
+        stored = runtime.collector.ingest([_view("a-first", "u-exp"), _view("a-second", "u-exp")])
+        assert runtime.bus.wait_until_consumed(stored.last_event_id, timeout=30)
+        runtime.experiments.create(
+            ExperimentSpec.model_validate(
+                {"id": "home", "variants": [{"name": "control"}, {"name": "treatment"}]}
+            )
+        )
+        runtime.experiments.start("home")
+        units = [profile_id_for(anon_key(a)) for a in ("a-first", "a-second")]
+        other = profile_id_for(anon_key("a-other"))
+        for unit in units:
+            runtime.assigner("home", unit)
+        runtime.assigner.flush()
+        for unit in [*units, other]:  # held in memory, the other one pending
+            runtime.assigner("home", unit)
+        request = runtime.rights.request_erasure("u-exp", "test")
+        [done] = runtime.rights.run_pending()
+        assert done["status"] == "verified", done
+        assert done["details"]["removed"]["experiment_assignments"] == len(units)
+        assert not runtime.assigner.holds(units)
+        assert runtime.assigner.flush() == 1  # the other shopper's assignment was kept
+        with runtime.engine.connect() as conn:
+            table = store.experiment_assignments
+            left = conn.execute(sa.select(table.c.profile_id)).scalars().all()
+        assert left == [other]
+        assert request["request_id"] == done["request_id"]
+    finally:
+        runtime.stop()

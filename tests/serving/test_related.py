@@ -79,8 +79,12 @@ def test_the_fill_walks_leaf_parent_department_then_the_catalog(shop: Shop) -> N
 
 
 def test_the_fill_ranks_a_level_by_popularity(shop: Shop) -> None:
-    """k6 and k7 were never viewed: k7's list is its leaf's products, most popular first."""
+    """k6 and k7 were never viewed: k7's list is its leaf's products, most popular first (the
+    walk alone: content neighbours come before it, see test_related_content.py)."""
     client, runtime, keys = shop
+    champion = runtime.champion.get()
+    assert champion is not None
+    champion.content = None
     body = client.get("/v1/products/k7/similar", params={"n": 7}, headers=keys["secret"]).json()
     artifact = runtime.champion.get()
     assert artifact is not None
@@ -111,9 +115,12 @@ def test_default_rules_give_n_similar_items_issue_23(shop: Shop) -> None:
     ids = _ids(ten)
     assert len(ids) == 10 and "k1" not in ids
     assert ids[:7] == [pid for pid in ids if pid.startswith("k")]  # the whole leaf first
-    assert {item["reasons"][0] for item in ten["items"][7:]} == {"fallback:department"}
+    assert {item["reasons"][0] for item in ten["items"][7:]} == {"similar:content"}
     assert all(pid.startswith("g") for pid in ids[7:])  # Home > Garden: same department
-    assert ten["fallback"] == "category_walk"
+    twenty = client.get("/v1/products/k1/similar", params={"n": 20}, headers=keys["secret"])
+    tail = twenty.json()["items"][15:]  # the department is exhausted: the walk completes it
+    assert len(tail) == 5 and {item["reasons"][0] for item in tail} == {"fallback:popular"}
+    assert twenty.json()["fallback"] == "category_walk"
 
 
 def test_out_of_stock_products_never_fill(shop: Shop) -> None:
@@ -155,8 +162,11 @@ def test_a_visitor_without_history_gets_popular_not_a_session_list(shop: Shop) -
     assert len(body["items"]) == 5 and set(_reasons(body)) == {"popular"}
     landing = {**params, "category": "Home > Kitchen"}
     body = client.get("/v1/recommendations", params=landing, headers=keys["secret"]).json()
-    assert set(_reasons(body)) == {"popular_in_category:Kitchen"}
-    assert all(pid.startswith("k") for pid in _ids(body))
+    head = body["items"][:3]  # the default cap of 3 a category: then popular in other ones
+    assert [item["reasons"] for item in head] == [["popular_in_category:Kitchen"]] * 3
+    assert all(pid.startswith("k") for pid in _ids(body)[:3])
+    assert set(_reasons(body)) == {"popular_in_category:Kitchen", "popular"}
+    assert len(body["items"]) == 5 and body["fallback"] == "popular_in_category"
     assert "personalized" not in _reasons(
         client.get("/v1/recommendations", params=params, headers=keys["write"]).json()
     )

@@ -12,6 +12,8 @@ from shopwise import __version__
 from shopwise.api import (
     catalog,
     events,
+    experiment_results,
+    experiments,
     health,
     kpis,
     privacy,
@@ -73,6 +75,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(scores.router)
     app.include_router(privacy.router)
     app.include_router(kpis.router)
+    app.include_router(experiments.router)
+    app.include_router(experiment_results.router)
     install_docs(app)
     # the remembered shopper queries hold shoppers' ids: an erasure clears them
     rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)

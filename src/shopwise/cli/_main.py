@@ -11,10 +11,12 @@ from shopwise.cli import (
     demo,
     evaluate,
     events,
+    experiments,
     intelligence,
     keys,
     kpis,
     privacy,
+    simulate,
     train,
     worker,
 )
@@ -34,9 +36,10 @@ app.add_typer(train.app, name="train")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(audit.app, name="audit")
 app.add_typer(privacy.app, name="privacy")
+app.add_typer(simulate.app, name="simulate")
+app.add_typer(experiments.app, name="experiments")
 intelligence.register(train.app, app)
 app.command("demo")(demo.demo)
-app.command("simulate")(demo.simulate)
 app.command("worker")(worker.worker)
 app.command("kpis")(kpis.kpis)
 

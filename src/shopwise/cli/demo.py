@@ -1,4 +1,5 @@
-"""``shopwise demo``: build a believable shop, train and serve it; ``shopwise simulate``."""
+"""``shopwise demo``: build a believable shop, train and serve it (``shopwise simulate`` loads
+one without serving it: :mod:`shopwise.cli.simulate`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from shopwise.cli._common import console, load_settings, open_runtime
+from shopwise.cli._common import console, load_settings
 
 if TYPE_CHECKING:
     from shopwise.runtime import Runtime
@@ -61,27 +62,6 @@ def load_shop(runtime: Runtime, shop: Any) -> dict[str, int]:
         bar.update(task, description="updating profiles")
         runtime.bus.wait_until_consumed(last, timeout=600)
     return {"accepted": accepted, "duplicates": duplicates, "rejected": rejected}
-
-
-def simulate(
-    quick: bool = typer.Option(
-        False, "--quick", help="About 200 products, 500 customers, 14 days."
-    ),
-    seed: int = typer.Option(7, help="Random seed (same seed, same shop)."),
-) -> None:
-    """Generate the demo shop and load it through the ingestion and catalog services."""
-    from shopwise.simulate import SimulationConfig
-    from shopwise.simulate import simulate as generate
-
-    config = SimulationConfig.quick(seed=seed) if quick else SimulationConfig(seed=seed)
-    with console.status("simulating the shop"):
-        shop = generate(config)
-    with open_runtime() as runtime:
-        counts = load_shop(runtime, shop)
-    console.print(
-        f"loaded {len(shop.products)} products; events accepted {counts['accepted']}, "
-        f"duplicates {counts['duplicates']}, rejected {counts['rejected']}"
-    )
 
 
 def _store_is_empty(runtime: Runtime) -> bool:

@@ -32,8 +32,11 @@ EVERY_TYPE: Final = "*"
 
 ALWAYS_KEPT: Final[Mapping[str, frozenset[str]]] = {
     # the row's product column is taken from any type's product_id, and the customer features
-    # read price, category and brand from every event (a page's category included)
-    EVERY_TYPE: frozenset({"product_id", "price", "category", "brand", "event_name"}),
+    # read price, category and brand from every event (a page's category included); a click, an
+    # add to cart or a banner click names the answer it came from (KPIs, experiments, bandits)
+    EVERY_TYPE: frozenset(
+        {"product_id", "price", "category", "brand", "event_name", "recommendation_id"}
+    ),
     # profiles record where traits came from; the Segment translation keeps refused traits
     EventType.IDENTIFY: frozenset({"source", "refused_traits"}),
     # shopwise's own exposures name the model, rule set and fallback that made the answer (KPIs)

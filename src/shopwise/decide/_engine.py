@@ -2,7 +2,8 @@
 
 Order of application: filters drop products; boosts and buries rescale scores (scores are first
 mapped to (0, 1] by rank so factors mean the same for every model); the list is re-sorted and
-diversified; fallbacks fill it up when the model is missing or unsure; pins go in last, at their
+diversified; fallbacks fill it up to ``n`` when the model is missing, short or unsure (under a
+per-category cap, from other categories first: see :class:`_Cap`); pins go in last, at their
 slots. Every rule that changed the answer is named in the result.
 
 Item-to-item lists (similar and complementary products) are filled differently: the caller
@@ -16,6 +17,7 @@ only cut it short. Filters still apply to every fill item, and pins still go las
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -131,16 +133,20 @@ class RuleEngine:
         self._boost(keep, [r for r in active if isinstance(r, BoostRule)], facts, fired)
         keep.sort(key=_SCORE, reverse=True)
         diversify = next((r for r in active if isinstance(r, DiversifyRule)), None)
+        held: list[Candidate] = []  # the model's items the per-category cap held back
         if diversify is not None and (capped or diversify.max_per_category is None):
-            keep = self._diversify(keep, products, diversify, n, facts, fired)
+            keep, held = self._diversify(keep, products, diversify, n, facts, fired)
         keep = keep[:n]
         used = None
         if fill is not None:
             if _fill(keep, products, filters, fill, n, blocked):
                 used = CATEGORY_WALK
-        elif fallback is not None and _unsure(keep, top, fallback, model_ok):
+        elif fallback is not None and _unsure(keep, top, fallback, model_ok, n):
             items = self._fallback(fallback.source, ctx)
-            if _fill(keep, products, filters, items, n, blocked):
+            cap = None
+            if diversify is not None and diversify.max_per_category is not None and capped:
+                cap = _Cap(diversify.max_per_category, keep, held, facts, n)
+            if _fill(keep, products, filters, items, n, blocked, cap):
                 _fire(fired, fallback.name)
                 used = fallback.source
         pins = [r for r in active if isinstance(r, PinRule)]
@@ -208,7 +214,9 @@ class RuleEngine:
         n: int,
         facts: _Facts,
         fired: list[str],
-    ) -> list[Candidate]:
+    ) -> tuple[list[Candidate], list[Candidate]]:
+        """The diversified list, and the items a per-category cap held back (in order)."""
+        held: list[Candidate] = []
         if rule.max_per_category is not None:
             chosen, counts = [], dict[str, int]()
             for candidate in keep:
@@ -218,12 +226,14 @@ class RuleEngine:
                     chosen.append(candidate)
                     if len(chosen) == n:  # the caller keeps the first n
                         break
+                else:
+                    held.append(candidate)
         else:
             assert rule.mmr_lambda is not None
             chosen = _mmr(keep, products, rule.mmr_lambda, n)
         if [c.product_id for c in chosen[:n]] != [c.product_id for c in keep[:n]]:
             _fire(fired, rule.name)
-        return chosen
+        return chosen, held
 
     @staticmethod
     def _pin(
@@ -247,6 +257,35 @@ class RuleEngine:
         return keep[:n]
 
 
+class _Cap:
+    """A per-category cap while the fallback fills a list: the fill takes other categories first.
+
+    Fill items of a category at the cap wait (:attr:`spare`, at most as many as the list can
+    take) behind the model's items the cap held back; the list takes them, in that order, only
+    when the fill ran out of other categories, for ``n`` items beat a cap kept at any price.
+    """
+
+    def __init__(
+        self, limit: int, keep: list[Candidate], held: list[Candidate], facts: _Facts, n: int
+    ) -> None:
+        self._limit = limit
+        self._facts = facts
+        self._counts = Counter(facts.leaf(c.product_id) for c in keep)
+        self._room = n - len(keep)
+        self.held = held
+        self.spare: list[Candidate] = []
+
+    def admits(self, candidate: Candidate) -> bool:
+        """Whether ``candidate``'s category has room (counted in if so, kept spare if not)."""
+        leaf = self._facts.leaf(candidate.product_id)
+        if self._counts[leaf] < self._limit:
+            self._counts[leaf] += 1
+            return True
+        if len(self.spare) < self._room:
+            self.spare.append(candidate)
+        return False
+
+
 def _fill(
     keep: list[Candidate],
     products: Mapping[str, Product],
@@ -254,9 +293,11 @@ def _fill(
     items: Filler,
     n: int,
     blocked: set[str],
+    cap: _Cap | None = None,
 ) -> int:
     """Append ``items`` to ``keep`` (in place) until it holds ``n``, skipping products that are
-    gone, present, ``blocked`` or filtered; returns how many were added."""
+    gone, present, ``blocked`` or filtered, and under ``cap``, those of a full category unless
+    nothing else completes the list; returns how many of ``items`` were added."""
     present = {c.product_id for c in keep} | blocked
     added = 0
     for product_id, score, reason in items:
@@ -265,14 +306,39 @@ def _fill(
         product = products.get(product_id)
         if product is None or product_id in present or filters.blocking(product):
             continue
-        keep.append(Candidate(product_id, min(score, 1e-3), [reason]))
         present.add(product_id)
-        added += 1
+        candidate = Candidate(product_id, min(score, 1e-3), [reason])
+        if cap is None or cap.admits(candidate):
+            keep.append(candidate)
+            added += 1
+    if cap is not None:
+        added += _past_the_cap(keep, cap, n)
     return added
 
 
-def _unsure(keep: list[Candidate], top: float | None, rule: FallbackRule, model_ok: bool) -> bool:
-    if not model_ok or len(keep) < max(rule.min_items, 1):
+def _past_the_cap(keep: list[Candidate], cap: _Cap, n: int) -> int:
+    """Complete ``keep`` with the items ``cap`` kept out (the model's, then the fill's) once the
+    fill ran out of other categories; returns how many of the fill's were added."""
+    taken = {c.product_id for c in keep}
+    added = 0
+    for position, candidate in enumerate([*cap.held, *cap.spare]):
+        if len(keep) >= n:
+            break
+        if candidate.product_id in taken:
+            continue
+        if keep:  # scores stay non-increasing down the list
+            candidate.score = min(candidate.score, keep[-1].score)
+        keep.append(candidate)
+        taken.add(candidate.product_id)
+        added += position >= len(cap.held)
+    return added
+
+
+def _unsure(
+    keep: list[Candidate], top: float | None, rule: FallbackRule, model_ok: bool, n: int
+) -> bool:
+    minimum = n if rule.min_items is None else max(rule.min_items, 1)
+    if not model_ok or len(keep) < minimum:
         return True
     return rule.min_score is not None and (top is None or top < rule.min_score)
 

@@ -45,6 +45,10 @@ REASON_CODES: Final = {
         "viewed right before or after the product by other shoppers (the transition model, "
         "both ways); the product's own leaf category first, then its department, then the rest"
     ),
+    "similar:content": (
+        "close in content (text, category and brand) to the product, in its department: after "
+        "the co-viewed products, and all a product the model never saw has"
+    ),
     "complementary:co-visited": (
         "bought or viewed by the same shoppers as the product (EASE item-to-item, else the "
         "transition model), from another leaf category"
@@ -64,6 +68,8 @@ REASON_CODES: Final = {
     "bury:<rule>": "a bury rule lowered its score",
     "pin:<rule>": "a pin rule put it at its slot",
     "block:<name>": "content block: the block chosen for the slot",
+    "experiment:<id>:<variant>": "content block or section: the shopper's experiment variant "
+    "shows it (there)",
     "cart_abandoned": "content block: the shopper left a cart",
     "affinity:<category>": "content block: the shopper's top category",
     "segment:<name>": "content block: the shopper is in the segment or audience",
@@ -83,6 +89,7 @@ _BY_PREFIX: Final = {
     "filter": RULE,
     "diversify": RULE,
     "block": RULE,
+    "experiment": RULE,
     "similar": RELATED,
     "complementary": RELATED,
 }

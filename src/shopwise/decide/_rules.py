@@ -8,11 +8,14 @@ Types:
 - ``boost`` / ``bury``: multiply the score of matching products by ``factor`` (> 1 / < 1);
 - ``pin``: put ``product_id`` at ``slot`` while the rule is active;
 - ``diversify``: at most ``max_per_category`` items a category, or MMR with ``mmr_lambda``;
-- ``fallback``: when the model is missing or returns fewer than ``min_items`` items (or a top
-  score under ``min_score``), fill from ``source`` (popular overall, in the context category, or
-  trending), each item labelled for what it is (``popular``, ``popular_in_category:<name>``,
-  ``trending``). Item-to-item lists (similar, complementary) do not use it: they are always
-  completed by the query product's category walk (see :mod:`shopwise.decide._engine`).
+- ``fallback``: when the model is missing or the list has fewer than ``min_items`` items (by
+  default the ``n`` asked for) or a top score under ``min_score``, fill it up to ``n`` from
+  ``source`` (popular overall, in the context category, or trending), each item labelled for
+  what it is (``popular``, ``popular_in_category:<name>``, ``trending``). Under a
+  ``max_per_category`` cap the fill takes other categories first; only when they run out do the
+  items the cap kept out complete the list (the model's first). Item-to-item lists (similar,
+  complementary) do not use it: they are always completed by the query product's category
+  walk (see :mod:`shopwise.decide._engine`).
 """
 
 from __future__ import annotations
@@ -174,7 +177,8 @@ class DiversifyRule(_Rule):
 class FallbackRule(_Rule):
     type: Literal["fallback"]
     source: Literal["popular", "popular_in_category", "trending"] = "popular_in_category"
-    min_items: int = Field(default=1, ge=0)
+    min_items: int | None = Field(default=None, ge=0)
+    """Fill a list shorter than this; ``None``: shorter than the ``n`` asked for."""
     min_score: float | None = None
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
 from typing import Generic, Literal, TypeVar
@@ -24,6 +25,10 @@ Kind = Literal["rules", "content"]
 T = TypeVar("T", bound=BaseModel)
 
 _DEFAULTS: dict[Kind, str] = {"rules": "defaults.yaml", "content": "default_content.yaml"}
+
+MISS_SECONDS = 30.0
+"""How long :meth:`VersionedStore.get` answers a version it did not find as missing before it
+queries the store again (a version that does not exist yet may be stored later)."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,13 @@ class VersionedStore(Generic[T]):
     """One kind of versioned YAML document (see module docstring)."""
 
     def __init__(
-        self, engine: sa.Engine, kind: Kind, model: type[T], check_seconds: float = 1.0
+        self,
+        engine: sa.Engine,
+        kind: Kind,
+        model: type[T],
+        check_seconds: float = 1.0,
+        miss_seconds: float = MISS_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._engine = engine
         self._kind = kind
@@ -51,6 +62,12 @@ class VersionedStore(Generic[T]):
         self._live: Versioned[T] | None = None
         self._checked_at = -float("inf")
         self._lock = threading.Lock()
+        self._stored: dict[int, Versioned[T]] = {}
+        """Versions read by :meth:`get`: a stored version never changes."""
+        self._miss_seconds = miss_seconds
+        self._clock = clock
+        self._missing: dict[int, float] = {}
+        """Versions :meth:`get` did not find, with the time until which it does not look again."""
 
     def live(self) -> Versioned[T]:
         now = time.monotonic()
@@ -62,6 +79,40 @@ class VersionedStore(Generic[T]):
                 self._live = self._load(newest)
             self._checked_at = now
             return self._live
+
+    def get(self, version: int) -> Versioned[T] | None:
+        """Stored ``version`` of this kind (0: the shipped defaults), ``None`` when there is no
+        such version; each is read and parsed once (the live one is shared with :meth:`live`),
+        and a version not found is answered ``None`` for ``miss_seconds`` without a query.
+
+        Raises
+        ------
+        sqlalchemy.exc.SQLAlchemyError
+            When the store cannot be read.
+        """
+        live = self._live
+        if live is not None and live.version == version:
+            return live
+        known = self._stored.get(version)
+        if known is not None:
+            return known
+        if self._clock() < self._missing.get(version, -float("inf")):
+            return None
+        if version == 0:
+            body: str | None = default_text(self._kind)
+        else:
+            query = sa.select(rule_sets.c.body).where(
+                rule_sets.c.version == version, rule_sets.c.kind == self._kind
+            )
+            with self._engine.connect() as conn:
+                body = conn.execute(query).scalar_one_or_none()
+        if body is None:
+            with self._lock:
+                self._missing[version] = self._clock() + self._miss_seconds
+            return None
+        loaded = Versioned(version, body, parse_yaml(body, self._model))
+        with self._lock:
+            return self._stored.setdefault(version, loaded)
 
     def put(self, body: str, key_id: str | None) -> Versioned[T]:
         value = parse_yaml(body, self._model)
@@ -76,6 +127,7 @@ class VersionedStore(Generic[T]):
         with self._lock:
             self._live = Versioned(int(version), body, value)
             self._checked_at = time.monotonic()
+            self._missing.pop(self._live.version, None)
         return self._live
 
     def history(self, limit: int = 20) -> list[dict[str, int | str | None]]:

@@ -220,6 +220,12 @@ def _validate(
     return dict(best["params"]), trials
 
 
+def _fit_report(model: Recommender) -> dict[str, Any]:
+    """What the fitted model reports about its own fit (its ``fit_report()``), if anything."""
+    report = getattr(model, "fit_report", None)
+    return {"fit_report": report()} if callable(report) else {}
+
+
 def evaluate_model(
     spec: ModelSpec,
     valid: Split,
@@ -271,7 +277,7 @@ def evaluate_model(
     model.fit(test.train)
     fit_seconds = time.perf_counter() - started
     ranking = rank_queries(model, test.queries, batch_size, progress, f"{spec.name} test")
-    extra: dict[str, Any] = {"n_items": test.train.n_items}
+    extra: dict[str, Any] = {"n_items": test.train.n_items, **_fit_report(model)}
     for name, queries in (extra_queries or {}).items():
         if len(queries) == 0:
             extra[name] = {"metrics": {}, "users": 0}

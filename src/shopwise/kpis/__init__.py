@@ -3,7 +3,8 @@
 Measurement stage, above privacy and the store: :class:`KpiRefresh` (the worker's ``kpis`` job)
 keeps per-hour and per-day counts in ``kpi_buckets`` current from the event log under the
 attribution rules of :func:`aggregate`, for consenting shoppers only; :func:`read_kpis` reads them
-with their rates (the API's ``GET /v1/kpis`` and ``shopwise kpis``).
+with their rates (the API's ``GET /v1/kpis`` and ``shopwise kpis``); :func:`read_unit_totals`
+runs the same attribution over the log grouped as its caller asks (an experiment's units).
 """
 
 from shopwise.kpis._attribution import (
@@ -15,9 +16,11 @@ from shopwise.kpis._attribution import (
     Totals,
     Touch,
     aggregate,
+    aggregate_by,
 )
 from shopwise.kpis._query import GRAINS, RATES, Grain, read_kpis
 from shopwise.kpis._refresh import CONSUMER, KpiRefresh
+from shopwise.kpis._units import read_unit_totals
 
 __all__ = [
     "CONSUMER",
@@ -33,5 +36,7 @@ __all__ = [
     "Totals",
     "Touch",
     "aggregate",
+    "aggregate_by",
     "read_kpis",
+    "read_unit_totals",
 ]

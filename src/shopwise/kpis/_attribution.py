@@ -4,8 +4,9 @@ Everything counts for the answer's bucket (the UTC hour or day it was served in)
 the click or order came, so a bucket's numbers are those of the answers it served:
 
 - **impressions**: answers served (``recommendation_viewed`` exposures), and the items they showed;
-- **clicks**: ``recommendation_clicked``, or ``product_viewed`` / ``email_clicked`` carrying the
-  answer's ``recommendation_id``, at most ``window`` after the answer; one per answer and product
+- **clicks**: ``recommendation_clicked``, or ``product_viewed`` / ``email_clicked`` /
+  ``promotion_clicked`` (a banner) carrying the answer's ``recommendation_id``, at most ``window``
+  after the answer; one per answer and product
   (a shop sending both a click and the product view it led to counts one click);
 - **adds**: ``product_added`` carrying the answer's id within the same window, one per answer and
   product;
@@ -19,13 +20,16 @@ the click or order came, so a bucket's numbers are those of the answers it serve
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from shopwise.schema import served_at
 
 HOUR_MS = 60 * 60 * 1000
 DAY_MS = 24 * HOUR_MS
+
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -40,7 +44,8 @@ class Dims:
 
 @dataclass(frozen=True, slots=True)
 class Exposure:
-    """One served answer, for a consenting shopper."""
+    """One served answer, for a consenting shopper; ``experiment`` is the id of the experiment
+    whose variant (``dims.variant``) it served, or ``None`` outside experiments."""
 
     recommendation_id: str
     profile: str
@@ -48,6 +53,7 @@ class Exposure:
     dims: Dims
     product_ids: tuple[str, ...]
     fallback: bool
+    experiment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,40 +126,60 @@ def aggregate(
     ``clicks`` must hold every click that may compete for an order's lines: those up to
     ``window_ms`` before the first order, of any answer (see the module docstring).
     """
-    served = {e.recommendation_id: e for e in exposures}
-    groups: defaultdict[Dims, _Group] = defaultdict(_Group)
-    for exposure in served.values():
-        group = groups[exposure.dims]
+    totals = aggregate_by(_dims, exposures, clicks, adds, orders, window_ms)
+    for group in totals.values():
+        group.catalog_size = catalog_size
+    return totals
+
+
+def aggregate_by(
+    key: Callable[[Exposure], K | None],
+    exposures: Iterable[Exposure],
+    clicks: Sequence[Touch],
+    adds: Iterable[Touch],
+    orders: Iterable[Order],
+    window_ms: int,
+) -> dict[K, Totals]:
+    """The totals of ``exposures`` grouped by ``key`` (exposures it maps to ``None`` are left
+    out): :func:`aggregate` groups by :class:`Dims`, an experiment by unit. ``catalog_size`` is
+    left 0; ``clicks`` as for :func:`aggregate`."""
+    served = {e.recommendation_id: (e, k) for e in exposures if (k := key(e)) is not None}
+    groups: defaultdict[K, _Group] = defaultdict(_Group)
+    for exposure, group_key in served.values():
+        group = groups[group_key]
         group.totals.impressions += 1
         group.totals.items_shown += len(exposure.product_ids)
         group.totals.fallbacks += exposure.fallback
         group.items.update(exposure.product_ids)
         group.visitors.add(exposure.profile)
     for touches, counter in ((clicks, "clicks"), (adds, "adds")):
-        for dims, count in _counted(touches, served, window_ms).items():
-            setattr(groups[dims].totals, counter, count)
+        for group_key, count in _counted(touches, served, window_ms).items():
+            setattr(groups[group_key].totals, counter, count)
     _attribute_orders(orders, clicks, served, window_ms, groups)
     for group in groups.values():
         group.totals.distinct_items = len(group.items)
         group.totals.visitors = len(group.visitors)
         group.totals.orders = len(group.orders)
-        group.totals.catalog_size = catalog_size
-    return {dims: group.totals for dims, group in groups.items()}
+    return {group_key: group.totals for group_key, group in groups.items()}
+
+
+def _dims(exposure: Exposure) -> Dims:
+    return exposure.dims
 
 
 def _counted(
-    touches: Iterable[Touch], served: Mapping[str, Exposure], window_ms: int
-) -> dict[Dims, int]:
+    touches: Iterable[Touch], served: Mapping[str, tuple[Exposure, K]], window_ms: int
+) -> dict[K, int]:
     """Touches of the served answers in their window, one per answer and product, per group."""
     seen: set[tuple[str, str | None]] = set()
-    counts: defaultdict[Dims, int] = defaultdict(int)
+    counts: defaultdict[K, int] = defaultdict(int)
     for touch in touches:
-        exposure = served.get(touch.recommendation_id)
+        found = served.get(touch.recommendation_id)
         key = (touch.recommendation_id, touch.product_id)
-        if exposure is None or key in seen or not in_window(touch, window_ms):
+        if found is None or key in seen or not in_window(touch, window_ms):
             continue
         seen.add(key)
-        counts[exposure.dims] += 1
+        counts[found[1]] += 1
     return counts
 
 
@@ -177,9 +203,9 @@ def winning_click(candidates: Sequence[Touch], order_time: int, window_ms: int) 
 def _attribute_orders(
     orders: Iterable[Order],
     clicks: Sequence[Touch],
-    served: Mapping[str, Exposure],
+    served: Mapping[str, tuple[Exposure, K]],
     window_ms: int,
-    groups: defaultdict[Dims, _Group],
+    groups: defaultdict[K, _Group],
 ) -> None:
     by_product = clicks_by_product(clicks, window_ms)
     counted: set[str] = set()
@@ -191,8 +217,8 @@ def _attribute_orders(
             click = winning_click(
                 by_product.get((order.profile, product_id), ()), order.timestamp, window_ms
             )
-            exposure = None if click is None else served.get(click.recommendation_id)
-            if exposure is not None:
-                group = groups[exposure.dims]
+            found = None if click is None else served.get(click.recommendation_id)
+            if found is not None:
+                group = groups[found[1]]
                 group.totals.revenue += amount
                 group.orders.add(order.order_id)

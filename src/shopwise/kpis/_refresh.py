@@ -52,6 +52,7 @@ CLICK_TYPES: Final = (
     EventType.RECOMMENDATION_CLICKED,
     EventType.PRODUCT_VIEWED,
     EventType.EMAIL_CLICKED,
+    EventType.PROMOTION_CLICKED,
 )
 TOUCH_TYPES: Final = (*CLICK_TYPES, EventType.PRODUCT_ADDED)
 READ_TYPES: Final = (*TOUCH_TYPES, EventType.RECOMMENDATION_VIEWED, EventType.ORDER_COMPLETED)
@@ -245,7 +246,16 @@ class _Reader:
         # an answer without a model is the fallback rules' answer
         fallback = bool(props["fallback"]) if "fallback" in props else model is None
         shown = tuple(str(p) for p in props.get("product_ids") or ())
-        return Exposure(rid, profile, row.timestamp, dims, shown, fallback)
+        experiment = props.get("experiment")
+        return Exposure(
+            rid,
+            profile,
+            row.timestamp,
+            dims,
+            shown,
+            fallback,
+            None if experiment is None else str(experiment),
+        )
 
 
 class _RuleVersions:

@@ -12,7 +12,7 @@ from typing import Any
 
 from shopwise.profiles import ProfileState
 from shopwise.recommend.candidates import ItemIndex, KeepsUserRows, Recommender
-from shopwise.recommend.related import ItemNeighbours
+from shopwise.recommend.related import ContentNeighbours, ItemNeighbours
 
 
 @dataclass
@@ -47,6 +47,10 @@ class RecommenderArtifact:
     """The complementary model's neighbours of each item (EASE), which ``/complementary`` ranks
     with; ``None`` when the catalog was over EASE's item limit (the transition model answers),
     and in artifacts trained before it was kept. It keeps no row per user."""
+    content: ContentNeighbours | None = None
+    """The content featurizer fitted on the catalog, which ``/similar`` finds a product's
+    content neighbours with (a product added since training included); ``None`` when no product
+    had content, and in artifacts trained before it was kept. It keeps no shopper's data."""
 
     def forget(self, profiles: Collection[str]) -> int:
         """Remove the rows of ``profiles`` from the models that keep a row per user; returns how

@@ -6,8 +6,12 @@ leakage: it holds out part of the data the way the shop will be queried (each se
 for returning shoppers, whole recent sequences for anonymous sessions, or the most recent events
 when timestamps are known; see :func:`choose_scheme`), fits the generators on the rest, builds the
 candidate union for the held-out queries and trains the ranker to put the held-out items first;
-then it refits the generators on all the data, keeping the ranker. ``score`` returns ranker scores
-for the candidates of each history and ``-inf`` for every other item.
+then it refits the generators on all the data, keeping the ranker. Part of the held-out queries is
+kept from the ranker to choose a blend with a generator's list
+(:func:`~shopwise.recommend.ranking.choose_blend`), so that the served list is never worse than a
+generator's on those queries. ``score`` returns the (blended) ranker scores for the candidates of
+each history, finite scores for the generator's items the blend placed, and ``-inf`` for every
+other item.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
+from shopwise.errors import NotEnoughData
 from shopwise.recommend.candidates import (
     FloatArray,
     IntArray,
@@ -41,13 +46,18 @@ from shopwise.recommend.candidates.transition import (
     known_items,
 )
 from shopwise.recommend.ranking import (
+    Blend,
+    BlendConfig,
     CandidateBatch,
     CandidateConfig,
     ItemStats,
     LambdaRanker,
     LambdaRankerConfig,
+    blend_scores,
     build_candidates,
+    choose_blend,
     fit_item_stats,
+    ordered,
 )
 
 __all__ = ["Recommendation", "ShopwiseConfig", "ShopwiseRecommender", "holdout_last"]
@@ -93,6 +103,9 @@ class ShopwiseConfig(BaseModel):
     validation split."""
     candidates: CandidateConfig = Field(default_factory=CandidateConfig)
     ranker: LambdaRankerConfig = Field(default_factory=LambdaRankerConfig)
+    blend: BlendConfig | None = Field(default_factory=BlendConfig)
+    """How the ranker's list is blended with a generator's where one beats it on held-out
+    queries; ``None`` serves the ranker's list as it is."""
     max_training_queries: int = Field(default=50_000, ge=1)
     """Held-out queries sampled to train the ranker (bounds training time on big shops)."""
     ranker_queries: Literal["auto", "last", "sessions", "time"] = "auto"
@@ -295,6 +308,10 @@ class ShopwiseRecommender:
         Name under which the harness reports this model.
     """
 
+    blend: Blend | None = None
+    """The blend the last fit chose (``None``: the ranker's list as it is). A class default, so
+    that artifacts pickled before the blend existed load and serve the ranker's list."""
+
     def __init__(
         self,
         config: ShopwiseConfig | None = None,
@@ -326,8 +343,8 @@ class ShopwiseRecommender:
         """The generators used for the data last fitted (EASE sits out on huge catalogs)."""
 
     def fit(self, data: InteractionData, progress: Callable[[str], None] | None = None) -> None:
-        """Train the ranker on held-out queries (:func:`ranker_queries`), then refit the
-        generators on everything."""
+        """Train the ranker on held-out queries (:func:`ranker_queries`), choose the blend on
+        queries it did not train on, then refit the generators on everything."""
         report = progress or (lambda _message: None)
         cfg = self.config
         held = ranker_queries(data, cfg)
@@ -335,18 +352,73 @@ class ShopwiseRecommender:
         self.active = [g for g in self._generators_for(held.scheme) if _accepts(g, data)]
         report(f"fitting generators on data without the held-out items ({held.scheme})")
         self._fit_generators(held.train)
-        histories, targets = held.histories, held.targets
-        if len(histories) > cfg.max_training_queries:
-            rng = np.random.default_rng(cfg.seed)
-            pick = np.sort(rng.choice(len(histories), cfg.max_training_queries, replace=False))
-            histories = [histories[i] for i in pick]
-            targets = [targets[i] for i in pick]
+        sample, aside, inside = self._split_queries(len(held.histories))
+        histories = [held.histories[i] for i in sample]
+        targets = [held.targets[i] for i in sample]
         report(f"building candidates for {len(histories)} ranker training queries")
         features, labels, query_ids, names = self._training_rows(histories, targets)
-        report(f"training the ranker on {len(labels)} candidate rows")
-        self.ranker.fit(features, labels, query_ids, names)
+        self.blend = None
+        if len(aside):
+            deciding = ~np.isin(query_ids, aside) if inside else np.ones(len(labels), dtype=bool)
+            report(f"training the ranker on {int(deciding.sum())} rows to choose the blend")
+            try:
+                self.ranker.fit(features[deciding], labels[deciding], query_ids[deciding], names)
+            except NotEnoughData:
+                aside = aside[:0]
+            else:
+                source = histories if inside else held.histories
+                goal = targets if inside else held.targets
+                self.blend = self._choose_blend(
+                    [source[i] for i in aside], [goal[i] for i in aside]
+                )
+                report(f"blend chosen on {len(aside)} held-out queries: {self.blend.generator}")
+        if not len(aside) or inside:
+            report(f"training the ranker on {len(labels)} candidate rows")
+            self.ranker.fit(features, labels, query_ids, names)
         report("refitting generators on all data")
         self._fit_generators(data)
+
+    def _split_queries(self, n_queries: int) -> tuple[IntArray, IntArray, bool]:
+        """The ranker's sample of the held-out queries and those kept aside for the blend.
+
+        The ranker samples at most ``max_training_queries``. When enough queries are left out
+        of that sample, the blend is chosen on some of them (``inside`` is false, indices are
+        into all queries); otherwise on a share of the sample itself (``inside`` is true,
+        indices are into the sample), and the ranker is trained again on the whole sample.
+        """
+        cfg = self.config
+        rng = np.random.default_rng(cfg.seed)
+        sample = np.arange(n_queries)
+        if n_queries > cfg.max_training_queries:
+            sample = np.sort(rng.choice(n_queries, cfg.max_training_queries, replace=False))
+        blend = cfg.blend
+        if blend is None:
+            return sample, sample[:0], False
+        wanted = min(blend.max_queries, round(blend.validation_share * len(sample)))
+        left = np.setdiff1d(np.arange(n_queries), sample)
+        inside = len(left) < wanted
+        pool = len(sample) if inside else len(left)
+        picked = np.sort(np.random.default_rng(cfg.seed).choice(pool, wanted, replace=False))
+        return sample, picked if inside else left[picked], inside
+
+    def _choose_blend(self, histories: list[IntArray], targets: list[IntArray]) -> Blend:
+        """Measure the ranker's and each generator's lists on held-out queries; pick the blend."""
+        blend = self.config.blend
+        assert blend is not None
+        skip = self.scheme != "sessions"
+        length = max(blend.cutoffs)
+        ranker: list[IntArray] = []
+        generators: dict[str, list[IntArray]] = {g.name: [] for g in self.active}
+        size = self.config.batch_size
+        for start in range(0, len(histories), size):
+            chunk = histories[start : start + size]
+            block, scores, _ = self._ranked(chunk)
+            for row, history in enumerate(chunk):
+                exclude = history if skip else None
+                ranker.append(ordered(block[row], length, exclude))
+                for name, lists in generators.items():
+                    lists.append(ordered(scores[name][row], length, exclude))
+        return choose_blend(ranker, generators, targets, blend, skip)
 
     def _fit_generators(self, data: InteractionData) -> None:
         for generator in self.active:
@@ -360,7 +432,7 @@ class ShopwiseRecommender:
         names: list[str] = []
         size = self.config.batch_size
         for start in range(0, len(histories), size):
-            batch = self._candidates(histories[start : start + size])
+            batch = self._candidates(histories[start : start + size])[0]
             names = batch.feature_names
             parts.append(batch.features)
             chunk = targets[start : start + size]
@@ -383,16 +455,46 @@ class ShopwiseRecommender:
         assert self.stats is not None
         return self.stats
 
-    def _candidates(self, histories: Sequence[IntArray]) -> CandidateBatch:
+    def _candidates(
+        self, histories: Sequence[IntArray]
+    ) -> tuple[CandidateBatch, dict[str, FloatArray]]:
+        """Candidate rows of ``histories`` and every generator's full score rows."""
         stats = self._require_stats()
         recent = [np.asarray(h, dtype=np.int64)[-self.config.history_length :] for h in histories]
         scores = {g.name: g.score(recent) for g in self.active}
-        return build_candidates(recent, scores, stats, self.config.candidates)
+        return build_candidates(recent, scores, stats, self.config.candidates), scores
+
+    def _ranked(
+        self, histories: Sequence[IntArray]
+    ) -> tuple[FloatArray, dict[str, FloatArray], CandidateBatch]:
+        """Ranker scores of non-empty ``histories`` (``-inf`` off the candidates), the
+        generators' scores and the candidate rows."""
+        batch, scores = self._candidates(histories)
+        block = np.full((len(histories), len(self._require_stats().log_popularity)), -np.inf)
+        block = block.astype(np.float32)
+        block[batch.rows, batch.items] = self.ranker.predict(batch.features)
+        return block, scores, batch
+
+    def _served(
+        self, histories: Sequence[IntArray]
+    ) -> tuple[FloatArray, list[set[int]], CandidateBatch]:
+        """Served scores of non-empty ``histories``: the ranker's, blended where chosen.
+
+        Also returns, per history, the items the blend's generator placed, and the candidates.
+        """
+        block, scores, batch = self._ranked(histories)
+        blend = self.blend
+        if blend is None or blend.generator is None:
+            return block, [set() for _ in histories], batch
+        blended, placed = blend_scores(block, scores[blend.generator], histories, blend)
+        return blended, placed, batch
 
     def score(self, histories: Sequence[IntArray]) -> FloatArray:
-        """Ranker scores of each history's candidates; ``-inf`` for all other items.
+        """Served scores of each history's list; ``-inf`` for items not on it.
 
-        An empty history (a brand-new visitor) gets plain popularity over all items.
+        The ranker scores its candidates; where the fit chose a blend, the blended list's items
+        score above the rest in blended order. An empty history (a brand-new visitor) gets
+        plain popularity over all items.
         """
         stats = self._require_stats()
         n_items = len(stats.log_popularity)
@@ -404,21 +506,44 @@ class ShopwiseRecommender:
         size = self.config.batch_size
         for start in range(0, len(filled), size):
             chunk = filled[start : start + size]
-            batch = self._candidates([histories[i] for i in chunk])
-            rows = np.asarray(chunk, dtype=np.int64)[batch.rows]
-            out[rows, batch.items] = self.ranker.predict(batch.features)
+            out[chunk] = self._served([histories[i] for i in chunk])[0]
         return out
 
     def recommend(self, history: IntArray, n: int, exclude_history: bool = True) -> Recommendation:
-        """Top ``n`` items for one history, with reason codes from the ranker."""
-        history = known_items(history, len(self._require_stats().log_popularity))
-        items, scores = top_n(self.score([history])[0], n, history if exclude_history else None)
-        if not len(history) or not len(items):
+        """Top ``n`` items for one history, with reason codes from the ranker (the blend's
+        generator for the items it placed)."""
+        stats = self._require_stats()
+        history = known_items(history, len(stats.log_popularity))
+        if not len(history):
+            items, scores = top_n(stats.log_popularity, n, None)
             return Recommendation(items, scores, [["popular"] for _ in items])
-        batch = self._candidates([history])
+        block, placed, batch = self._served([history])
+        items, scores = top_n(block[0], n, history if exclude_history else None)
         position = {int(item): row for row, item in enumerate(batch.items)}
-        reasons = self.ranker.reasons(batch.features[[position[int(i)] for i in items]])
+        ranked = [i for i in items.tolist() if i not in placed[0] and i in position]
+        found = self.ranker.reasons(batch.features[[position[i] for i in ranked]])
+        by_item = dict(zip(ranked, found, strict=True))
+        generator = self.blend.generator if self.blend is not None else None
+        reasons = [by_item.get(int(i), [generator or "ranker"]) for i in items.tolist()]
         return Recommendation(items, scores, reasons)
+
+    def fit_report(self) -> dict[str, object]:
+        """What the last fit chose: the ranker-query scheme and the blend with the validation
+        metrics of the ranker's, each generator's and the final list."""
+        blend = self.blend
+        return {
+            "scheme": self.scheme,
+            "blend": None
+            if blend is None
+            else {
+                "generator": blend.generator,
+                "head": blend.head,
+                "length": blend.length,
+                "skip_history": blend.skip_history,
+                "queries": blend.queries,
+                "metrics": blend.metrics,
+            },
+        }
 
     def _generators_for(self, scheme: str) -> list[Recommender]:
         """The configured generators, plus the sequential one when queries are sessions.

@@ -17,24 +17,34 @@ is what is served. A model's neighbours of the query product are kept when they 
 
 :class:`ItemNeighbours` is what a training run keeps of the complementary model (EASE): each
 item's best neighbours, as a sparse matrix, rather than the dense item x item weights.
+:class:`ContentNeighbours` is what it keeps of the content model for ``/similar``: the content
+generator's TF-IDF featurizer (text, category and brand tokens) fitted on the catalog, so that
+any catalog row, a product added since training included, finds the trained items closest to
+it (:func:`product_document` makes its document as training does).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import scipy.sparse as sp
 
-from shopwise.recommend.candidates import FloatArray, IntArray, Recommender
+from shopwise.catalog import Product
+from shopwise.recommend.candidates import FloatArray, IntArray, ItemContent, Recommender
+from shopwise.recommend.candidates.content import ContentConfig, item_documents
 from shopwise.recommend.candidates.transition import TransitionRecommender
 
 __all__ = [
     "NO_EVIDENCE",
     "SIMILAR_BACKWARD",
+    "ContentNeighbours",
     "ItemNeighbours",
+    "product_content",
+    "product_document",
     "rank_related",
     "similar_neighbours",
 ]
@@ -145,3 +155,92 @@ class ItemNeighbours:
         vals = np.asarray(self.weights.data[start:stop], dtype=np.float32)
         order = np.lexsort((cols, -vals))[:n]
         return cols[order], vals[order]
+
+
+def product_content(products: Sequence[Product | None]) -> ItemContent:
+    """The content of catalog rows as the content models read it (``None``: unknown)."""
+    texts, categories, brands, prices = [], [], [], []
+    for product in products:
+        texts.append(f"{product.title}. {product.description}" if product else "")
+        categories.append(list(product.category) if product else [])
+        brands.append((product.brand or "") if product else "")
+        prices.append(product.effective_price if product else np.nan)
+    return ItemContent(texts, categories, brands, np.asarray(prices, dtype=np.float32))
+
+
+def product_document(product: Product) -> str:
+    """The document the content featurizer reads of one catalog row (text and attribute tokens,
+    :func:`~shopwise.recommend.candidates.content.item_documents`)."""
+    return item_documents(product_content([product]))[0]
+
+
+class ContentNeighbours:
+    """The trained items closest in content to any document (cosine of TF-IDF vectors).
+
+    Answers are remembered per (document, ``n``): an answer is a function of the fitted
+    featurizer and the document alone, so nothing invalidates it; it holds catalog text only,
+    never a shopper's data, and lives as long as the artifact that holds it (a new training run
+    starts afresh). At most :attr:`REMEMBERED` answers are kept, the oldest dropped first.
+
+    Parameters
+    ----------
+    vectorizer
+        The fitted featurizer (a scikit-learn ``TfidfVectorizer``).
+    vectors
+        The trained items' L2-normalized vectors, one row per item (zero: no content).
+    """
+
+    REMEMBERED = 10_000
+
+    def __init__(self, vectorizer: Any, vectors: sp.csr_matrix) -> None:
+        self.vectorizer = vectorizer
+        # kept token-major: a document's few tokens then read only their own items
+        self.by_token = sp.csr_matrix(vectors.T, dtype=np.float32)
+        self._answers: dict[tuple[str, int], tuple[IntArray, FloatArray]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def fit(
+        cls, documents: Sequence[str], config: ContentConfig | None = None
+    ) -> ContentNeighbours | None:
+        """The featurizer of the content generator (``config``'s TF-IDF settings) fitted on the
+        items' ``documents``; ``None`` when no item has any."""
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if not any(documents):
+            return None
+        config = config or ContentConfig()
+        vectorizer = TfidfVectorizer(
+            min_df=config.min_df, sublinear_tf=config.sublinear_tf, dtype=np.float32
+        )
+        vectors = sp.csr_matrix(vectorizer.fit_transform(documents), dtype=np.float32)
+        return cls(vectorizer, vectors)
+
+    def similar_to(self, document: str, n: int) -> tuple[IntArray, FloatArray]:
+        """At most ``n`` items sharing content with ``document``, closest first (ties to the
+        lower index), with their cosine similarity (never 0)."""
+        key = (document, n)
+        answer = self._answers.get(key)
+        if answer is None:
+            answer = self._nearest(document, n)
+            with self._lock:
+                if len(self._answers) >= self.REMEMBERED:
+                    self._answers.pop(next(iter(self._answers)))
+                self._answers[key] = answer
+        return answer
+
+    def _nearest(self, document: str, n: int) -> tuple[IntArray, FloatArray]:
+        row = sp.csr_matrix(self.vectorizer.transform([document]), dtype=np.float32)
+        cosine = np.asarray((row @ self.by_token).toarray(), dtype=np.float32).ravel()
+        shared = np.flatnonzero(cosine > 0)
+        order = shared[np.lexsort((shared, -cosine[shared]))][:n]
+        return order.astype(np.int64), cosine[order]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"vectorizer": self.vectorizer, "by_token": self.by_token}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.vectorizer = state["vectorizer"]
+        self.by_token = state["by_token"]
+        self._answers = {}
+        self._lock = threading.Lock()

@@ -9,7 +9,6 @@ profile's time order. What a run produces for serving is in :mod:`shopwise.recom
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -31,8 +30,9 @@ from shopwise.recommend.candidates import (
     Recommender,
     top_n,
 )
+from shopwise.recommend.candidates.content import item_documents
 from shopwise.recommend.candidates.linear import EASEConfig, EASERecommender
-from shopwise.recommend.related import ItemNeighbours
+from shopwise.recommend.related import ContentNeighbours, ItemNeighbours, product_content
 from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType, Purpose
 
 log = logging.getLogger("shopwise.recommend")
@@ -80,14 +80,7 @@ def _interactions(event: ConsentedEvent) -> Iterator[Interaction]:
 
 def item_content(items: ItemIndex, catalog: Catalog) -> ItemContent:
     snapshot = catalog.snapshot()
-    texts, categories, brands, prices = [], [], [], []
-    for item in items.ids:
-        product = snapshot.get(item)
-        texts.append(f"{product.title}. {product.description}" if product else "")
-        categories.append(list(product.category) if product else [])
-        brands.append((product.brand or "") if product else "")
-        prices.append(product.effective_price if product else math.nan)
-    return ItemContent(texts, categories, brands, np.asarray(prices, dtype=np.float32))
+    return product_content([snapshot.get(item) for item in items.ids])
 
 
 def build_training_set(engine: sa.Engine, catalog: Catalog, policy: ConsentPolicy) -> TrainingSet:
@@ -217,6 +210,8 @@ def train_recommender(
     model.fit(training.data)
     progress("fitting the complementary model (EASE)")
     complements, complements_note = fit_complements(training.data)
+    assert training.data.content is not None  # build_training_set always reads the catalog
+    content = ContentNeighbours.fit(item_documents(training.data.content))
     stats = {
         "model": model_name,
         "profiles": len(training.profile_ids),
@@ -235,6 +230,7 @@ def train_recommender(
         stats=stats,
         profile_ids=tuple(training.profile_ids),
         complements=complements,
+        content=content,
     )
     return artifact, stats
 

@@ -4,7 +4,13 @@
 artifact and every cache of every process (:mod:`._erasure` for what is removed and searched).
 """
 
-from shopwise.rights._erasure import Verification, erase_rows, scrub_artifacts, verify
+from shopwise.rights._erasure import (
+    Verification,
+    erase_rows,
+    scrub_artifacts,
+    unit_ids,
+    verify,
+)
 from shopwise.rights._export import EXPORT_FORMAT, export_person
 from shopwise.rights._person import Person, find_person
 from shopwise.rights._service import (
@@ -30,5 +36,6 @@ __all__ = [
     "export_person",
     "find_person",
     "scrub_artifacts",
+    "unit_ids",
     "verify",
 ]

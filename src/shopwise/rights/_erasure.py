@@ -1,12 +1,13 @@
 """Erasure: a person removed from every table and every model artifact, then searched for.
 
 The rows go in one write transaction (events with the exposures made for the person, identities,
-profiles, consent history, scores, memberships, audience-export ledger, dead letters naming their
-ids), together with the keyed hashes of their ids on the suppression list. Every saved version of
-the model families that keep per-person data is rewritten without them (the precomputed lists;
-the training rows of generators that keep one per user, found through the artifact's
-``profile_ids``). The verification then searches each table, each artifact file and the caches
-it is given for every id, profile id and email of the person, and reports what it searched.
+profiles, consent history, scores, memberships, audience-export ledger, experiment assignments,
+dead letters naming their ids), together with the keyed hashes of their ids on the suppression
+list. Every saved version of the model families that keep per-person data is rewritten without
+them (the precomputed lists; the training rows of generators that keep one per user, found
+through the artifact's ``profile_ids``). The verification then searches each table, each artifact
+file and the caches it is given for every id, profile id and email of the person, and reports
+what it searched.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from shopwise.privacy import Suppression
+from shopwise.profiles import profile_id_for
 from shopwise.recommend import Precomputed, RecommenderArtifact
 from shopwise.registry import ModelRegistry
 from shopwise.rights._person import Person
@@ -29,6 +31,7 @@ from shopwise.store import (
     customer_scores,
     dead_letters,
     events,
+    experiment_assignments,
     identities,
     is_sqlite,
     profiles,
@@ -44,6 +47,13 @@ def _like(column: sa.ColumnElement[Any], text: str) -> sa.ColumnElement[bool]:
     """``column`` (as text) contains ``text`` quoted as a JSON string."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return sa.cast(column, sa.Text).like(f'%"{escaped}"%', escape="\\")
+
+
+def unit_ids(person: Person) -> list[str]:
+    """The ids serving may have stored the person under as an experiment unit: their profile
+    ids, and the id a profile rooted at each of their keys would get (a visitor is assigned
+    before their profile exists, and that profile may never be made)."""
+    return list(dict.fromkeys([*person.profile_ids, *map(profile_id_for, person.id_keys)]))
 
 
 def _any(*conditions: sa.ColumnElement[bool]) -> sa.ColumnElement[bool]:
@@ -80,6 +90,11 @@ def _rows_of(person: Person) -> list[tuple[str, sa.Table, sa.ColumnElement[bool]
             segment_memberships.c[Columns.PROFILE].in_(owned),
         ),
         ("audience_exports", audience_exports, audience_exports.c[Columns.PROFILE].in_(owned)),
+        (
+            "experiment_assignments",
+            experiment_assignments,
+            experiment_assignments.c[Columns.PROFILE].in_(unit_ids(person)),
+        ),
         ("dead_letters", dead_letters, _any(*(_like(dead_letters.c.raw, i) for i in person.ids))),
     ]
 

@@ -28,7 +28,14 @@ from shopwise.periodic import Periodic
 from shopwise.privacy import PiiCipher, Suppression
 from shopwise.profiles import Profiles
 from shopwise.registry import Champion, ModelRegistry
-from shopwise.rights._erasure import Holds, erase_rows, forget, scrub_artifacts, verify
+from shopwise.rights._erasure import (
+    Holds,
+    erase_rows,
+    forget,
+    scrub_artifacts,
+    unit_ids,
+    verify,
+)
 from shopwise.rights._export import export_person
 from shopwise.rights._person import Person, find_person
 from shopwise.schema import Columns
@@ -58,6 +65,8 @@ class _Caches:
 
     clear: list[Callable[[], None]] = field(default_factory=list)
     holds: dict[str, Holds] = field(default_factory=dict)
+    forget: list[Callable[[Sequence[str]], None]] = field(default_factory=list)
+    """Drop one person's entries, given their ids (before their rows go, and after)."""
 
 
 class SubjectRights:
@@ -87,9 +96,22 @@ class SubjectRights:
         self._suppression_loaded = False
         self._watcher = Periodic("erasure-watch", poll_seconds, self._watch)
 
-    def add_cache(self, name: str, clear: Callable[[], None], holds: Holds | None = None) -> None:
-        """Register a cache of this process that an erasure must clear (and may search)."""
-        self._caches.clear.append(clear)
+    def add_cache(
+        self,
+        name: str,
+        clear: Callable[[], None] | None = None,
+        holds: Holds | None = None,
+        forget: Callable[[Sequence[str]], None] | None = None,
+    ) -> None:
+        """Register a cache of this process that an erasure must clear (and may search).
+
+        A cache that may write the person back to the store (pending writes) gives ``forget``
+        instead of ``clear``: it is told the person's ids before their rows are deleted.
+        """
+        if clear is not None:
+            self._caches.clear.append(clear)
+        if forget is not None:
+            self._caches.forget.append(forget)
         if holds is not None:
             self._caches.holds[name] = holds
 
@@ -160,6 +182,7 @@ class SubjectRights:
                 person = find_person(self._engine, self._people, self._cipher, profile)
                 removed = {}
                 if person is not None:
+                    self._forget(unit_ids(person))
                     removed = erase_rows(self._engine, person, self._suppression, request_id)
                 done[request_id] = (person, {"removed": removed})
             owned = [p for person, _ in done.values() if person for p in person.profile_ids]
@@ -175,6 +198,7 @@ class SubjectRights:
             return [r for r in (self.request(i) for i in done) if r is not None]
 
     def _erase_again(self, request_id: str, person: Person) -> dict[str, int]:
+        self._forget(unit_ids(person))
         removed = erase_rows(self._engine, person, self._suppression, request_id)
         scrub_artifacts(self._registries, person.profile_ids)
         self._purge(person.profile_ids)
@@ -236,7 +260,12 @@ class SubjectRights:
                 forget(value, owned)
         for clear in self._caches.clear:
             clear()
+        self._forget(profile_ids)
         self._suppression.reload()
+
+    def _forget(self, ids: Sequence[str]) -> None:
+        for forget_person in self._caches.forget:
+            forget_person(ids)
 
     def start(self) -> None:
         """Load the suppression list and watch for erasures completed by other processes.

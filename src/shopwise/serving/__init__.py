@@ -1,6 +1,7 @@
 """Serving: recommendations and page decisions in milliseconds, with graceful degradation."""
 
 from shopwise.serving._answers import AnswerCache
+from shopwise.serving._experiments import Assigner, ModelVersions, Treatment
 from shopwise.serving._exposure import ExposureLog
 from shopwise.serving._online import OnlineState
 from shopwise.serving._service import (
@@ -14,10 +15,13 @@ from shopwise.serving._service import (
 __all__ = [
     "CANDIDATES",
     "AnswerCache",
+    "Assigner",
     "ExposureLog",
+    "ModelVersions",
     "OnlineState",
     "RecommendationRequest",
     "Recommendations",
     "Served",
+    "Treatment",
     "exposure_rows",
 ]

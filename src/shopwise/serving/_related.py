@@ -1,6 +1,11 @@
-"""The category walk that completes an item-to-item list (similar or complementary products).
+"""What completes an item-to-item list (similar or complementary products): content neighbours
+and the category walk.
 
-The model's co-viewed products come first; when they are fewer than asked, the list is filled
+The model's co-viewed products come first. A similar list continues with the product's content
+neighbours in its department (:func:`content_neighbours`: the training run's TF-IDF featurizer,
+computed at request time for a product added since, remembered per product), so a product the
+model never saw, or saw too rarely, is shown beside products like it rather than the
+category's best sellers. When they are still fewer than asked, the list is filled
 from the query product's category tree: its own leaf category, then each parent up to the
 department (the top level), then the whole catalog, each level ranked by popularity (the
 champion's time-decayed popularity, then the newest products, which have none yet). Every fill
@@ -14,12 +19,15 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from shopwise.catalog import Product
-from shopwise.decide import DEPARTMENT, PARENT_CATEGORY, POPULAR_FILL, SAME_CATEGORY
-from shopwise.recommend import Popularity
+from shopwise.decide import DEPARTMENT, PARENT_CATEGORY, POPULAR_FILL, SAME_CATEGORY, Candidate
+from shopwise.recommend import Popularity, RecommenderArtifact, rank_related
+from shopwise.recommend.related import product_document
+
+SIMILAR_CONTENT = "similar:content"
 
 Path = tuple[str, ...]
 Ranked = list[tuple[str, float]]
@@ -108,3 +116,37 @@ def _level_reason(depth: int, leaf_depth: int) -> str:
     if depth == leaf_depth:
         return SAME_CATEGORY
     return DEPARTMENT if depth == 1 else PARENT_CATEGORY
+
+
+def content_neighbours(
+    artifact: RecommenderArtifact,
+    snapshot: Mapping[str, Product],
+    product: Product,
+    model: Sequence[Candidate],
+    pool: int,
+) -> list[Candidate]:
+    """``product``'s content neighbours to follow the ``model`` items of its similar list.
+
+    At most ``pool`` trained items sharing content with the product's catalog row, those in its
+    department only (any, when it has no category), closest category first
+    (:func:`~shopwise.recommend.rank_related`), never the product or a ``model`` item; scored
+    below the last ``model`` item, so that they follow it whatever the rules rescale.
+    """
+    index = artifact.content
+    if index is None:
+        return []
+    items, similarity = index.similar_to(product_document(product), pool)
+    department = tuple(product.category[:1])
+    taken = {product.id, *(c.product_id for c in model)}
+    ids, scores = [], []
+    for item, score in zip(items.tolist(), similarity.tolist(), strict=True):
+        found = snapshot.get(artifact.items.ids[item])
+        if found is None or found.id in taken:
+            continue
+        if department and tuple(found.category[:1]) != department:
+            continue
+        ids.append(found.id)
+        scores.append(score)
+    ranked = rank_related(ids, scores, product.category, lambda pid: snapshot[pid].category, False)
+    below = min((c.score for c in model), default=1.0) / 2
+    return [Candidate(pid, score * below, [SIMILAR_CONTENT]) for pid, score in ranked]

@@ -30,6 +30,21 @@ that browser may see: a profile its anonymous id owns, or one it is linked to by
 (``ProfileState.verified_ids``), or the profile of a user id the API checked the user hash of.
 A browser that merely claimed a user id is served from its own session events alone, and the
 answer's reason codes are the coarse public ones (:func:`shopwise.decide.public_reasons`).
+
+Experiments: a shopper whose consent allows personalization and analytics is put to the injected
+:class:`~shopwise.serving.Assigner` under their canonical profile id (a visitor with no profile
+yet: the id their profile will get), and the :class:`~shopwise.serving.Treatment` it answers is
+served whole or not at all (:class:`~shopwise.serving._experiments.Arms`): another model version,
+the popularity baseline (the rules' fallback, not personalized, reporting no model version),
+another rule or content set, a banner or a section order. A model-version variant is served the
+way the champion is: where the worker precomputed the shopper's list, the variant's full model
+scores the same profile history at request time (remembered per history) and is fused with its
+session candidates under the same freshness rule, so neither arm gains from how it is served. The
+answer, and so its exposure row, names the experiment and variant; cached answers are keyed on the
+treatment, so variants never share one. An experiment that changes no product list (content set,
+banner, section order: ``Treatment.in_recommendations`` false) is shown by ``/v1/decide`` alone:
+plain recommendation answers stay outside it. ``/similar`` and ``/complementary`` stay outside
+experiments.
 """
 
 from __future__ import annotations
@@ -38,7 +53,7 @@ import itertools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -65,7 +80,14 @@ from shopwise.decide import (
 )
 from shopwise.errors import NotFound
 from shopwise.privacy import Choices, ConsentPolicy, event_allows
-from shopwise.profiles import Profiles, ProfileState, anon_key, latest, profile_id_for
+from shopwise.profiles import (
+    Profiles,
+    ProfileState,
+    anon_key,
+    latest,
+    profile_id_for,
+    user_key,
+)
 from shopwise.recommend import (
     Precomputed,
     RecommenderArtifact,
@@ -77,8 +99,9 @@ from shopwise.recommend import (
 from shopwise.registry import Champion
 from shopwise.schema import EventType, Purpose, served_at
 from shopwise.serving._answers import AnswerCache
+from shopwise.serving._experiments import Arm, Arms, Assigner, Models, named_block
 from shopwise.serving._online import OnlineState, RecentItem
-from shopwise.serving._related import CategoryIndex, walk
+from shopwise.serving._related import CategoryIndex, content_neighbours, walk
 from shopwise.serving._sessions import SessionCandidates
 
 log = logging.getLogger("shopwise.serving")
@@ -89,6 +112,8 @@ Shopper = tuple[str, ProfileState]
 CANDIDATES = 100
 PRECOMPUTED_WEIGHT = 0.5
 """Weight of the long-term precomputed list against the fresh session list (weight 1)."""
+LONG_TERM_HISTORY = 50
+"""Most recent profile products a long-term list is scored on (the worker's history length)."""
 
 
 class RecommendationRequest(NamedTuple):
@@ -161,7 +186,11 @@ class Recommendations:
         consent: ConsentPolicy,
         exposure: Exposure,
         answers: AnswerCache[Answer] | None = None,
+        assign: Assigner | None = None,
+        models: Models | None = None,
     ) -> None:
+        """``assign``: picks shoppers' experiment treatments (``None``: no experiments);
+        ``models``: loads a recommender registry version for a variant (cached by the caller)."""
         self._catalog = catalog
         self._profiles = profiles
         self._online = online
@@ -172,7 +201,18 @@ class Recommendations:
         self._consent = consent
         self._exposure = exposure
         self._engine = RuleEngine(catalog.snapshot, self._fallback_items)
+        self._arms = Arms(
+            assign,
+            models,
+            rules,
+            content,
+            lambda: RuleEngine(catalog.snapshot, self._fallback_items),
+        )
         self._sessions = SessionCandidates()
+        # a model-version experiment's artifact has its own, so the two do not clear each other
+        self._variant_sessions = SessionCandidates()
+        self._variant_lists = SessionCandidates()
+        """A variant model's full-model lists by profile history (its precomputed lists)."""
         self._categories = CategoryIndex()
         self._answers: AnswerCache[Answer] = answers or AnswerCache()
         # recommendation ids only need to be unique, not secret: skip the OS entropy per request
@@ -226,6 +266,8 @@ class Recommendations:
         self._online.clear()
         self._answers.clear()
         self._sessions.clear()
+        self._variant_sessions.clear()
+        self._variant_lists.clear()
 
     def holds(self, anonymous_ids: Sequence[str], user_ids: Sequence[str]) -> bool:
         """Whether serving's memory still holds anything of these identities."""
@@ -233,8 +275,9 @@ class Recommendations:
             return True
         ids = {*anonymous_ids, *user_ids}
         return any(
-            isinstance(key, RecommendationRequest) and ({key.anonymous_id, key.user_id} & ids)
-            for key in self._answers.requests()
+            isinstance(request, RecommendationRequest)
+            and bool({request.anonymous_id, request.user_id} & ids)
+            for request in map(_request_of, self._answers.requests())
         )
 
     # -- context ----------------------------------------------------------------------------
@@ -286,8 +329,8 @@ class Recommendations:
 
     def _model_candidates(
         self,
+        arm: Arm,
         artifact: RecommenderArtifact,
-        precomputed: Precomputed | None,
         request: RecommendationRequest,
         view: Shopper | None,
         ctx: ShopperContext,
@@ -296,9 +339,13 @@ class Recommendations:
         """The worker's precomputed list fused with request-time session candidates.
 
         The session generator runs when the shopper did something since the precomputation (or
-        has no precomputed list), so a view ingested milliseconds ago changes the answer.
+        has no precomputed list), so a view ingested milliseconds ago changes the answer. A
+        variant model (``arm.rescored``) puts its own full-model list in place of the worker's.
         """
+        precomputed = arm.precomputed
         listed = precomputed.lists.get(view[0]) if precomputed and view else None
+        if listed is not None and view is not None and arm.rescored:
+            listed = self._variant_list(artifact, view[1])
         since = precomputed.computed_at if precomputed and listed else 0
         fresh = any(ts > since for ts, _type, _pid in recent)
         ranked: list[tuple[list[Candidate], float]] = []
@@ -312,18 +359,37 @@ class Recommendations:
                 ranked.append((self._session_candidates(artifact, history), 1.0))
         return _fuse(ranked)
 
-    def _session_candidates(
-        self, artifact: RecommenderArtifact, history: tuple[str, ...]
-    ) -> list[Candidate]:
-        model = artifact.session_model
-        scored = self._sessions.get(artifact, history)
+    def _variant_list(
+        self, artifact: RecommenderArtifact, state: ProfileState
+    ) -> tuple[list[str], list[float], list[list[str]]]:
+        """What the worker would precompute for this profile with a variant's full model: its
+        ranked list for the profile's recent products, scored now (remembered per history)."""
+        history = tuple(pid for _ts, pid in sorted(profile_products(state)))[-LONG_TERM_HISTORY:]
+        model = artifact.model
+        scored = self._variant_lists.get(artifact, history)
         if scored is None:
             indices = artifact.items.encode(list(history))
             items, values = top_n(model.score([indices])[0], CANDIDATES, indices)
             scored = [
                 (artifact.items.ids[int(i)], float(v)) for i, v in zip(items, values, strict=True)
             ]
-            self._sessions.put(artifact, history, scored)
+            self._variant_lists.put(artifact, history, scored)
+        reason = [f"precomputed:{model.name}"]
+        return [pid for pid, _ in scored], [v for _, v in scored], [reason] * len(scored)
+
+    def _session_candidates(
+        self, artifact: RecommenderArtifact, history: tuple[str, ...]
+    ) -> list[Candidate]:
+        model = artifact.session_model
+        sessions = self._sessions if artifact is self._champion.get() else self._variant_sessions
+        scored = sessions.get(artifact, history)
+        if scored is None:
+            indices = artifact.items.encode(list(history))
+            items, values = top_n(model.score([indices])[0], CANDIDATES, indices)
+            scored = [
+                (artifact.items.ids[int(i)], float(v)) for i, v in zip(items, values, strict=True)
+            ]
+            sessions.put(artifact, history, scored)
         reason = [f"session:{model.name}"]
         return [Candidate(pid, score, reason) for pid, score in scored]
 
@@ -349,11 +415,15 @@ class Recommendations:
 
     def recommend(self, request: RecommendationRequest) -> Served:
         """Products for a placement (see module docstring)."""
-        return self._recommend(request)[0]
+        return self._recommend(request, decide=False)[0]
 
-    def _recommend(self, request: RecommendationRequest) -> tuple[Served, Shopper | None, Choices]:
+    def _recommend(
+        self, request: RecommendationRequest, decide: bool
+    ) -> tuple[Served, Shopper | None, Choices, Arm]:
         """The served answer, the shopper as personalization may use it (``None`` without
-        consent) and the shopper's consent choices."""
+        consent), the shopper's consent choices and the arm that served the answer; ``decide``:
+        asked for :meth:`decide`, which shows every experiment (a plain answer only those that
+        change product lists)."""
         degraded: list[str] = []
         if request.product_id is not None and request.product_id not in self._catalog.snapshot():
             degraded.append("unknown_product")
@@ -362,6 +432,7 @@ class Recommendations:
         view = self._view(request, degraded)
         choices = self._choices(request.anonymous_id, request.user_id, view[1] if view else None)
         personal = self._consent.allows(choices, Purpose.PERSONALIZATION)
+        analytics = self._consent.allows(choices, Purpose.ANALYTICS)
         if personal:
             recent = self._online.recent(request.anonymous_id, request.user_id)
         else:
@@ -373,52 +444,96 @@ class Recommendations:
         facts, active = self._engine.inputs(rules.value, request.placement, now)
         # an answer shows the model and rule versions: a new version is a new generation
         generation = (artifact, precomputed, rules, facts)
-        inputs = (view, recent, active)
+        inputs: tuple[object, ...] = (view, recent, active)
         # without consent the answer holds nothing of the shopper's: one entry serves them all
-        key = request if personal else request._replace(anonymous_id=None, user_id=None)
+        key: object = request if personal else request._replace(anonymous_id=None, user_id=None)
+        arm = Arm(None, artifact, self._champion.version, precomputed, rules, self._engine)
+        if personal and analytics and self._arms.enabled:
+            arm = self._arm(request, view, arm, degraded, decide)
+        if arm.treatment is not None:
+            # variants never share an answer; what a variant serves is compared per entry, so
+            # shoppers of different variants do not turn the generation over
+            key = (key, arm.treatment)
+            inputs = (*inputs, arm, *arm.engine.inputs(arm.rules.value, request.placement, now))
         answer = None if degraded else self._answers.get(key, generation, inputs)
         if answer is None:
-            ctx = self.context(request, view, now=now)
-            ruled = self._rule(
-                request, view, ctx, rules.value, artifact, precomputed, recent, personal, degraded
+            ctx = self.context(request, None if arm.popular else view, now=now)
+            ruled = self._rule(request, view, ctx, arm, recent, personal, degraded)
+            answer = self._answer(
+                request,
+                ruled,
+                arm.artifact,
+                arm.rules.version,
+                personal and not arm.popular,
+                degraded,
+                arm,
             )
-            answer = self._answer(request, ruled, artifact, rules.version, personal, degraded)
             if not degraded:
                 self._answers.put(key, generation, inputs, answer)
         served = Served(self._new_id(), answer)
-        if self._consent.allows(choices, Purpose.ANALYTICS):
+        if analytics:
             self._log_exposure(request, served)
-        return served, view, choices
+        return served, view, choices, arm
+
+    def _arm(
+        self,
+        request: RecommendationRequest,
+        view: Shopper | None,
+        control: Arm,
+        degraded: list[str],
+        decide: bool,
+    ) -> Arm:
+        """The arm of the shopper's experiment treatment at the placement, else ``control``.
+
+        The unit is the canonical profile id, or for a shopper with no profile yet the id their
+        profile will get (so an identity merge later keeps the bucket). A failed profile read
+        enters no experiment: the profile the shopper has is unknown. Outside ``decide``, an
+        experiment that changes no product list is not entered: the answer shows none of it.
+        """
+        if view is not None:
+            unit = view[0]
+        elif "profile_unavailable" in degraded:
+            return control
+        elif request.user_id is not None:
+            unit = profile_id_for(user_key(request.user_id))
+        elif request.anonymous_id is not None:
+            unit = profile_id_for(anon_key(request.anonymous_id))
+        else:
+            return control
+        treatment = self._arms.treatment(request.placement, unit)
+        if treatment is None or not (decide or treatment.in_recommendations):
+            return control
+        return self._arms.resolve(treatment, control, degraded)
 
     def _rule(
         self,
         request: RecommendationRequest,
         view: Shopper | None,
         ctx: ShopperContext,
-        rules: RuleSet,
-        artifact: RecommenderArtifact | None,
-        precomputed: Precomputed | None,
+        arm: Arm,
         recent: list[RecentItem],
         personal: bool,
         degraded: list[str],
     ) -> RuledList:
-        """The model's candidates for the request after the rules (fallbacks when it fails);
-        without ``personal`` consent, the rules' fallback alone."""
+        """The arm's model candidates for the request after its rules (fallbacks when it fails);
+        without ``personal`` consent, or in a popularity variant, the rules' fallback alone."""
         candidates: list[Candidate] = []
-        model_ok = personal and artifact is not None
-        if personal and artifact is None:
+        artifact = arm.artifact
+        use_model = personal and not arm.popular
+        model_ok = use_model and artifact is not None
+        if use_model and artifact is None:
             degraded.append("model_missing")
-        elif personal and artifact is not None:
+        elif use_model and artifact is not None:
             try:
-                candidates = self._model_candidates(
-                    artifact, precomputed, request, view, ctx, recent
-                )
+                candidates = self._model_candidates(arm, artifact, request, view, ctx, recent)
             except Exception:  # boundary: a failing model degrades to the fallback rules
                 log.exception("model scoring failed; serving the fallback")
                 degraded.append("model_failed")
                 model_ok = False
         exclude = set(request.cart) | ({request.product_id} if request.product_id else set())
-        return self._engine.apply(rules, candidates, ctx, request.n, exclude, model_ok, owned=True)
+        return arm.engine.apply(
+            arm.rules.value, candidates, ctx, request.n, exclude, model_ok, owned=True
+        )
 
     def _answer(
         self,
@@ -428,7 +543,15 @@ class Recommendations:
         rules_version: int,
         personalized: bool,
         degraded: list[str],
+        arm: Arm | None = None,
     ) -> Answer:
+        """The answer's fields; ``arm``: what served it (``None``: the champion, no
+        experiment)."""
+        if artifact is None or (arm is not None and arm.popular):
+            model_version = None  # a popularity answer ranks with no model
+        else:
+            model_version = arm.model_version if arm is not None else self._champion.version
+        treatment = arm.treatment if arm is not None else None
         fields = {
             "placement": request.placement,
             "items": [
@@ -439,13 +562,17 @@ class Recommendations:
                 }
                 for c in ruled.items
             ],
-            "model_version": self._champion.version if artifact is not None else None,
+            "model_version": model_version,
             "rules_version": rules_version,
             "rules_fired": ruled.rules_fired,
             "fallback": ruled.fallback,
             "personalized": personalized,
             "degraded": degraded,
-            "experiment": None,
+            "experiment": (
+                None
+                if treatment is None
+                else {"id": treatment.experiment, "variant": treatment.variant}
+            ),
         }
         rest = orjson.dumps(fields, option=orjson.OPT_SERIALIZE_NUMPY)[1:]
         return Answer(tuple(c.product_id for c in ruled.items), fields, rest)
@@ -511,26 +638,37 @@ class Recommendations:
         ``scores`` (model scores by name) and ``segments`` (segment and audience names) come
         from the customer-intelligence stage and feed thresholds and audience conditions. Without
         personalization consent none of the shopper's data (profile, scores, segments) shapes
-        the slot; a triggered message also needs marketing consent.
+        the slot; a triggered message also needs marketing consent. An experiment variant may
+        set the content set, the banner and the section order (reason
+        ``experiment:<id>:<variant>``).
         """
-        served, view, choices = self._recommend(request)
+        served, view, choices, arm = self._recommend(request, decide=True)
         personal = self._consent.allows(choices, Purpose.PERSONALIZATION)
         if not personal or (request.browser and view is None):
             # a browser without a profile of its own may hold a claimed link: the scores and
             # segments of the user it claimed are not its to shape the slot
             scores, segments = {}, ()
         ctx = replace(self.context(request, view, scores), segments=segments)
-        content = self._content.live()
+        content = arm.content or self._content.live()
         banner = content.value.pick(ctx, "banner")
         message = None
         if personal and self._consent.allows(choices, Purpose.MARKETING):
             message = content.value.pick(ctx, "message")
+        layout = content.value.layout(ctx)
+        treatment = arm.treatment
+        if treatment is not None:
+            reason = f"experiment:{treatment.experiment}:{treatment.variant}"
+            block = named_block(content.value, treatment.banner) if treatment.banner else None
+            if block is not None:
+                banner = (block, [reason])
+            if treatment.layout is not None:
+                layout = _reordered(layout, treatment.layout, reason)
         return {
             **served.public(),
             "content_version": content.version,
             "banner": _block(banner, request.browser),
             "message": _block(message, request.browser),
-            "layout": content.value.layout(ctx),
+            "layout": layout,
         }
 
     def _log_exposure(self, request: RecommendationRequest, served: Served) -> None:
@@ -557,6 +695,10 @@ def exposure_rows(batch: list[tuple[RecommendationRequest, Served]]) -> list[dic
             "rules_version": answer.fields["rules_version"],
             "fallback": answer.fields["fallback"],
         }
+        experiment = answer.fields["experiment"]
+        if experiment is not None:
+            properties["experiment"] = experiment["id"]
+            properties["variant"] = experiment["variant"]
         rows.append(
             system_row(
                 f"exp-{rid}",
@@ -568,6 +710,24 @@ def exposure_rows(batch: list[tuple[RecommendationRequest, Served]]) -> list[dic
             )
         )
     return rows
+
+
+def _request_of(key: Hashable) -> Hashable:
+    """The request of an answer-cache key (a treated answer's key is (request, treatment))."""
+    if isinstance(key, RecommendationRequest) or not isinstance(key, tuple):
+        return key
+    request: Hashable = key[0]
+    return request
+
+
+def _reordered(
+    sections: list[dict[str, Any]], names: tuple[str, ...], reason: str
+) -> list[dict[str, Any]]:
+    """An experiment's section order: those of its sections the placement has first, in its
+    order, then the others (a name the placement has no section of adds none)."""
+    by_name = {section["name"]: section for section in sections}
+    first = [{**by_name[n], "reason": reason} for n in dict.fromkeys(names) if n in by_name]
+    return first + [section for section in sections if section["name"] not in names]
 
 
 def _owned(view: Shopper | None, anonymous_id: str) -> bool:
@@ -605,10 +765,14 @@ def _related(
 ) -> list[Candidate]:
     """The model's related items of ``product`` in the served order (:func:`rank_related`):
     complementary from the complementary model (EASE) when the artifact has one, else from the
-    production model; similar from the transition generator in both directions."""
+    production model; similar from the transition generator in both directions, then the
+    product's content neighbours (:func:`content_neighbours`), all a product has that the model
+    never saw."""
     position = artifact.items.positions.get(product.id)
     if position is None:
-        return []
+        if complementary:
+            return []
+        return content_neighbours(artifact, snapshot, product, [], CANDIDATES)
     if complementary:
         model = artifact.complements or artifact.model
         items, scores = model.similar_items(position, CANDIDATES)
@@ -623,7 +787,10 @@ def _related(
         lambda pid: _category(snapshot, pid),
         complementary,
     )
-    return [Candidate(pid, score, [reason]) for pid, score in ranked]
+    candidates = [Candidate(pid, score, [reason]) for pid, score in ranked]
+    if not complementary:
+        candidates += content_neighbours(artifact, snapshot, product, candidates, CANDIDATES)
+    return candidates
 
 
 def _category(snapshot: Mapping[str, Product], product_id: str) -> Sequence[str]:

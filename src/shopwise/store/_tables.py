@@ -329,3 +329,30 @@ kpi_buckets = sa.Table(
 """Online KPIs of the answers served in each UTC hour and day (``grain``; ``bucket_start`` in
 epoch ms) per placement, model, rule version and variant: counts only, no person, so erasure leaves
 them. The KPI job replaces a bucket's rows whenever events touching it arrive."""
+
+experiments = sa.Table(
+    "experiments",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, index=True),
+    sa.Column("definition", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=True),
+    sa.Column("stopped_at", sa.BigInteger, nullable=True),
+)
+"""Experiments: the definition as written (variants, weights, audience, metrics) and its status
+(``draft``, ``running``, ``stopped``) with the times it started and stopped (epoch ms)."""
+
+experiment_assignments = sa.Table(
+    "experiment_assignments",
+    metadata,
+    sa.Column("experiment", sa.String(64), primary_key=True),
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True),
+    sa.Column("variant", sa.String(100), nullable=False),
+    sa.Column("assigned_at", sa.BigInteger, nullable=False, index=True),
+    sa.Index("ix_experiment_assignments_profile_id", C.PROFILE),
+)
+"""Each canonical profile's first variant in an experiment, kept when weights change later
+(sticky assignment); personal, so erasure removes a person's rows."""
