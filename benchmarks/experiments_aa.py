@@ -25,10 +25,14 @@ import numpy as np
 from statsmodels.stats.proportion import proportion_confint
 
 from _common import RESULTS, machine, write_json
+from shopwise.experiments import TUNING_UNITS
 from shopwise.stats import (
+    Difference,
+    difference_of_means,
     difference_of_proportions,
     msprt,
     srm_check,
+    tuned_mixture_variance,
     two_proportion_ztest,
     welch_ttest,
 )
@@ -61,10 +65,21 @@ def daily_counts(rng: np.random.Generator, runs: int, lift: float) -> tuple[np.n
     return control, treatment
 
 
+def read_daily_tuned(looks: list[Difference], units: list[int]) -> bool:
+    """Whether the mSPRT rejects on some day when read as experiment results read it: each day
+    with the mixture variance tuned from that day's look (``TUNING_UNITS``)."""
+    for day, look in enumerate(looks):
+        tau2 = tuned_mixture_variance(look.variance, units[day], TUNING_UNITS, ALPHA)
+        if msprt(looks[: day + 1], mixture_variance=tau2, alpha=ALPHA).p_value < ALPHA:
+            return True
+    return False
+
+
 def peeking(rng: np.random.Generator, runs: int, lift: float) -> dict[str, Any]:
-    """Fixed-horizon z-test, the same z-test read daily, and the mSPRT read daily."""
+    """Fixed-horizon z-test, the same z-test read daily, and the mSPRT read daily (with the
+    planned ``tau`` and with the results' tuned one)."""
     control, treatment = daily_counts(rng, runs, lift)
-    fixed = peeked = sequential = 0
+    fixed = peeked = sequential = tuned = 0
     for c, t in zip(control, treatment, strict=True):
         units = [DAILY_UNITS * (day + 1) for day in range(DAYS)]
         daily_p = [
@@ -78,21 +93,27 @@ def peeking(rng: np.random.Generator, runs: int, lift: float) -> dict[str, Any]:
             for cc, tt, n in zip(c, t, units, strict=True)
         ]
         sequential += msprt(looks, mixture_variance=MIXTURE_SD**2, alpha=ALPHA).significant
+        tuned += read_daily_tuned(looks, [2 * n for n in units])
     return {
         "ztest_fixed_horizon": rate(fixed, runs),
         "ztest_peeking_daily": rate(peeked, runs),
         "msprt_peeking_daily": rate(sequential, runs),
+        "msprt_tuned_peeking_daily": rate(tuned, runs),
     }
 
 
 def welch_aa(rng: np.random.Generator, runs: int) -> dict[str, Any]:
-    """Welch's test on revenue per visitor (5% buy; lognormal basket) in identical arms."""
-    hits = 0
+    """Welch's test on revenue per visitor (5% buy; lognormal basket) in identical arms, at the
+    end and, with the results' tuned mSPRT, read daily as the units arrive."""
+    hits = tuned = 0
+    days = np.linspace(0, REVENUE_UNITS, DAYS + 1, dtype=int)[1:]
     for _ in range(runs):
         values = rng.lognormal(3.5, 1.0, size=(2, REVENUE_UNITS))
         values *= rng.random((2, REVENUE_UNITS)) < BASELINE
         hits += welch_ttest(values[0], values[1], alpha=ALPHA).significant
-    return rate(hits, runs)
+        looks = [difference_of_means(values[0, :n], values[1, :n]) for n in days]
+        tuned += read_daily_tuned(looks, [2 * int(n) for n in days])
+    return {"welch_fixed_horizon": rate(hits, runs), "msprt_tuned_peeking_daily": rate(tuned, runs)}
 
 
 def srm(rng: np.random.Generator, runs: int, share: float) -> dict[str, Any]:
@@ -106,7 +127,9 @@ def run(runs: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     started = time.perf_counter()
     results: dict[str, Any] = {"aa": peeking(rng, runs, lift=0.0)}
-    results["aa"]["welch_fixed_horizon"] = welch_aa(rng, runs)
+    revenue = welch_aa(rng, runs)
+    results["aa"]["welch_fixed_horizon"] = revenue["welch_fixed_horizon"]
+    results["aa"]["revenue_msprt_tuned_peeking_daily"] = revenue["msprt_tuned_peeking_daily"]
     results["ab"] = peeking(rng, runs, lift=MIXTURE_SD)
     results["srm"] = {
         "detected_48_52": srm(rng, runs, 0.48),
@@ -124,6 +147,9 @@ def checks(results: dict[str, Any]) -> dict[str, bool]:
         "welch_fixed_within_5pct_pm_1.4": abs(aa["welch_fixed_horizon"]["rate"] - 0.05) <= 0.014,
         "naive_peeking_inflates": aa["ztest_peeking_daily"]["ci95"][0] > 0.05,
         "msprt_peeking_at_most_5pct": aa["msprt_peeking_daily"]["rate"] <= 0.05,
+        "msprt_tuned_peeking_at_most_5pct": aa["msprt_tuned_peeking_daily"]["rate"] <= 0.05,
+        "revenue_msprt_tuned_peeking_at_most_5pct": aa["revenue_msprt_tuned_peeking_daily"]["rate"]
+        <= 0.05,
         "srm_48_52_detected_95pct": results["srm"]["detected_48_52"]["rate"] >= 0.95,
         "srm_50_50_false_alarms_near_0.1pct": results["srm"]["false_alarm_50_50"]["rate"] <= 0.003,
     }
@@ -157,6 +183,11 @@ def markdown(payload: dict[str, Any]) -> str:
         _row("Welch, revenue per visitor, fixed horizon", aa["welch_fixed_horizon"]),
         _row("z-test read daily, stop at first p < 0.05", aa["ztest_peeking_daily"]),
         _row("mSPRT read daily, stop at first p < 0.05", aa["msprt_peeking_daily"]),
+        _row("mSPRT, tau tuned as results tune it, read daily", aa["msprt_tuned_peeking_daily"]),
+        _row(
+            "mSPRT on revenue per visitor, tuned, read daily",
+            aa["revenue_msprt_tuned_peeking_daily"],
+        ),
         "",
         f"| A/B: power on a lift of {MIXTURE_SD} (to {BASELINE + MIXTURE_SD:.1%}) | rate "
         "| hits | Wilson 95% |",
@@ -164,6 +195,7 @@ def markdown(payload: dict[str, Any]) -> str:
         _row("z-test, fixed horizon (day 14)", ab["ztest_fixed_horizon"]),
         _row("z-test read daily (invalid: see A/A)", ab["ztest_peeking_daily"]),
         _row("mSPRT read daily", ab["msprt_peeking_daily"]),
+        _row("mSPRT, tau tuned as results tune it, read daily", ab["msprt_tuned_peeking_daily"]),
         "",
         f"| SRM check ({SRM_UNITS} units, flagged at p < 0.001) | rate | hits | Wilson 95% |",
         "|---|---|---|---|",

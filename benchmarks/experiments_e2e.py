@@ -1,18 +1,21 @@
 """Experiments end to end on the demo shop: the production model against popularity, and an A/A
 test, run over real HTTP with the closed-loop traffic simulator (issue 24, "Must show").
 
-The quick demo shop is built as ``shopwise demo --quick`` builds it (its history ending today, the
-``transition`` recommender trained as the champion) in a temporary data directory, and served by
-``shopwise serve`` on 127.0.0.1. Keys are made with ``shopwise keys create``. Then:
+The demo shop is built as ``shopwise demo`` builds it (its history ending today, the production
+pipeline ``shopwise`` trained as the champion and every shopper's list precomputed by the worker's
+refresh) in a temporary data directory, and served by ``shopwise serve`` on 127.0.0.1 (``--quick``:
+the quick shop and its ``transition`` champion, as ``shopwise demo --quick``). Keys are made with
+``shopwise keys create``. Then:
 
 1. a pre-period: simulated shoppers browse the shop served by the champion, outside any
-   experiment (the demo's history holds no served answers, so CUPED's covariate, each unit's own
-   metric over its answers before the start, comes from this run);
+   experiment (CUPED's covariates are each unit's behaviour before the start: its events and the
+   answers it was served);
 2. two experiments are created and started through ``POST /v1/experiments`` with an admin key,
-   on different placements, both at once: ``model-vs-popular`` (control: the champion; treatment:
-   ``model_version: popular``; 50/50; primary ``ctr``; guardrails ``revenue_per_visitor`` and
-   ``conversion_rate``) on the product, category and cart slots, and ``a-a`` (two identical
-   variants of the champion; primary ``ctr``) on the home page's ``/v1/decide``;
+   on different placements, both at once: ``model-vs-popular`` (control: ``model_version:
+   popular``; treatment: the champion; 50/50; primary ``ctr``; guardrails
+   ``revenue_per_visitor`` and ``conversion_rate``) on the home page's ``/v1/decide``, and
+   ``a-a`` (two identical variants of the champion; primary ``ctr``) on the product, category
+   and cart slots;
 3. the same simulated shoppers browse on (:class:`shopwise.simulate.TrafficSimulator`, Poisson
    arrivals), and after the last event is stored both experiments are stopped and read with
    ``GET /v1/experiments/{id}/results?look_minutes=N`` (the sequential test looks every N
@@ -22,8 +25,9 @@ The quick demo shop is built as ``shopwise demo --quick`` builds it (its history
    client-side tally of the same answers (a check that attribution is right).
 
 The simulator is not tuned here: its shoppers click and buy by their hidden tastes, whatever the
-answers. Results go to ``benchmarks/results/experiments_e2e.json`` and ``.md``, the two reports
-to ``benchmarks/results/experiments_e2e/<experiment>/``.
+answers. Results go to ``benchmarks/results/experiments_e2e.json`` and ``.md`` (``-quick`` with
+``--quick``), the two reports to ``benchmarks/results/experiments_e2e/<experiment>/``.
+``--reuse DIR`` keeps the built shop in ``DIR`` and starts later runs from a copy of it.
 
     nice -n 5 python benchmarks/experiments_e2e.py
 """
@@ -31,6 +35,7 @@ to ``benchmarks/results/experiments_e2e/<experiment>/``.
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import subprocess
 import time
@@ -43,37 +48,40 @@ import httpx
 from _common import REPO, RESULTS, Server, machine, shopwise_command, temp_dir, write_json
 from shopwise.simulate import SimulationConfig, Storefront, TrafficSimulator, TrafficSummary
 
-MODEL = "transition"
-"""The recommender ``shopwise demo --quick`` trains (the production model of the quick demo)."""
 OUT = RESULTS / "experiments_e2e"
 TAG = [""]
-"""Suffix of the output names: ``-home`` when the model is tested on the home page."""
+"""Suffix of the output names: ``-quick`` for the quick shop."""
 COUNTS = ("impressions", "clicks", "adds", "orders", "revenue")
 
 MODEL_VS_POPULAR: dict[str, Any] = {
     "id": "model-vs-popular",
     "name": "The production model against popular products",
-    "placements": ["product", "category", "cart"],
-    "variants": [{"name": "model"}, {"name": "popular", "model_version": "popular"}],
+    "placements": ["home"],
+    "variants": [{"name": "popular", "model_version": "popular"}, {"name": "model"}],
     "primary_metric": "ctr",
     "guardrails": ["revenue_per_visitor", "conversion_rate"],
 }
 A_A: dict[str, Any] = {
     "id": "a-a",
     "name": "Two identical arms of the production model",
-    "placements": ["home"],
+    "placements": ["product", "category", "cart"],
     "variants": [{"name": "a"}, {"name": "b"}],
     "primary_metric": "ctr",
 }
 
 
-def demo_config() -> SimulationConfig:
-    """The quick demo shop, dated as ``shopwise demo --quick`` dates it (history ends today)."""
-    base = SimulationConfig.quick()
+def demo_config(quick: bool) -> SimulationConfig:
+    """The demo shop, dated as ``shopwise demo`` dates it (history ends today)."""
+    base = SimulationConfig.quick() if quick else SimulationConfig()
     return base.model_copy(update={"start": date.today() - timedelta(days=base.days)})
 
 
-def build_shop(data_dir: Path, config: SimulationConfig) -> dict[str, Any]:
+def demo_model(quick: bool) -> str:
+    """The recommender ``shopwise demo`` trains as the champion (its production model)."""
+    return "transition" if quick else "shopwise"
+
+
+def build_shop(data_dir: Path, config: SimulationConfig, model: str) -> dict[str, Any]:
     """Load the shop through the collector and train the champion, as the demo does."""
     from shopwise.runtime import Runtime
     from shopwise.settings import Settings
@@ -96,7 +104,7 @@ def build_shop(data_dir: Path, config: SimulationConfig) -> dict[str, Any]:
         load(shop, ingest, runtime.catalog.upsert)
         assert runtime.bus.wait_until_consumed(last, timeout=600)
         loaded = time.perf_counter() - started
-        trained = train_recommenders(runtime, MODEL, lambda _m: None)
+        trained = train_recommenders(runtime, model, lambda _m: None)
     finally:
         runtime.stop()
     return {
@@ -107,6 +115,21 @@ def build_shop(data_dir: Path, config: SimulationConfig) -> dict[str, Any]:
         "load_seconds": round(loaded, 1),
         "model": trained,
     }
+
+
+def shop_dir(data_dir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Build the shop into ``data_dir``, or copy the one ``--reuse`` keeps (building it there
+    first when it holds none)."""
+    config, model = demo_config(args.quick), demo_model(args.quick)
+    if args.reuse is None:
+        return build_shop(data_dir, config, model)
+    kept, built = args.reuse / "var", args.reuse / "shop.json"
+    if not built.exists():
+        kept.mkdir(parents=True)
+        write_json(built, build_shop(kept, config, model))
+    shutil.copytree(kept, data_dir, dirs_exist_ok=True)
+    shop: dict[str, Any] = json.loads(built.read_text())
+    return shop
 
 
 def write_report(server: Server, experiment: str, look_minutes: int) -> list[str]:
@@ -241,6 +264,9 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
     (variant,) = results["variants"]
     seq = variant["sequential"]
     by_metric = {c["metric"]: c for c in variant["comparisons"]}
+    always_valid = {g["metric"]: g["p_value_adjusted"] for g in variant["guardrail_sequentials"]}
+    if seq is not None:
+        always_valid[seq["metric"]] = seq["p_value_adjusted"]
 
     def metric(name: str) -> dict[str, Any]:
         c = by_metric[name]
@@ -251,6 +277,7 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
             "relative_lift": c["relative_lift"],
             "p_value": c["p_value"],
             "p_value_holm": c["p_value_adjusted"],
+            "always_valid_p_value": always_valid.get(name),
             "ci": [c["ci_low"], c["ci_high"]],
             "chance_to_beat_control": c["chance_to_beat_control"],
             "cuped_variance_reduction": None if cuped is None else cuped["variance_reduction"],
@@ -278,14 +305,13 @@ def headline(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    config = demo_config()
-    front = Storefront(config)
+    front = Storefront(demo_config(args.quick))
     phases: dict[str, float] = {}
     with temp_dir("shopwise-e2e-") as tmp:
         data_dir = tmp / "var"
         data_dir.mkdir()
         started = time.perf_counter()
-        shop = build_shop(data_dir, config)
+        shop = shop_dir(data_dir, args)
         phases["build_seconds"] = round(time.perf_counter() - started, 1)
         server = Server(data_dir, log_level="WARNING")
         admin, secret = server.create_key("admin"), server.create_key("secret")
@@ -371,7 +397,8 @@ def markdown(payload: dict[str, Any]) -> str:
         f" {m['load_avg_at_start']}), Python {m['python']}. Command: `{payload['command']}`"
         f" ({payload['seconds']} s).",
         "",
-        f"Quick demo shop: {shop['products']} products, {shop['customers']} customers,"
+        f"{'Quick demo' if payload['config']['quick'] else 'Demo'} shop:"
+        f" {shop['products']} products, {shop['customers']} customers,"
         f" {shop['history_events']} history events over {shop['history_days']} days; champion"
         f" `{shop['model']['model']}` ({shop['model']['version']}). Served by `shopwise serve`"
         f" on 127.0.0.1; traffic by `TrafficSimulator` at {traffic['rate_per_second']} visits/s:"
@@ -394,8 +421,8 @@ def markdown(payload: dict[str, Any]) -> str:
     lines += [
         "",
         "| experiment | metric | control | treatment | lift | p (fixed) | p (Holm) |"
-        " chance to beat | CUPED variance cut |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        " always-valid p | chance to beat | CUPED variance cut |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, e in r["experiments"].items():
         for metric, x in e["headline"]["metrics"].items():
@@ -405,6 +432,7 @@ def markdown(payload: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {metric} | {x['control']:.4g} | {x['treatment']:.4g} |"
                 f" {_pct(x['relative_lift'])} | {_p(x['p_value'])} | {_p(x['p_value_holm'])} |"
+                f" {_p(x['always_valid_p_value'])} |"
                 f" {_p(x['chance_to_beat_control'])} | {'n/a' if cut is None else f'{cut:.1%}'} |"
             )
     lines += [
@@ -442,31 +470,24 @@ def markdown(payload: dict[str, Any]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pre-minutes", type=float, default=1.5)
-    parser.add_argument("--minutes", type=float, default=5.0)
-    parser.add_argument("--rate", type=float, default=12.0, help="visits per second")
+    parser.add_argument("--minutes", type=float, default=12.0)
+    parser.add_argument("--rate", type=float, default=24.0, help="visits per second")
     parser.add_argument("--look-minutes", type=int, default=1)
     parser.add_argument("--seed", type=int, default=24)
-    parser.add_argument(
-        "--model-on-home",
-        action="store_true",
-        help="Test model against popular on the home page, the A/A on the other slots.",
-    )
+    parser.add_argument("--quick", action="store_true", help="The quick demo shop.")
+    parser.add_argument("--reuse", type=Path, help="Keep the built shop here and reuse it.")
     args = parser.parse_args()
-    if args.model_on_home:
-        MODEL_VS_POPULAR["placements"], A_A["placements"] = (
-            A_A["placements"],
-            MODEL_VS_POPULAR["placements"],
-        )
-        TAG[0] = "-home"
-    defaults = {"pre_minutes": 1.5, "minutes": 5.0, "rate": 12.0, "look_minutes": 1, "seed": 24}
+    TAG[0] = "-quick" if args.quick else ""
+    defaults = {"pre_minutes": 1.5, "minutes": 12.0, "rate": 24.0, "look_minutes": 1, "seed": 24}
     command = "nice -n 5 python benchmarks/experiments_e2e.py"
     for name, default in defaults.items():
         if getattr(args, name) != default:
             command += f" --{name.replace('_', '-')} {getattr(args, name)}"
-    if args.model_on_home:
-        command += " --model-on-home"
+    if args.quick:
+        command += " --quick"
     started = time.perf_counter()
-    payload: dict[str, Any] = {"machine": machine(), "command": command, "config": vars(args)}
+    config = {**vars(args), "reuse": None if args.reuse is None else str(args.reuse)}
+    payload: dict[str, Any] = {"machine": machine(), "command": command, "config": config}
     payload["results"] = run(args)
     payload["seconds"] = round(time.perf_counter() - started, 1)
     write_json(RESULTS / f"experiments_e2e{TAG[0]}.json", payload)

@@ -9,11 +9,16 @@ Two tasks from :mod:`shopwise.evaluate` (see ``_item_to_item.py`` for the protoc
   (next-item leave-one-out) and Diginetica (SR-GNN test prefixes). Peers: item-kNN,
   transition, content (attributes, Amazon only), co-occurrence.
 
-Both also run shopwise's served method, fitted on what the event store holds: for
-complementary the EASE neighbours a training run keeps (``fit_complements``), for similar the
-pipeline's first transition generator read in both directions (``similar_neighbours``); alone
-(``shopwise_served_model``) and in serving's own order (``ServedNeighbours``, which calls
-``shopwise.recommend.rank_related``, the function serving ranks with). Writes
+Both also run ``related_ranker``, the learned second stage over every neighbour source
+(:mod:`shopwise.recommend.related_ranker`), alone and in the category order serving gives
+other similar sources. Both run shopwise's served method, fitted on what the event store holds
+as a training run fits it: for complementary the EASE neighbours (``fit_complements``), for
+similar the learned ranker's lists (``fit_similar``); alone (``shopwise_served_model``) and in
+serving's own order (``shopwise.recommend.rank_related``, the function serving ranks with:
+``ServedNeighbours``, or the learned order for similar). Similar also runs the fallback serving
+uses when a training run could not learn the ranker (``shopwise_fallback_similar``: the
+pipeline's first transition generator read in both directions, ``similar_neighbours``, in
+serving's category order). Writes
 ``benchmarks/results/item_to_item.json`` and the "Item-to-item" section of ``docs/benchmarks.md``.
 
 Usage: ``python benchmarks/item_to_item.py [--task similar|complementary|all]
@@ -52,14 +57,15 @@ from shopwise.evaluate import (
     similar_from_sequences,
     similar_from_sessions,
 )
-from shopwise.recommend import similar_neighbours
+from shopwise.recommend import rank_related, similar_neighbours
 from shopwise.recommend.candidates import FloatArray, IntArray, InteractionData
 from shopwise.recommend.candidates.content import ContentConfig, ContentRecommender
 from shopwise.recommend.candidates.knn import ItemKNNConfig, ItemKNNRecommender
 from shopwise.recommend.candidates.linear import EASEConfig, EASERecommender
 from shopwise.recommend.candidates.transition import TransitionConfig, TransitionRecommender
 from shopwise.recommend.pipeline import ShopwiseConfig
-from shopwise.recommend.training import fit_complements
+from shopwise.recommend.related_ranker import RelatedRanker
+from shopwise.recommend.training import fit_complements, fit_similar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from quality import ITEM_TO_ITEM, machine
@@ -103,7 +109,8 @@ class _Source:
 
 
 def _served_source(data: InteractionData, complementary: bool) -> Source:
-    """What serving asks for the route's neighbours, trained as a training run trains it."""
+    """What serving asks for the route's neighbours without the learned similar lists,
+    trained as a training run trains it (for similar: the transition fallback)."""
     if complementary:
         complements, _note = fit_complements(data)
         if complements is not None:
@@ -115,17 +122,80 @@ def _served_source(data: InteractionData, complementary: bool) -> Source:
     return lambda item, n: similar_neighbours(model, item, n)
 
 
-def _served(task: ItemTask, complementary: bool, ruled: bool) -> Build:
-    n_items = task.train.n_items
-    paths = category_paths(task.top_categories, task.leaf_categories, n_items)
+class _LearnedOrder:
+    """Serving's order of the learned similar lists: ``rank_related`` with ``learned`` (the
+    evidence filter, no category reorder), as ``serving/_service.py`` ``_related`` calls it."""
 
-    def build(data: InteractionData) -> Neighbours:
-        source = _served_source(data, complementary)
-        if not ruled:
-            return _Source(source)
-        return ServedNeighbours(source, paths, complementary)
+    def __init__(self, source: Source, pool: int = 100) -> None:
+        self.source = source
+        self.pool = pool
 
-    return build
+    def similar_items(self, item: int, n: int) -> tuple[IntArray, FloatArray]:
+        items, scores = self.source(item, self.pool)
+        ranked = rank_related(
+            items.tolist(), scores.tolist(), (), lambda _item: (), False, learned=True
+        )[:n]
+        return (
+            np.asarray([i for i, _s in ranked], dtype=np.int64),
+            np.asarray([s for _i, s in ranked], dtype=np.float32),
+        )
+
+
+class _Served:
+    """The route's served source, fitted once per training data as a training run fits it
+    (for similar the learned lists of ``fit_similar`` unless ``learned`` is off, and the
+    transition generator when they could not be learned), listed alone and in serving's order
+    (``shopwise_served_model`` pays the fit, the served order reuses it)."""
+
+    def __init__(self, task: ItemTask, complementary: bool, learned: bool = True) -> None:
+        self.complementary = complementary
+        self.learned = learned and not complementary
+        n_items = task.train.n_items
+        self.paths = category_paths(task.top_categories, task.leaf_categories, n_items)
+        self.fitted: tuple[InteractionData, Source, bool] | None = None
+
+    def _fit(self, data: InteractionData) -> tuple[Source, bool]:
+        if self.fitted is None or self.fitted[0] is not data:
+            if self.learned:
+                similar, _note = fit_similar(data)
+                if similar is not None:
+                    self.fitted = (data, similar.similar_items, True)
+                    return self.fitted[1], True
+            self.fitted = (data, _served_source(data, self.complementary), False)
+        return self.fitted[1], self.fitted[2]
+
+    def alone(self, data: InteractionData) -> Neighbours:
+        return _Source(self._fit(data)[0])
+
+    def in_served_order(self, data: InteractionData) -> Neighbours:
+        source, learned = self._fit(data)
+        if learned:
+            return _LearnedOrder(source)
+        return ServedNeighbours(source, self.paths, self.complementary)
+
+
+class _RelatedRankers:
+    """The learned item-to-item ranker (:mod:`shopwise.recommend.related_ranker`) over every
+    neighbour source, fitted on what the event store holds; once per data set, listed alone and
+    in the order of :class:`ServedNeighbours` (for similar: the category order serving gives
+    the transition fallback, not the learned lists)."""
+
+    def __init__(self, task: ItemTask, complementary: bool) -> None:
+        self.complementary = complementary
+        n_items = task.train.n_items
+        self.paths = category_paths(task.top_categories, task.leaf_categories, n_items)
+        self.fitted: tuple[InteractionData, Neighbours] | None = None
+
+    def alone(self, data: InteractionData) -> Neighbours:
+        if self.fitted is None or self.fitted[0] is not data:
+            ranker = RelatedRanker(complementary=self.complementary)
+            ranker.fit(data)
+            self.fitted = (data, ranker.neighbours())
+        return self.fitted[1]
+
+    def in_served_order(self, data: InteractionData) -> Neighbours:
+        source = self.alone(data)
+        return ServedNeighbours(source.similar_items, self.paths, self.complementary)
 
 
 def methods(task: ItemTask, complementary: bool) -> list[tuple[str, Build, bool]]:
@@ -146,10 +216,20 @@ def methods(task: ItemTask, complementary: bool) -> list[tuple[str, Build, bool]
     # the transition generator as served before (following items only), on the store's data
     peers.append(("transition_forward", _fitted(_served_model()), True))
     route = "complementary" if complementary else "similar"
+    rankers = _RelatedRankers(task, complementary)
+    served = _Served(task, complementary)
+    fallback: list[tuple[str, Build, bool]] = []
+    if not complementary:
+        # what /similar serves when a training run could not learn the ranker
+        transition = _Served(task, complementary, learned=False)
+        fallback.append(("shopwise_fallback_similar", transition.in_served_order, True))
     return [
         *peers,
-        ("shopwise_served_model", _served(task, complementary, ruled=False), True),
-        (f"shopwise_served_{route}", _served(task, complementary, ruled=True), True),
+        ("related_ranker", rankers.alone, True),
+        ("related_ranker_served_order", rankers.in_served_order, True),
+        *fallback,
+        ("shopwise_served_model", served.alone, True),
+        (f"shopwise_served_{route}", served.in_served_order, True),
     ]
 
 
@@ -218,7 +298,14 @@ TITLES = {
     "toys": "Amazon Toys, similar (item-to-item next item)",
     "diginetica": "Diginetica, similar (item-to-item next click)",
 }
-SERVED = ("shopwise_served_model", "shopwise_served_similar", "shopwise_served_complementary")
+SERVED = (
+    "shopwise_fallback_similar",
+    "shopwise_served_model",
+    "shopwise_served_similar",
+    "shopwise_served_complementary",
+)
+CANDIDATES = ("related_ranker", "related_ranker_served_order")
+"""Methods measured against the peers like the served ones, without being served."""
 
 
 def _cell(value: Any) -> str:
@@ -226,7 +313,7 @@ def _cell(value: Any) -> str:
 
 
 def _ratios(runs: dict[str, dict[str, Any]], served: str) -> str:
-    peers = {name: m for name, m in runs.items() if name not in SERVED}
+    peers = {name: m for name, m in runs.items() if name not in (*SERVED, *CANDIDATES)}
     parts = []
     for metric in ("HR@10", "NDCG@10", "coverage@10", "category_share@10"):
         if runs[served].get(metric) is None:
@@ -240,12 +327,40 @@ def _ratios(runs: dict[str, dict[str, Any]], served: str) -> str:
 
 def _verdict(section: dict[str, Any]) -> str:
     runs = {row["model"]: row["metrics"] for row in section["runs"]}
-    served = [name for name in SERVED if name in runs]
+    served = [name for name in (*SERVED, *CANDIDATES) if name in runs]
     winner = max(runs.items(), key=lambda kv: kv[1]["NDCG@10"])[0]
     lines = [f"Against the best peer on each metric (goal {GOAL:.2f}x):"]
     lines += [f"- {_ratios(runs, name)}." for name in served]
     lines.append(f"- Best HR@10 and NDCG@10 here: **{winner}**.")
     return "\n".join(lines)
+
+
+def _met(runs: dict[str, dict[str, Any]], served: str) -> bool:
+    """Whether ``served`` reaches the goal on both HR@10 and NDCG@10 against the best peer."""
+    peers = {name: m for name, m in runs.items() if name not in (*SERVED, *CANDIDATES)}
+    for metric in ("HR@10", "NDCG@10"):
+        best = max((m[metric] or 0.0) for m in peers.values())
+        if not best or runs[served][metric] < GOAL * best:
+            return False
+    return True
+
+
+def _summary(report: dict[str, Any]) -> str:
+    """Which data sets the served answers reach the goal on (HR@10 and NDCG@10 both)."""
+    met: list[str] = []
+    missed: list[str] = []
+    for key, section in report["datasets"].items():
+        runs = {row["model"]: row["metrics"] for row in section["runs"]}
+        served = f"shopwise_served_{section['task']}"
+        if served in runs:
+            (met if _met(runs, served) else missed).append(f"{key} ({section['task']})")
+    return (
+        f"Served answers at {GOAL:.2f}x the best peer on both HR@10 and NDCG@10: met on "
+        + (", ".join(met) or "none")
+        + "; not met on "
+        + (", ".join(missed) or "none")
+        + "."
+    )
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -260,6 +375,12 @@ def markdown(report: dict[str, Any]) -> str:
         "work. Protocols: `src/shopwise/evaluate/_item_to_item.py`. Goal: shopwise's served "
         f"answer at {GOAL:.2f}x the best peer on each metric.",
         "",
+        "What is served: /similar answers with the learned ranker's lists "
+        "(`related_ranker`, kept by each training run) in the ranker's own order "
+        "(`similar:learned`), the transition generator in category order only when a run "
+        "could not learn it (`similar:co-viewed`); /complementary answers with EASE "
+        "(`complementary:co-visited`). " + _summary(report),
+        "",
         "A query's answer sums the scores of each query product's 100 best neighbours (the "
         "candidate count serving asks for), drops the query products and keeps 10. "
         "*Complementary*: invoices of the last tenth of the selling days are test; one product "
@@ -268,19 +389,40 @@ def markdown(report: dict[str, Any]) -> str:
         "the target is the only query (Amazon: train on all but each user's last item; "
         "Diginetica: the SR-GNN test prefixes); examples whose target is the query product are "
         "dropped. `shopwise_served_model` is the neighbour source serving asks, fitted on "
-        "each customer's sequence as the event store holds it: for complementary the EASE "
-        "neighbours a training run keeps (`recommend.training.fit_complements`, 100 per item; "
-        "the transition generator when the catalog is over EASE's item limit), for similar the "
-        "pipeline's first transition generator read in both directions "
-        "(`recommend.similar_neighbours`, predecessors at `SIMILAR_BACKWARD`). "
+        "each customer's sequence as the event store holds it, as a training run fits it: for "
+        "complementary the EASE neighbours (`recommend.training.fit_complements`, 100 per "
+        "item; the transition generator when the catalog is over EASE's item limit), for "
+        "similar the learned ranker's lists (`recommend.training.fit_similar`: "
+        "`related_ranker` below, 100 per item that has any interaction). "
         "`shopwise_served_similar` / `_complementary` put those neighbours in serving's order "
-        "with `recommend.rank_related`, the function `serving/_service.py` `_related` calls: "
-        "/similar reorders (deepest shared category first: same leaf, then same department, "
-        "then the rest) and drops only neighbours without evidence, /complementary keeps other "
-        "leaf categories (serving's category-walk fill after them is not measured). "
+        "with `recommend.rank_related`, the function `serving/_service.py` `_related` calls "
+        "(the same fit, reused): /similar keeps the learned lists in the ranker's order and "
+        "drops only neighbours without evidence, /complementary keeps other leaf categories "
+        "(serving's content neighbours and category-walk fill after them are not measured). "
+        "`shopwise_fallback_similar` is what /similar serves when a training run could not "
+        "learn the ranker (too little data): the pipeline's first transition generator read "
+        "in both directions (`recommend.similar_neighbours`, predecessors at "
+        "`SIMILAR_BACKWARD`), reordered by category (deepest shared category first: same "
+        "leaf, then same department, then the rest), the served similar method before "
+        "issue 23's learned ranker. "
         "`transition_forward` is the transition generator alone, following items only (the "
         "served similar source before issue 23, part 4); `transition_both_ways` counts "
         "follow-ups in both directions at full weight. "
+        "`related_ranker` is the learned item-to-item ranker (`recommend/related_ranker.py`; "
+        "served for similar, measured only for complementary, where EASE is served): the "
+        "union of each neighbour source's best 50 (transitions forward, "
+        "backward and next click, co-occurrence, cosine; basket co-occurrence, basket cosine "
+        "where timestamps mark baskets; EASE within its item limit; content where items have "
+        "attributes) ordered by a LightGBM lambdarank model on the sources' scores and ranks, "
+        "popularity and shared attributes. It learns from the training data only: the sources "
+        "are fitted without each sequence's end (its last item; for complementary its last "
+        "basket), the end labels the candidates, then the sources are refitted on all of it "
+        "(its fit time counts both). A neighbour's score is its softmax share among the "
+        "item's candidates, at the temperature that best completes held-out training baskets "
+        "(complementary). `related_ranker_served_order` is its lists in the category order "
+        "serving gives the transition fallback (similar) or in the complementary order "
+        "(`rank_related`, as above; the same fit, reused): why /similar serves the learned "
+        "lists in their own order. "
         "Category share: share of answered items in the query product's top-level category "
         "(Amazon attribute lists: brands only ever come first, so the first attribute ever seen "
         "later is the top category, the last the leaf; a root shared by most items, as in "

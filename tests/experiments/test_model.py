@@ -159,3 +159,5 @@ def test_only_an_experiment_that_changes_product_lists_takes_recommendations_in(
     assert not spec(variants=banners).treatment("summer").in_recommendations
     assert spec().treatment("control").in_recommendations
     assert spec(variants=banners, holdout=0.1).treatment("spring").in_recommendations
+    a_a = [{"name": "a"}, {"name": "b"}]
+    assert spec(variants=a_a).treatment("b").in_recommendations  # an A/A test counts every answer

@@ -119,6 +119,10 @@ def test_known_counts_give_known_numbers(engine: sa.Engine, log: Log) -> None:
     assert [look.day for look in variant.sequential.looks] == [0, 1, 2]
     assert found.crossovers == 0
     assert all(c.cuped is None for c in variant.comparisons)  # no unit has a pre-period
+    [guard] = variant.guardrail_sequentials  # the guardrail is read sequentially too
+    assert guard.metric == "revenue_per_visitor" and len(guard.looks) == 3
+    assert guard.looks[-1].estimate == pytest.approx(revenue.difference)
+    assert guard.p_value_adjusted == guard.p_value  # a family of one
     json_ready = found.to_dict()
     assert json_ready["variants"][0]["sequential"]["looks"][-1]["units_treatment"] == 20
 
@@ -168,6 +172,37 @@ def test_cuped_removes_variance_the_pre_period_predicts(engine: sa.Engine, log: 
     assert revenue.cuped.variance_reduction > 0.9
     assert revenue.ci_low is not None and revenue.ci_high is not None
     assert revenue.cuped.ci_high - revenue.cuped.ci_low < (revenue.ci_high - revenue.ci_low) / 2
+
+
+def test_cuped_uses_pre_period_behaviour_without_served_answers(
+    engine: sa.Engine, log: Log
+) -> None:
+    """Issue 24: a shop whose history holds no served answers still gets CUPED, from what the
+    units did before the start (their product views and orders), which predicts their spend."""
+    rng = np.random.default_rng(11)
+    for i in range(80):
+        shopper, variant = f"u{i}", "a" if i % 2 else "b"
+        views = int(rng.integers(0, 15))
+        for n in range(views):
+            log.event("product_viewed", shopper, T0 - 3 * DAY + i * 1000 + n, {"product_id": "p"})
+        if views > 10:
+            log.order(shopper, T0 - 2 * DAY + i * 1000, f"pre-{shopper}", {"p": 15.0})
+        noise = float(rng.integers(0, 3)) * 2.0
+        _unit(log, shopper, T0 + i * 1000, variant, spend=10.0 * views + noise)
+        log.event("product_viewed", shopper, T0 + i * 1000 + 5, {"product_id": "p"})  # after
+        if i % 3 == 0:  # an answer not clicked, so no arm's ctr is constant
+            log.answer(shopper, T0 + i * 1000 + 9, ["a"], experiment="exp", variant=variant)
+    log.flush(engine)
+    found = _read(engine, primary="revenue_per_visitor", guardrails=())
+    revenue = found.variants[0].comparisons[0]
+    assert revenue.metric == "revenue_per_visitor" and revenue.cuped is not None
+    assert "same_metric" not in revenue.cuped.covariates  # no unit was served a pre-period answer
+    assert {"pre_views", "pre_orders", "pre_revenue"} <= set(revenue.cuped.covariates)
+    assert revenue.cuped.variance_reduction > 0.9
+    assert revenue.ci_low is not None and revenue.ci_high is not None
+    assert revenue.cuped.ci_high - revenue.cuped.ci_low < (revenue.ci_high - revenue.ci_low) / 2
+    json_ready = found.to_dict()["variants"][0]["comparisons"][0]["cuped"]
+    assert json_ready["covariates"] == revenue.cuped.covariates
 
 
 def test_an_arm_too_small_is_reported_not_tested(engine: sa.Engine, log: Log) -> None:

@@ -18,6 +18,7 @@ from shopwise.stats import (
     MIN_UNITS_PER_ARM,
     Difference,
     adjust_p_values,
+    bayes_arms,
     bayes_means,
     bayes_proportions,
     bootstrap_mean_difference,
@@ -28,6 +29,7 @@ from shopwise.stats import (
     sample_size_means,
     sample_size_proportions,
     srm_check,
+    tuned_mixture_variance,
     two_proportion_ztest,
     welch_ttest,
 )
@@ -261,6 +263,60 @@ def test_beta_binomial_handles_zero_conversions() -> None:
         bayes_proportions(0, 200, 0, 200, seed=1, prior_successes=0)
 
 
+def test_bandit_arms_match_the_exact_posteriors() -> None:
+    """Two arms: the chance of being best is the exact chance to beat the other, the expected
+    loss the exact shortfall; means and intervals are the Beta's own."""
+    wins, tries = [40, 55], [1000, 1000]
+    arms = bayes_arms(wins, tries, seed=11)
+    (a_c, b_c), (a_t, b_t) = [(1 + w, 1 + n - w) for w, n in zip(wins, tries, strict=True)]
+    chance_t = _exact_chance_beta(a_t, b_t, a_c, b_c)
+    assert arms[1].chance_best == pytest.approx(chance_t, abs=0.005)
+    assert arms[0].chance_best + arms[1].chance_best == pytest.approx(1.0)
+    assert arms[1].expected_loss == pytest.approx(_exact_loss_beta(a_t, b_t, a_c, b_c), rel=0.05)
+    assert arms[0].expected_loss == pytest.approx(_exact_loss_beta(a_c, b_c, a_t, b_t), rel=0.02)
+    for arm, (a, b) in zip(arms, [(a_c, b_c), (a_t, b_t)], strict=True):
+        assert arm.mean == pytest.approx(stats.beta.mean(a, b), rel=1e-12)
+        low, high = stats.beta.ppf([0.025, 0.975], a, b)
+        assert (arm.ci_low, arm.ci_high) == pytest.approx((low, high), rel=1e-9)
+
+
+def test_bandit_arms_chance_of_being_best_matches_quadrature_for_three_arms() -> None:
+    """P(arm i best) = integral of its density times the others' distribution functions."""
+    wins, tries = [12, 20, 3], [100, 110, 40]
+    arms = bayes_arms(wins, tries, seed=3, credibility=0.9)
+    params = [(1 + w, 1 + n - w) for w, n in zip(wins, tries, strict=True)]
+    for i, arm in enumerate(arms):
+        others = [p for j, p in enumerate(params) if j != i]
+
+        def best(x: float, i: int = i, others: list[tuple[int, int]] = others) -> float:
+            below = math.prod(stats.beta.cdf(x, a, b) for a, b in others)
+            return float(stats.beta.pdf(x, *params[i]) * below)
+
+        exact, _ = integrate.quad(best, 0, 1, limit=200)
+        assert arm.chance_best == pytest.approx(exact, abs=0.005)
+        assert arm.ci_high - arm.ci_low == pytest.approx(
+            float(np.diff(stats.beta.interval(0.9, *params[i]))[0]), rel=1e-9
+        )
+    assert sum(arm.chance_best for arm in arms) == pytest.approx(1.0)
+    assert min(arm.expected_loss for arm in arms) == arms[1].expected_loss >= 0.0
+
+
+def test_bandit_arms_are_seeded_and_an_empty_arm_keeps_its_prior() -> None:
+    arms = bayes_arms([0, 5], [0, 50], seed=4)
+    assert bayes_arms([0, 5], [0, 50], seed=4) == arms
+    assert arms[0].mean == 0.5 and (arms[0].ci_low, arms[0].ci_high) == pytest.approx(
+        (0.025, 0.975)
+    )
+    with pytest.raises(InvalidInput, match="trials"):
+        bayes_arms([1], [1, 2], seed=1)
+    with pytest.raises(InvalidInput, match="trials"):
+        bayes_arms([], [], seed=1)
+    with pytest.raises(InvalidInput, match="successes"):
+        bayes_arms([3, 1], [2, 2], seed=1)
+    with pytest.raises(InvalidInput, match="draws"):
+        bayes_arms([1, 1], [2, 2], seed=1, draws=10)
+
+
 def test_normal_posterior_matches_quadrature(rng: np.random.Generator) -> None:
     control, treatment = rng.normal(20, 6, 400), rng.normal(20.5, 6, 420)
     result = bayes_means(control, treatment)
@@ -304,6 +360,20 @@ def test_msprt_matches_johari_equal_sample_closed_form() -> None:
         for n in (100, 200, 400)
     ]
     assert result.p_values == pytest.approx(np.minimum.accumulate(expected), rel=1e-10)
+
+
+def test_tuned_mixture_variance_follows_the_metric_spread_and_the_tuning_size() -> None:
+    log_term = -2.0 * math.log(0.05)
+    rho2 = (log_term + math.log(log_term + 1.0)) / 5000
+    assert tuned_mixture_variance(0.01, 200, 5000) == pytest.approx(rho2 * 2.0)
+    # scale-free: a metric ten times as spread gets a mixture ten times as wide
+    assert tuned_mixture_variance(1.0, 200, 5000) == pytest.approx(
+        100 * tuned_mixture_variance(0.01, 200, 5000)
+    )
+    # read at the tuning size, tau^2 / variance is the boundary's optimum for alpha
+    assert tuned_mixture_variance(0.01, 5000, 5000) / 0.01 == pytest.approx(7.9362, abs=1e-4)
+    with pytest.raises(InvalidInput, match="tuning_units"):
+        tuned_mixture_variance(0.01, 200, 0)
 
 
 def test_msprt_p_values_never_rise_and_intervals_nest() -> None:
@@ -357,7 +427,7 @@ def test_cuped_theta_is_the_ols_slope_and_reduction_the_squared_correlation(
     result = cuped(y_c, y_t, pre_c, pre_t)
     y, x = np.concatenate([y_c, y_t]), np.concatenate([pre_c, pre_t])
     slope = sm.OLS(y, sm.add_constant(x)).fit().params[1]
-    assert result.theta == pytest.approx(slope, rel=1e-9)
+    assert result.theta == pytest.approx((slope,), rel=1e-9) and result.used == (0,)
     assert result.variance_reduction == pytest.approx(stats.pearsonr(y, x).statistic ** 2)
     adjusted_c, adjusted_t = y_c - slope * (pre_c - x.mean()), y_t - slope * (pre_t - x.mean())
     reference = stats.ttest_ind(adjusted_t, adjusted_c, equal_var=False)
@@ -365,6 +435,35 @@ def test_cuped_theta_is_the_ols_slope_and_reduction_the_squared_correlation(
     assert result.adjusted_mean_treatment == pytest.approx(adjusted_t.mean())
     plain = welch_ttest(y_c, y_t)
     assert result.test.ci_high - result.test.ci_low < plain.ci_high - plain.ci_low
+
+
+def test_cuped_with_several_covariates_matches_statsmodels_ols(rng: np.random.Generator) -> None:
+    """Golden: theta is the OLS fit of the pooled metric on the covariates (with an intercept),
+    the variance removed its R squared, and the test Welch's on the OLS-adjusted values; a
+    constant column is left out of the fit."""
+    n_c, n_t = 600, 650
+    views = rng.poisson(4.0, n_c + n_t).astype(float)
+    spend = rng.gamma(2.0, 15.0, n_c + n_t) * (rng.random(n_c + n_t) < 0.4)
+    same = 0.5 * spend + rng.normal(0, 5, n_c + n_t)
+    flat = np.full(n_c + n_t, 3.0)
+    x = np.column_stack([same, views, flat, spend])
+    y = 2.0 * views + 0.6 * spend + 0.3 * same + rng.normal(0, 6, n_c + n_t)
+    y[n_c:] += 1.0
+    result = cuped(y[:n_c], y[n_c:], x[:n_c], x[n_c:])
+    kept = x[:, [0, 1, 3]]
+    fit = sm.OLS(y, sm.add_constant(kept)).fit()
+    assert result.used == (0, 1, 3)
+    assert result.theta[2] == 0.0
+    assert [result.theta[i] for i in (0, 1, 3)] == pytest.approx(list(fit.params[1:]), rel=1e-8)
+    assert result.variance_reduction == pytest.approx(fit.rsquared, rel=1e-9)
+    adjusted = y - (kept - kept.mean(axis=0)) @ fit.params[1:]
+    reference = stats.ttest_ind(adjusted[n_c:], adjusted[:n_c], equal_var=False)
+    assert result.test.p_value == pytest.approx(reference.pvalue, rel=1e-7)
+    assert result.adjusted_mean_control == pytest.approx(adjusted[:n_c].mean())
+    one = cuped(y[:n_c], y[n_c:], views[:n_c], views[n_c:])
+    as_column = cuped(y[:n_c], y[n_c:], views[:n_c, None], views[n_c:, None])
+    assert one == as_column  # a 1-D covariate is one column
+    assert result.variance_reduction > one.variance_reduction
 
 
 def test_cuped_with_an_unrelated_covariate_changes_little(rng: np.random.Generator) -> None:
@@ -380,6 +479,14 @@ def test_cuped_refuses_mismatched_or_constant_covariates(rng: np.random.Generato
         cuped(y, y, y, y[:40])
     with pytest.raises(InvalidInput, match="constant"):
         cuped(y, y, np.ones(50), np.ones(50))
+    with pytest.raises(InvalidInput, match="constant"):
+        cuped(y, y, np.ones((50, 3)), np.ones((50, 3)))
+    with pytest.raises(InvalidInput, match="treatment_covariate"):
+        cuped(y, y, np.ones((50, 2)), np.ones((50, 3)))
+    with pytest.raises(InvalidInput, match="control_covariate"):
+        cuped(y, y, np.ones((50, 2, 2)), np.ones((50, 2, 2)))
+    with pytest.raises(InvalidInput, match="missing"):
+        cuped(y, y, np.full(50, np.nan), y)
 
 
 # --- multiple comparisons ---------------------------------------------------------------------

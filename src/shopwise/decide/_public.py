@@ -41,13 +41,19 @@ REASON_CODES: Final = {
     "events",
     "precomputed:<model>": "the worker's precomputed list for the shopper's profile, from the "
     "named model",
+    "similar:learned": (
+        "the learned similar-items ranker's neighbours of the product (a LightGBM ranker over "
+        "the co-viewed, co-bought, EASE and content sources, which weighs the shared category "
+        "itself), in its order"
+    ),
     "similar:co-viewed": (
         "viewed right before or after the product by other shoppers (the transition model, "
-        "both ways); the product's own leaf category first, then its department, then the rest"
+        "both ways), when the training run could not learn the ranker (too little data); the "
+        "product's own leaf category first, then its department, then the rest"
     ),
     "similar:content": (
         "close in content (text, category and brand) to the product, in its department: after "
-        "the co-viewed products, and all a product the model never saw has"
+        "the learned or co-viewed products, and all a product the model never saw has"
     ),
     "complementary:co-visited": (
         "bought or viewed by the same shoppers as the product (EASE item-to-item, else the "

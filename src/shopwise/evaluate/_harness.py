@@ -30,6 +30,7 @@ from shopwise.evaluate._metrics import (
 from shopwise.evaluate._specs import ModelSpec, Params
 from shopwise.evaluate._splits import Queries, Split
 from shopwise.recommend.candidates import FloatArray, IntArray, InteractionData, Recommender
+from shopwise.recommend.training import fit_report
 
 SELECTION_METRIC = "NDCG@10"
 """Validation metric that picks a model's parameters."""
@@ -221,9 +222,9 @@ def _validate(
 
 
 def _fit_report(model: Recommender) -> dict[str, Any]:
-    """What the fitted model reports about its own fit (its ``fit_report()``), if anything."""
-    report = getattr(model, "fit_report", None)
-    return {"fit_report": report()} if callable(report) else {}
+    """What the fitted model reports about its own fit, if anything (:func:`fit_report`)."""
+    report = fit_report(model)
+    return {} if report is None else {"fit_report": report}
 
 
 def evaluate_model(

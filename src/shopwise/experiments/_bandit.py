@@ -14,6 +14,10 @@ attributed and filtered for analytics consent by :func:`shopwise.kpis.read_unit_
 banner bandit only banner clicks (``promotion_clicked``) count, since a click on the answer's
 products says nothing about its banner; otherwise every click type of the KPIs. They are read
 again in the background when older than ``refresh_seconds``; a request never waits for the store.
+
+:func:`read_bandit` reads a bandit's results from the same counts: each arm's posterior of its
+reward rate, its chance of being the best arm and the expected loss of choosing it
+(:func:`shopwise.stats.bayes_arms`), and its share of the traffic.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -33,6 +37,7 @@ from shopwise.experiments._model import Experiment
 from shopwise.kpis import Exposure, read_unit_totals
 from shopwise.privacy import ConsentPolicy
 from shopwise.schema import EventType
+from shopwise.stats import bayes_arms
 
 log = logging.getLogger("shopwise.experiments")
 
@@ -40,6 +45,10 @@ EXPLORATION: Final = 0.1
 """The served sampler's share of uniformly drawn arms."""
 REFRESH_SECONDS: Final = 30.0
 """Age at which the served sampler reads an experiment's posteriors again."""
+PRIOR: Final = (1.0, 1.0)
+"""The Beta prior of every arm's reward rate (uniform): successes, failures."""
+WINNER_CHANCE: Final = 0.95
+"""The chance of being best at which a bandit's results call its leading arm the winner."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +79,53 @@ def thompson_choice(
         return int(rng.integers(len(counts)))
     clicked = np.array([c.clicked for c in counts], dtype=np.float64)
     shown = np.array([c.shown for c in counts], dtype=np.float64)
-    return int(np.argmax(rng.beta(1.0 + clicked, 1.0 + shown - clicked)))
+    return int(np.argmax(rng.beta(PRIOR[0] + clicked, PRIOR[1] + shown - clicked)))
+
+
+def arm_counts(
+    engine: sa.Engine,
+    policy: ConsentPolicy,
+    experiment: Experiment,
+    *,
+    end_ms: int,
+    window_hours: int = 24,
+) -> dict[str, ArmCounts]:
+    """Each arm's answers of ``experiment`` served from its start to ``end_ms``, and how many
+    of them were clicked (by :func:`reward_clicks`), for consenting shoppers only.
+
+    Parameters
+    ----------
+    engine, policy
+        The store and the consent modes.
+    experiment
+        The bandit.
+    end_ms
+        The end of the answers read (the stop, or now).
+    window_hours
+        The attribution window of clicks.
+    """
+    arms = {variant.name for variant in experiment.variants}
+
+    def answer(exposure: Exposure) -> tuple[str, str] | None:
+        if exposure.experiment != experiment.id or exposure.dims.variant not in arms:
+            return None
+        return exposure.dims.variant, exposure.recommendation_id
+
+    found = read_unit_totals(
+        engine,
+        policy,
+        experiment.started_at or 0,
+        end_ms,
+        answer,
+        window_hours=window_hours,
+        click_types=reward_clicks(experiment),
+    )
+    shown: dict[str, int] = dict.fromkeys(arms, 0)
+    clicked: dict[str, int] = dict.fromkeys(arms, 0)
+    for (arm, _answer), totals in found.items():
+        shown[arm] += 1
+        clicked[arm] += totals.clicks > 0
+    return {arm: ArmCounts(shown[arm], clicked[arm]) for arm in arms}
 
 
 def reward_clicks(experiment: Experiment) -> tuple[str, ...] | None:
@@ -135,30 +190,10 @@ class ThompsonSampler:
 
     def refresh(self, experiment: Experiment) -> dict[str, ArmCounts]:
         """Read ``experiment``'s answers and clicks from the store now; the new counts."""
-        arms = {variant.name for variant in experiment.variants}
-
-        def answer(exposure: Exposure) -> tuple[str, str] | None:
-            if exposure.experiment != experiment.id or exposure.dims.variant not in arms:
-                return None
-            return exposure.dims.variant, exposure.recommendation_id
-
-        start = experiment.started_at or 0
         end = experiment.stopped_at or int(time.time() * 1000) + 1
-        found = read_unit_totals(
-            self._engine,
-            self._policy,
-            start,
-            end,
-            answer,
-            window_hours=self._window_hours,
-            click_types=reward_clicks(experiment),
+        counts = arm_counts(
+            self._engine, self._policy, experiment, end_ms=end, window_hours=self._window_hours
         )
-        shown: dict[str, int] = dict.fromkeys(arms, 0)
-        clicked: dict[str, int] = dict.fromkeys(arms, 0)
-        for (arm, _answer), totals in found.items():
-            shown[arm] += 1
-            clicked[arm] += totals.clicks > 0
-        counts = {arm: ArmCounts(shown[arm], clicked[arm]) for arm in arms}
         self._counts[experiment.id] = (time.monotonic(), counts)
         return counts
 
@@ -179,3 +214,136 @@ class ThompsonSampler:
         finally:
             with self._lock:
                 self._refreshing.discard(experiment.id)
+
+
+@dataclass(frozen=True, slots=True)
+class BanditArm:
+    """One arm's read: its answers, the rewarded ones, its share of the bandit's answers, and
+    the ``Beta(1 + rewarded, 1 + shown - rewarded)`` posterior of its reward rate."""
+
+    name: str
+    shown: int
+    rewarded: int
+    share: float | None
+    """The arm's share of the bandit's answers (``None`` before any)."""
+    mean: float
+    ci_low: float
+    ci_high: float
+    chance_best: float
+    """Posterior probability that the arm's reward rate is the highest."""
+    expected_loss: float
+    """Posterior mean of the best rate minus this arm's: what choosing it costs."""
+
+    @property
+    def posterior(self) -> tuple[float, float]:
+        """The parameters of the arm's Beta posterior."""
+        return PRIOR[0] + self.rewarded, PRIOR[1] + self.shown - self.rewarded
+
+
+@dataclass(frozen=True, slots=True)
+class BanditResults:
+    """A bandit read by its posteriors (a split that follows the learning voids the
+    fixed-horizon and sequential tests); ``reward`` names what rewards an arm."""
+
+    reward: str
+    credibility: float
+    threshold: float
+    """The chance of being best at which the leader is called the winner."""
+    leader: str | None
+    winner: str | None
+    """The leader, once its chance of being best passes ``threshold``."""
+    decision: str
+    arms: list[BanditArm]
+
+
+def bandit_results(
+    counts: Mapping[str, ArmCounts],
+    *,
+    reward: str,
+    seed: int | np.random.Generator,
+    threshold: float = WINNER_CHANCE,
+    credibility: float = 0.95,
+) -> BanditResults:
+    """The posteriors of a bandit's arms from their counts (see :class:`BanditResults`).
+
+    Parameters
+    ----------
+    counts
+        Each arm's answers and rewarded answers, in report order.
+    reward
+        What rewards an arm, in words (for the report).
+    seed
+        Seed or generator of the Monte Carlo draws (chance of being best, expected loss).
+    threshold
+        The chance of being best that makes the leader the winner.
+    credibility
+        Mass of each arm's credible interval.
+    """
+    names = list(counts)
+    shown = [counts[name].shown for name in names]
+    rewarded = [counts[name].clicked for name in names]
+    posteriors = bayes_arms(
+        rewarded,
+        shown,
+        seed=seed,
+        prior_successes=PRIOR[0],
+        prior_failures=PRIOR[1],
+        credibility=credibility,
+    )
+    total = sum(shown)
+    arms = [
+        BanditArm(
+            name=name,
+            shown=n,
+            rewarded=won,
+            share=n / total if total else None,
+            mean=post.mean,
+            ci_low=post.ci_low,
+            ci_high=post.ci_high,
+            chance_best=post.chance_best,
+            expected_loss=post.expected_loss,
+        )
+        for name, n, won, post in zip(names, shown, rewarded, posteriors, strict=True)
+    ]
+    leader = max(arms, key=lambda arm: arm.chance_best) if total else None
+    winner = leader if leader is not None and leader.chance_best > threshold else None
+    return BanditResults(
+        reward=reward,
+        credibility=credibility,
+        threshold=threshold,
+        leader=None if leader is None else leader.name,
+        winner=None if winner is None else winner.name,
+        decision=_bandit_decision(leader, threshold),
+        arms=arms,
+    )
+
+
+def read_bandit(
+    engine: sa.Engine,
+    policy: ConsentPolicy,
+    experiment: Experiment,
+    *,
+    end_ms: int,
+    window_hours: int = 24,
+    seed: int | np.random.Generator = 0,
+) -> BanditResults:
+    """:func:`bandit_results` of a stored bandit's answers up to ``end_ms``, counted as the
+    served sampler counts them (:func:`arm_counts`)."""
+    found = arm_counts(engine, policy, experiment, end_ms=end_ms, window_hours=window_hours)
+    ordered = {variant.name: found[variant.name] for variant in experiment.variants}
+    clicks = reward_clicks(experiment)
+    reward = (
+        "an answer clicked"
+        if clicks is None
+        else f"an answer's banner clicked ({', '.join(str(c) for c in clicks)})"
+    )
+    return bandit_results(ordered, reward=reward, seed=seed)
+
+
+def _bandit_decision(leader: BanditArm | None, threshold: float) -> str:
+    if leader is None:
+        return "not enough data"
+    chance = f"{leader.name} leads with a {leader.chance_best:.3f} chance of being best"
+    if leader.chance_best > threshold:
+        return f"{chance}, past {threshold:g}: {leader.name} wins"
+    return f"{chance}, short of {threshold:g}: keep learning"

@@ -191,10 +191,14 @@ class ExperimentSpec(BaseModel):
 
     @property
     def shapes_products(self) -> bool:
-        """Whether the experiment changes product lists (a variant's, or its holdout's): only
-        then are recommendation answers in it; otherwise only decisions are (banner, layout,
-        content)."""
-        return self.holdout > 0 or any(v.treatment(self.id).shapes_products for v in self.variants)
+        """Whether recommendation answers are in the experiment: when it changes product lists
+        (a variant's, or its holdout's), and when no variant changes anything (an A/A test is
+        about every answer of its placements); an experiment that changes only what decisions
+        add (banner, layout, content) is in decisions only."""
+        treatments = [v.treatment(self.id) for v in self.variants]
+        if self.holdout > 0 or any(t.shapes_products for t in treatments):
+            return True
+        return not any(t.changes_decisions for t in treatments)
 
 
 class Experiment(ExperimentSpec):

@@ -14,10 +14,19 @@ only (:func:`shopwise.kpis.read_unit_totals`). Per unit, the metrics are:
 The statistics all come from :mod:`shopwise.stats`, in the order an analyst reads them: the sample
 ratio check first (a mismatch voids everything else), then, per variant and metric, the fixed
 horizon test (z-test or Welch, with a bootstrap interval for means), the Bayesian comparison and
-CUPED with each unit's same metric over the pre-period (the days before the start, from its own
-answers); Holm across the guardrail comparisons; and the mSPRT over cumulative looks of the
+CUPED; Holm across the guardrail comparisons; and the mSPRT over cumulative looks of the
 primary metric (daily by default; ``look_ms`` sets another interval, as a compressed simulated run
 needs), whose always-valid p-value is the decision the report leads with.
+
+CUPED's covariates are each unit's behaviour in the pre-period (the days before the start): the
+same metric over the answers it was served then, and its product views, adds to cart, orders and
+order revenue from the consented events whether an answer led to them or not
+(:func:`shopwise.kpis.read_unit_behaviour`), so a shop whose history holds no served answers still
+has covariates. The regression on them is fitted on both arms pooled.
+
+A bandit (``kind: bandit``) splits its traffic by what it has learnt, so the fixed-horizon tests,
+Holm and the mSPRT, which assume a planned split, are not run: its results are each arm's
+posterior instead (:func:`~shopwise.experiments._bandit.read_bandit`).
 """
 
 from __future__ import annotations
@@ -33,8 +42,17 @@ import sqlalchemy as sa
 from numpy.typing import NDArray
 
 from shopwise.errors import Conflict, InvalidInput
+from shopwise.experiments._bandit import BanditResults, read_bandit
 from shopwise.experiments._model import METRICS, PROPORTIONS, Experiment
-from shopwise.kpis import DAY_MS, Exposure, Totals, read_unit_totals
+from shopwise.kpis import (
+    BEHAVIOUR,
+    DAY_MS,
+    Behaviour,
+    Exposure,
+    Totals,
+    read_unit_behaviour,
+    read_unit_totals,
+)
 from shopwise.privacy import ConsentPolicy
 from shopwise.stats import (
     MIN_UNITS_PER_ARM,
@@ -48,15 +66,22 @@ from shopwise.stats import (
     difference_of_proportions,
     msprt,
     srm_check,
+    tuned_mixture_variance,
     two_proportion_ztest,
     welch_ttest,
 )
 
 MAX_LOOKS: Final = 1000
 """The most sequential looks a report takes (each holds a result per variant in memory)."""
+TUNING_UNITS: Final = 5000
+"""Units (all arms) at which the sequential test is most sensitive by default (GrowthBook's
+default sequential tuning parameter)."""
 PRE_PERIOD_DAYS: Final = 14
-"""Days before the start whose answers give each unit's CUPED covariate."""
+"""Days before the start whose answers and behaviour give each unit's CUPED covariates."""
 COUNTS: Final = ("impressions", "clicks", "adds", "orders", "revenue")
+COVARIATES: Final = ("same_metric", *(f"pre_{name}" for name in BEHAVIOUR))
+"""CUPED's covariates, in column order: the metric over the pre-period's answers, then the
+pre-period's product views, adds to cart, orders and order revenue."""
 
 Matrix = NDArray[np.float64]
 
@@ -78,13 +103,15 @@ class Arm:
 
 @dataclass(frozen=True, slots=True)
 class Cuped:
-    """Welch's test of the metric after CUPED adjustment, and the variance it removed."""
+    """Welch's test of the metric after CUPED adjustment, the variance it removed, and the
+    covariates that took part (those of :data:`COVARIATES` that vary over the units)."""
 
     variance_reduction: float
     difference: float
     ci_low: float
     ci_high: float
     p_value: float
+    covariates: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +176,11 @@ class VariantResult:
     variant: str
     decision: str
     sequential: Sequential | None
+    """The primary metric's mSPRT: the decision."""
     comparisons: list[Comparison]
+    guardrail_sequentials: list[Sequential]
+    """Each guardrail's mSPRT (those with a readable look), Holm-adjusted across the guardrails
+    and variants, so a guardrail may be watched as often as the primary metric."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +212,8 @@ class ExperimentResults:
     """Units seen in more than one variant; each is counted in its first."""
     look_ms: int = DAY_MS
     """Interval between the sequential test's looks."""
+    bandit: BanditResults | None = None
+    """A bandit's posterior read, which replaces ``variants`` (empty then) and decides."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,11 +221,13 @@ class ExperimentResults:
 
 @dataclass(frozen=True, slots=True)
 class _ArmData:
-    """Per-unit daily counts of one arm (units by days) and the units' pre-period totals."""
+    """Per-unit daily counts of one arm (units by days), the units' pre-period totals over
+    their answers, and their pre-period behaviour (units by :data:`~shopwise.kpis.BEHAVIOUR`)."""
 
     name: str
     daily: dict[str, Matrix]
     pre: dict[str, Matrix]
+    behaviour: Matrix
 
     @property
     def units(self) -> int:
@@ -203,9 +238,12 @@ class _ArmData:
         totals = self._totals()
         return metric_values(metric, totals)[members(metric, totals)]
 
-    def covariate(self, metric: str) -> Matrix:
-        """The pre-period value of the units of :meth:`final`, in the same order."""
-        return metric_values(metric, self.pre)[members(metric, self._totals())]
+    def covariates(self, metric: str) -> Matrix:
+        """The pre-period covariates (:data:`COVARIATES`) of the units of :meth:`final`, in the
+        same order: one row per unit."""
+        same = metric_values(metric, self.pre)[:, np.newaxis]
+        both: Matrix = np.hstack([same, self.behaviour])
+        return both[members(metric, self._totals())]
 
     def _totals(self) -> dict[str, Matrix]:
         return {name: counts.sum(axis=1) for name, counts in self.daily.items()}
@@ -259,9 +297,10 @@ def experiment_results(
     check_split: bool = True,
     window_hours: int = 24,
     alpha: float = 0.05,
-    minimum_effect: float = 0.1,
+    tuning_units: int = TUNING_UNITS,
     seed: int = 0,
     look_ms: int = DAY_MS,
+    bandit: BanditResults | None = None,
 ) -> ExperimentResults:
     """Read an experiment from the event log (see the module docstring).
 
@@ -284,13 +323,18 @@ def experiment_results(
         The attribution window.
     alpha
         Significance level of every test, interval and of Holm's family.
-    minimum_effect
-        Smallest relative change of the primary metric worth detecting: the mSPRT's mixture
-        standard deviation is this share of the control's value at the first look.
+    tuning_units
+        Units (all arms) at which the mSPRT is most sensitive: its mixture variance comes from
+        each metric's own spread at the latest look
+        (:func:`~shopwise.stats.tuned_mixture_variance`).
     seed
         Seed of the bootstrap and Bayesian draws (the same data and seed give the same result).
     look_ms
         Interval between the sequential test's cumulative looks (a day by default).
+    bandit
+        A bandit's posterior read (:func:`~shopwise.experiments._bandit.read_bandit`): when
+        given, the per-variant tests and the sequential test are not run (a split that follows
+        the learning voids them) and the bandit's read decides.
     """
     _check(variants, control, primary, guardrails, weights, start_ms, end_ms)
     if look_ms < 1:
@@ -300,24 +344,18 @@ def experiment_results(
         raise _invalid(
             "look_ms", f"gives more than {MAX_LOOKS} looks over this span; use at least {shortest}"
         )
+    span = (start_ms, end_ms, look_ms)
     arms, crossovers = _load(
-        engine, policy, experiment_id, variants, (start_ms, end_ms, look_ms), window_hours
+        engine, policy, experiment_id, variants, span, window_hours, pre_period=bandit is None
     )
     srm = _srm(arms, weights) if check_split else None
-    rng = np.random.default_rng(seed)
-    control_arm = next(arm for arm in arms if arm.name == control)
-    treated = [arm for arm in arms if arm.name != control]
-    comparisons = [
-        _compare_all(control_arm, arm, [primary, *guardrails], alpha, rng) for arm in treated
-    ]
-    comparisons = _holm(comparisons, list(guardrails), alpha)
-    sequentials = _sequentials(
-        control_arm, treated, primary, (start_ms, end_ms, look_ms), alpha, minimum_effect
-    )
-    results = [
-        VariantResult(arm.name, _decision(srm, seq, alpha), seq, found)
-        for arm, seq, found in zip(treated, sequentials, comparisons, strict=True)
-    ]
+    if bandit is None:
+        results = _variants(
+            arms, control, [primary, *guardrails], span, srm, alpha, (tuning_units, seed)
+        )
+        decision = _overall(srm, results)
+    else:
+        results, decision = [], bandit.decision
     return ExperimentResults(
         experiment=experiment_id,
         start=_iso(start_ms),
@@ -326,13 +364,39 @@ def experiment_results(
         primary=primary,
         guardrails=list(guardrails),
         alpha=alpha,
-        decision=_overall(srm, results),
+        decision=decision,
         srm=srm,
         arms=[_summary(arm) for arm in arms],
         variants=results,
         crossovers=crossovers,
         look_ms=look_ms,
+        bandit=bandit,
     )
+
+
+def _variants(
+    arms: list[_ArmData],
+    control: str,
+    metrics: list[str],
+    span: tuple[int, int, int],
+    srm: Srm | None,
+    alpha: float,
+    tuning: tuple[int, int],
+) -> list[VariantResult]:
+    """Every variant against the control: ``metrics`` are the primary then the guardrails;
+    ``tuning`` is (tuning units, seed)."""
+    tuning_units, seed = tuning
+    rng = np.random.default_rng(seed)
+    control_arm = next(arm for arm in arms if arm.name == control)
+    treated = [arm for arm in arms if arm.name != control]
+    comparisons = [_compare_all(control_arm, arm, metrics, alpha, rng) for arm in treated]
+    comparisons = _holm(comparisons, metrics[1:], alpha)
+    sequentials = _sequentials(control_arm, treated, metrics[0], span, alpha, tuning_units)
+    guarded = _guardrail_sequentials(control_arm, treated, metrics[1:], span, alpha, tuning_units)
+    return [
+        VariantResult(arm.name, _decision(srm, seq, alpha), seq, found, guards)
+        for arm, seq, found, guards in zip(treated, sequentials, comparisons, guarded, strict=True)
+    ]
 
 
 def results_of(
@@ -349,8 +413,10 @@ def results_of(
     looked at every ``look_ms`` (a day by default).
 
     The holdout, when the experiment has one, is read as one more variant. A bandit's arms are
-    drawn per request, not split by planned weights, so its split is not checked; nor is the
-    split of an experiment whose weights changed while it ran (its units keep their variant).
+    drawn per request, not split by planned weights, so its split is not checked, and it is read
+    by its arms' posteriors (``seed`` seeds their draws too) instead of the tests; nor is the
+    split of an experiment whose weights changed while it ran checked (its units keep their
+    variant).
 
     Raises
     ------
@@ -364,14 +430,19 @@ def results_of(
     # a bandit's split follows its learning; after a weight change the units assigned before
     # keep their variant, so the split no longer follows the weights either
     check_split = experiment.kind != "bandit" and experiment.weights_changed_at is None
-    end = experiment.stopped_at or now_ms
+    end = max(experiment.stopped_at or now_ms, experiment.started_at + 1)
+    bandit = (
+        read_bandit(engine, policy, experiment, end_ms=end, window_hours=window_hours, seed=seed)
+        if experiment.kind == "bandit"
+        else None
+    )
     return experiment_results(
         engine,
         experiment.id,
         names,
         names[0],
         experiment.started_at,
-        max(end, experiment.started_at + 1),
+        end,
         experiment.primary_metric,
         experiment.guardrails,
         policy=policy,
@@ -380,6 +451,7 @@ def results_of(
         window_hours=window_hours,
         seed=seed,
         look_ms=look_ms,
+        bandit=bandit,
     )
 
 
@@ -412,9 +484,12 @@ def _load(
     variants: Sequence[str],
     span: tuple[int, int, int],
     window_hours: int,
+    *,
+    pre_period: bool = True,
 ) -> tuple[list[_ArmData], int]:
-    """Each arm's per-unit counts per look interval and pre-period totals, and the crossover
-    count; ``span`` is (start, end, look interval) in ms."""
+    """Each arm's per-unit counts per look interval and pre-period totals and behaviour (zero
+    without ``pre_period``), and the crossover count; ``span`` is (start, end, look interval)
+    in ms."""
     start_ms, end_ms, look_ms = span
     known = set(variants)
 
@@ -428,13 +503,8 @@ def _load(
     for profile, variant, day in found:
         first[profile] = min(first.get(profile, (day, variant)), (day, variant))
     crossovers = len({p for p, v, _d in found if first[p][1] != v})
-    pre = read_unit_totals(
-        engine,
-        policy,
-        start_ms - PRE_PERIOD_DAYS * DAY_MS,
-        start_ms,
-        lambda exposure: exposure.profile if exposure.profile in first else None,
-        window_hours=window_hours,
+    pre, behaviour = (
+        _pre_period(engine, policy, start_ms, set(first), window_hours) if pre_period else ({}, {})
     )
     days = _looks(start_ms, end_ms, look_ms)
     arms = []
@@ -446,11 +516,31 @@ def _load(
             if variant == name and profile in index:
                 _put(daily, totals, (index[profile], day))
         before = {c: np.zeros(len(units)) for c in COUNTS}
+        did = np.zeros((len(units), len(BEHAVIOUR)))
         for profile, i in index.items():
             if profile in pre:
                 _put(before, pre[profile], (i,))
-        arms.append(_ArmData(name, daily, before))
+            if profile in behaviour:
+                did[i] = behaviour[profile].row()
+        arms.append(_ArmData(name, daily, before, did))
     return arms, crossovers
+
+
+def _pre_period(
+    engine: sa.Engine, policy: ConsentPolicy, start_ms: int, units: set[str], window_hours: int
+) -> tuple[dict[str, Totals], dict[str, Behaviour]]:
+    """The units' attributed totals over the answers served in the pre-period, and their
+    behaviour then (one read of the log each)."""
+    begin = start_ms - PRE_PERIOD_DAYS * DAY_MS
+    answers = read_unit_totals(
+        engine,
+        policy,
+        begin,
+        start_ms,
+        lambda exposure: exposure.profile if exposure.profile in units else None,
+        window_hours=window_hours,
+    )
+    return answers, read_unit_behaviour(engine, policy, begin, start_ms, units)
 
 
 def _put(arrays: dict[str, Matrix], totals: Totals, at: tuple[int, ...]) -> None:
@@ -514,7 +604,7 @@ def _compare(
         )
     except InvalidInput as refused:  # the engine's refusal: too few units, constant arms
         return _replace(base, error=refused.message)
-    adjusted = _cuped(y_c, y_t, control.covariate(metric), treatment.covariate(metric), alpha)
+    adjusted = _cuped(y_c, y_t, control.covariates(metric), treatment.covariates(metric), alpha)
     return _replace(base, cuped=adjusted, **found)
 
 
@@ -557,8 +647,8 @@ def _bayes_fields(bayes: Any) -> dict[str, float]:
 
 
 def _cuped(y_c: Matrix, y_t: Matrix, x_c: Matrix, x_t: Matrix, alpha: float) -> Cuped | None:
-    """CUPED with the pre-period values, or ``None`` when they explain nothing (no unit has a
-    pre-period, or all have the same)."""
+    """CUPED with the pre-period covariates, or ``None`` when they explain nothing (no unit has
+    a pre-period, or all have the same)."""
     try:
         found = cuped(y_c, y_t, x_c, x_t, alpha=alpha)
     except InvalidInput:
@@ -569,6 +659,7 @@ def _cuped(y_c: Matrix, y_t: Matrix, x_c: Matrix, x_t: Matrix, alpha: float) -> 
         ci_low=found.test.ci_low,
         ci_high=found.test.ci_high,
         p_value=found.test.p_value,
+        covariates=[COVARIATES[i] for i in found.used],
     )
 
 
@@ -598,9 +689,9 @@ def _sequentials(
     metric: str,
     span: tuple[int, int, int],
     alpha: float,
-    minimum_effect: float,
+    tuning_units: int,
 ) -> list[Sequential | None]:
-    found = [_sequential(control, arm, metric, span, alpha, minimum_effect) for arm in treated]
+    found = [_sequential(control, arm, metric, span, alpha, tuning_units) for arm in treated]
     present = {i: seq for i, seq in enumerate(found) if seq is not None}
     if not present:
         return found
@@ -611,13 +702,38 @@ def _sequentials(
     return found
 
 
+def _guardrail_sequentials(
+    control: _ArmData,
+    treated: list[_ArmData],
+    guardrails: list[str],
+    span: tuple[int, int, int],
+    alpha: float,
+    tuning_units: int,
+) -> list[list[Sequential]]:
+    """Per variant, the mSPRT of each guardrail that can be read, Holm-adjusted across all of
+    them (the family of the fixed-horizon guardrail tests)."""
+    found = [
+        [
+            seq
+            for metric in guardrails
+            if (seq := _sequential(control, arm, metric, span, alpha, tuning_units)) is not None
+        ]
+        for arm in treated
+    ]
+    raw = [seq.p_value for per_arm in found for seq in per_arm]
+    if not raw:
+        return found
+    adjusted = iter(adjust_p_values(raw, method="holm", alpha=alpha).p_values)
+    return [[_replace(seq, p_value_adjusted=next(adjusted)) for seq in arm] for arm in found]
+
+
 def _sequential(
     control: _ArmData,
     treatment: _ArmData,
     metric: str,
     span: tuple[int, int, int],
     alpha: float,
-    minimum_effect: float,
+    tuning_units: int,
 ) -> Sequential | None:
     """The mSPRT over the cumulative looks that can be read (enough units, some spread);
     ``None`` before the first such look; ``span`` is (start, end, look interval) in ms."""
@@ -632,11 +748,9 @@ def _sequential(
             looks.append((day, c.size, t.size, look))
     if not looks:
         return None
-    first_day = looks[0][0]
-    scale = abs(float(c_values[c_in[:, first_day], first_day].mean())) * minimum_effect
-    if scale == 0.0:
-        return None
-    result = msprt([look for *_rest, look in looks], mixture_variance=scale**2, alpha=alpha)
+    _day, n_c, n_t, last = looks[-1]
+    tau2 = tuned_mixture_variance(last.variance, n_c + n_t, tuning_units, alpha)
+    result = msprt([look for *_rest, look in looks], mixture_variance=tau2, alpha=alpha)
     rows = [
         Look(
             day=day,

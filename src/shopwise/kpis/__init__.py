@@ -4,7 +4,8 @@ Measurement stage, above privacy and the store: :class:`KpiRefresh` (the worker'
 keeps per-hour and per-day counts in ``kpi_buckets`` current from the event log under the
 attribution rules of :func:`aggregate`, for consenting shoppers only; :func:`read_kpis` reads them
 with their rates (the API's ``GET /v1/kpis`` and ``shopwise kpis``); :func:`read_unit_totals`
-runs the same attribution over the log grouped as its caller asks (an experiment's units).
+runs the same attribution over the log grouped as its caller asks (an experiment's units), and
+:func:`read_unit_behaviour` reads chosen shoppers' views, adds and orders (CUPED's covariates).
 """
 
 from shopwise.kpis._attribution import (
@@ -20,14 +21,16 @@ from shopwise.kpis._attribution import (
 )
 from shopwise.kpis._query import GRAINS, RATES, Grain, read_kpis
 from shopwise.kpis._refresh import CONSUMER, KpiRefresh
-from shopwise.kpis._units import read_unit_totals
+from shopwise.kpis._units import BEHAVIOUR, Behaviour, read_unit_behaviour, read_unit_totals
 
 __all__ = [
+    "BEHAVIOUR",
     "CONSUMER",
     "DAY_MS",
     "GRAINS",
     "HOUR_MS",
     "RATES",
+    "Behaviour",
     "Dims",
     "Exposure",
     "Grain",
@@ -38,5 +41,6 @@ __all__ = [
     "aggregate",
     "aggregate_by",
     "read_kpis",
+    "read_unit_behaviour",
     "read_unit_totals",
 ]

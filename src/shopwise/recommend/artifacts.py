@@ -51,6 +51,11 @@ class RecommenderArtifact:
     """The content featurizer fitted on the catalog, which ``/similar`` finds a product's
     content neighbours with (a product added since training included); ``None`` when no product
     had content, and in artifacts trained before it was kept. It keeps no shopper's data."""
+    similar: ItemNeighbours | None = None
+    """The learned similar-items ranker's neighbours of each item
+    (:class:`~shopwise.recommend.related_ranker.RelatedRanker`), which ``/similar`` serves in
+    their order; ``None`` when it could not be trained (the stats say why: the transition
+    generator answers), and in artifacts trained before it was kept. It keeps no row per user."""
 
     def forget(self, profiles: Collection[str]) -> int:
         """Remove the rows of ``profiles`` from the models that keep a row per user; returns how

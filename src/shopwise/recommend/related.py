@@ -6,7 +6,12 @@ Serving (:meth:`shopwise.serving.Recommendations.similar`) and the item-to-item 
 is what is served. A model's neighbours of the query product are kept when they carry evidence
 (a score above :data:`NO_EVIDENCE`) and then:
 
-* similar: reordered, never filtered, by the product's category: the neighbours sharing the
+* similar from the learned ranker (``learned``, the neighbours a training run keeps of
+  :mod:`~shopwise.recommend.related_ranker`): in the ranker's order, which already weighs the
+  shared category among its features (moving the product's own category to the front undoes
+  what it learned, ``docs/benchmarks.md``, item-to-item);
+* similar from another model (the transition generator, when no learned list was trained):
+  reordered, never filtered, by the product's category: the neighbours sharing the
   deepest category path prefix with the product first (its own leaf, then each parent up to its
   department), then the others, each group in the model's order. The scores that come back are
   the model's scores, sorted, handed out in the new order: a caller that sorts by score (the
@@ -15,8 +20,9 @@ is what is served. A model's neighbours of the query product are kept when they 
   same), in the model's order. Those of the product's own leaf are left to serving's category
   walk, which shows that leaf last of all (what goes with a tent is rarely another tent).
 
-:class:`ItemNeighbours` is what a training run keeps of the complementary model (EASE): each
-item's best neighbours, as a sparse matrix, rather than the dense item x item weights.
+:class:`ItemNeighbours` is what a training run keeps of the complementary model (EASE) and of
+the learned similar-items ranker: each item's best neighbours, as a sparse matrix, rather than
+the dense item x item weights.
 :class:`ContentNeighbours` is what it keeps of the content model for ``/similar``: the content
 generator's TF-IDF featurizer (text, category and brand tokens) fitted on the catalog, so that
 any catalog row, a product added since training included, finds the trained items closest to
@@ -84,6 +90,7 @@ def rank_related(
     anchor: CategoryPath,
     path_of: Callable[[Item], CategoryPath],
     complementary: bool,
+    learned: bool = False,
 ) -> list[tuple[Item, float]]:
     """The served order of a model's neighbours of one product (see module docstring).
 
@@ -97,6 +104,9 @@ def rank_related(
         Each neighbour's category path (empty when it has none or is unknown).
     complementary
         Which list: complementary (another leaf) or similar (closest category first).
+    learned
+        Similar only: the neighbours are the learned ranker's, kept in its order (no category
+        reorder).
 
     Returns
     -------
@@ -107,6 +117,8 @@ def rank_related(
     kept = [(item, score) for item, score in kept if score > NO_EVIDENCE]
     if complementary:
         return [(item, score) for item, score in kept if not _same_leaf(path_of(item), anchor)]
+    if learned:
+        return kept
     ordered = sorted(range(len(kept)), key=lambda i: -_shared_depth(path_of(kept[i][0]), anchor))
     values = sorted((score for _item, score in kept), reverse=True)
     return [(kept[i][0], value) for i, value in zip(ordered, values, strict=True)]

@@ -33,6 +33,7 @@ from shopwise.recommend.candidates import (
 from shopwise.recommend.candidates.content import item_documents
 from shopwise.recommend.candidates.linear import EASEConfig, EASERecommender
 from shopwise.recommend.related import ContentNeighbours, ItemNeighbours, product_content
+from shopwise.recommend.related_ranker import RelatedRanker, RelatedRankerConfig
 from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType, Purpose
 
 log = logging.getLogger("shopwise.recommend")
@@ -173,6 +174,41 @@ def fit_complements(
     return ItemNeighbours.top(model.name, model.state.weights, NEIGHBOURS), model.name
 
 
+def fit_similar(
+    data: InteractionData, config: RelatedRankerConfig | None = None
+) -> tuple[ItemNeighbours | None, str]:
+    """The similar-items model ``/similar`` serves: the learned ranker over every neighbour
+    source (:class:`~shopwise.recommend.related_ranker.RelatedRanker`), its lists of
+    :func:`learned_similar`; ``None`` when the data is too thin to learn it from (a tiny shop:
+    the transition generator answers), with what was done in words.
+    """
+    ranker = RelatedRanker(config)
+    try:
+        ranker.fit(data)
+    except NotEnoughData as error:
+        reason = f"skipped: {error}; /similar uses the transition model"
+        log.warning("similar-items ranker %s", reason)
+        return None, reason
+    return learned_similar(ranker, data), ranker.name
+
+
+def learned_similar(ranker: RelatedRanker, data: InteractionData) -> ItemNeighbours:
+    """The fitted ``ranker``'s best neighbours of every item of ``data``'s sequences. An item
+    nobody interacted with keeps no row: its candidates would come from content alone, and
+    serving's content neighbours answer for it as for a product added since training."""
+    seen: list[int] = []
+    if data.sequences:
+        seen = np.unique(np.concatenate(data.sequences)).tolist()
+    return ranker.neighbours(seen)
+
+
+def fit_report(model: Recommender) -> dict[str, Any] | None:
+    """What the fitted ``model`` reports about its own fit (its ``fit_report()``: the pipeline's
+    ranker-query scheme and blend with their validation metrics), or None if it reports nothing."""
+    report = getattr(model, "fit_report", None)
+    return dict(report()) if callable(report) else None
+
+
 def now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -210,6 +246,8 @@ def train_recommender(
     model.fit(training.data)
     progress("fitting the complementary model (EASE)")
     complements, complements_note = fit_complements(training.data)
+    progress("fitting the similar-items ranker")
+    similar, similar_note = fit_similar(training.data)
     assert training.data.content is not None  # build_training_set always reads the catalog
     content = ContentNeighbours.fit(item_documents(training.data.content))
     stats = {
@@ -219,8 +257,12 @@ def train_recommender(
         "interactions": n_interactions,
         "excluded_events_without_consent": training.excluded_events,
         "complements": complements_note,
+        "similar": similar_note,
         "fit_seconds": round(time.perf_counter() - started, 2),
     }
+    report = fit_report(model)
+    if report is not None:
+        stats["fit_report"] = report
     artifact = RecommenderArtifact(
         model=model,
         session_model=session_generator(model),
@@ -231,6 +273,7 @@ def train_recommender(
         profile_ids=tuple(training.profile_ids),
         complements=complements,
         content=content,
+        similar=similar,
     )
     return artifact, stats
 

@@ -78,6 +78,12 @@ class Treatment:
         a rule set), not only what ``/v1/decide`` adds to it."""
         return self.popular or self.model_version is not None or self.rules_version is not None
 
+    @property
+    def changes_decisions(self) -> bool:
+        """Whether this variant changes what ``/v1/decide`` adds to the products (a content
+        set, a banner or a section order)."""
+        return self.content_version is not None or self.banner is not None or bool(self.layout)
+
 
 class Assigner(Protocol):
     """Picks the treatment of one shopper (its canonical profile id) at one placement."""

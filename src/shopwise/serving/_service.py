@@ -96,6 +96,7 @@ from shopwise.recommend import (
     similar_neighbours,
     top_n,
 )
+from shopwise.recommend.candidates import FloatArray, IntArray
 from shopwise.registry import Champion
 from shopwise.schema import EventType, Purpose, served_at
 from shopwise.serving._answers import AnswerCache
@@ -110,6 +111,8 @@ Shopper = tuple[str, ProfileState]
 """(canonical profile id, profile state) of the requesting shopper."""
 
 CANDIDATES = 100
+SIMILAR_LEARNED = "similar:learned"
+"""Reason of ``/similar``'s neighbours from the learned ranker (``artifact.similar``)."""
 PRECOMPUTED_WEIGHT = 0.5
 """Weight of the long-term precomputed list against the fresh session list (weight 1)."""
 LONG_TERM_HISTORY = 50
@@ -589,11 +592,12 @@ class Recommendations:
     def similar(
         self, product_id: str, n: int, complementary: bool, browser: bool = False
     ) -> Served:
-        """Products like ``product_id`` (viewed next to it, closest category first) or
-        complementary to it (the complementary model's neighbours, other leaf categories first),
-        in the served order of :func:`shopwise.recommend.rank_related`, completed up to ``n`` by
-        the product's category walk (:mod:`shopwise.serving._related`); ``browser``: asked with
-        a write key (public reasons).
+        """Products like ``product_id`` (the learned ranker's neighbours, else viewed next to
+        it, closest category first) or complementary to it (the complementary model's
+        neighbours, other leaf categories first), in the served order of
+        :func:`shopwise.recommend.rank_related`, completed up to ``n`` by the product's category
+        walk (:mod:`shopwise.serving._related`); ``browser``: asked with a write key (public
+        reasons).
 
         Raises
         ------
@@ -765,32 +769,44 @@ def _related(
 ) -> list[Candidate]:
     """The model's related items of ``product`` in the served order (:func:`rank_related`):
     complementary from the complementary model (EASE) when the artifact has one, else from the
-    production model; similar from the transition generator in both directions, then the
-    product's content neighbours (:func:`content_neighbours`), all a product has that the model
-    never saw."""
+    production model; similar from the learned ranker's neighbours in its own order when the
+    artifact has them, else from the transition generator in both directions (closest category
+    first), then the product's content neighbours (:func:`content_neighbours`), all a product
+    has that the model never saw."""
     position = artifact.items.positions.get(product.id)
     if position is None:
         if complementary:
             return []
         return content_neighbours(artifact, snapshot, product, [], CANDIDATES)
-    if complementary:
-        model = artifact.complements or artifact.model
-        items, scores = model.similar_items(position, CANDIDATES)
-        reason = "complementary:co-visited"
-    else:
-        items, scores = similar_neighbours(artifact.session_model, position, CANDIDATES)
-        reason = "similar:co-viewed"
+    items, scores, reason = _related_source(artifact, position, complementary)
     ranked = rank_related(
         [artifact.items.ids[int(i)] for i in items],
         [float(s) for s in scores],
         product.category,
         lambda pid: _category(snapshot, pid),
         complementary,
+        learned=reason == SIMILAR_LEARNED,
     )
     candidates = [Candidate(pid, score, [reason]) for pid, score in ranked]
     if not complementary:
         candidates += content_neighbours(artifact, snapshot, product, candidates, CANDIDATES)
     return candidates
+
+
+def _related_source(
+    artifact: RecommenderArtifact, position: int, complementary: bool
+) -> tuple[IntArray, FloatArray, str]:
+    """The neighbours of the trained item at ``position`` that the route ranks, best first, and
+    their reason code."""
+    if complementary:
+        model = artifact.complements or artifact.model
+        items, scores = model.similar_items(position, CANDIDATES)
+        return items, scores, "complementary:co-visited"
+    if artifact.similar is not None:
+        items, scores = artifact.similar.similar_items(position, CANDIDATES)
+        return items, scores, SIMILAR_LEARNED
+    items, scores = similar_neighbours(artifact.session_model, position, CANDIDATES)
+    return items, scores, "similar:co-viewed"
 
 
 def _category(snapshot: Mapping[str, Product], product_id: str) -> Sequence[str]:

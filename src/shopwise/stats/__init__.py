@@ -5,8 +5,10 @@ counts, per-unit values or looks, and get typed results back. Bad arguments rais
 ``InvalidInput`` naming the argument.
 
 - fixed horizon: :func:`two_proportion_ztest`, :func:`welch_ttest`,
-  :func:`bootstrap_mean_difference`, and :func:`cuped` for variance reduction;
-- Bayesian: :func:`bayes_proportions`, :func:`bayes_means`;
+  :func:`bootstrap_mean_difference`, and :func:`cuped` for variance reduction
+  (one covariate or several);
+- Bayesian: :func:`bayes_proportions`, :func:`bayes_means`, and :func:`bayes_arms` for a
+  bandit's arms read together;
 - read daily: :func:`msprt` over :func:`difference_of_proportions` /
   :func:`difference_of_means` looks;
 - across comparisons: :func:`adjust_p_values`, and :func:`srm_check` before anything else;
@@ -15,7 +17,13 @@ counts, per-unit values or looks, and get typed results back. Bad arguments rais
 How often each test is wrong under the null is measured in ``benchmarks/experiments_aa.py``.
 """
 
-from shopwise.stats._bayes import BayesResult, bayes_means, bayes_proportions
+from shopwise.stats._bayes import (
+    ArmPosterior,
+    BayesResult,
+    bayes_arms,
+    bayes_means,
+    bayes_proportions,
+)
 from shopwise.stats._checks import MIN_UNITS_PER_ARM
 from shopwise.stats._cuped import CupedResult, cuped
 from shopwise.stats._frequentist import (
@@ -46,6 +54,7 @@ from shopwise.stats._sequential import (
     difference_of_means,
     difference_of_proportions,
     msprt,
+    tuned_mixture_variance,
 )
 
 __all__ = [
@@ -53,6 +62,7 @@ __all__ = [
     "MIN_UNITS_PER_ARM",
     "SRM_THRESHOLD",
     "AdjustedPValues",
+    "ArmPosterior",
     "BayesResult",
     "BootstrapInterval",
     "Correction",
@@ -64,6 +74,7 @@ __all__ = [
     "SequentialResult",
     "SrmCheck",
     "adjust_p_values",
+    "bayes_arms",
     "bayes_means",
     "bayes_proportions",
     "bootstrap_mean_difference",
@@ -74,6 +85,7 @@ __all__ = [
     "sample_size_means",
     "sample_size_proportions",
     "srm_check",
+    "tuned_mixture_variance",
     "two_proportion_ztest",
     "welch_ttest",
 ]

@@ -1,11 +1,13 @@
 """The Bayesian engine: posteriors of each arm, the chance that the treatment beats its control
 and the expected loss of shipping either arm (GrowthBook's decision quantities). Rates get a
 Beta-Binomial model read by seeded Monte Carlo; means get a normal posterior under a flat prior,
-where both quantities are exact in closed form."""
+where both quantities are exact in closed form. :func:`bayes_arms` reads several arms' rates
+together (a bandit's): each one's chance of being the best and its expected loss."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,13 +82,7 @@ def bayes_proportions(
     nc, nt = arm_size("n_control", n_control), arm_size("n_treatment", n_treatment)
     cc = conversions("conversions_control", conversions_control, nc)
     ct = conversions("conversions_treatment", conversions_treatment, nt)
-    a0, b0 = (
-        positive("prior_successes", prior_successes),
-        positive("prior_failures", prior_failures),
-    )
-    credibility = open_unit("credibility", credibility)
-    if draws < 1000:
-        raise refuse("draws", f"{draws} draws is too few (at least 1000)")
+    a0, b0, credibility = _beta_settings(prior_successes, prior_failures, credibility, draws)
     rng = seed_generator(seed)
     control = rng.beta(a0 + cc, b0 + nc - cc, size=draws)
     treatment = rng.beta(a0 + ct, b0 + nt - ct, size=draws)
@@ -143,3 +139,96 @@ def _normal_shortfall(mean: float, sd: float) -> float:
     """``E[max(0, X)]`` for ``X ~ N(mean, sd^2)``."""
     z = mean / sd
     return float(mean * stats.norm.cdf(z) + sd * stats.norm.pdf(z))
+
+
+@dataclass(frozen=True, slots=True)
+class ArmPosterior:
+    """One arm's Beta posterior among several (a bandit's arms).
+
+    Attributes
+    ----------
+    mean, ci_low, ci_high
+        Posterior mean of the arm's rate and its equal-tailed credible interval (exact).
+    chance_best
+        Posterior probability that the arm's rate is the highest of all arms.
+    expected_loss
+        Posterior mean of ``max(all rates) - this rate``: what choosing the arm costs, on the
+        rate's scale, in the worlds where another arm is better.
+    """
+
+    mean: float
+    ci_low: float
+    ci_high: float
+    chance_best: float
+    expected_loss: float
+
+
+def bayes_arms(
+    successes: Sequence[int],
+    trials: Sequence[int],
+    *,
+    seed: int | np.random.Generator,
+    prior_successes: float = 1.0,
+    prior_failures: float = 1.0,
+    draws: int = 200_000,
+    credibility: float = 0.95,
+) -> list[ArmPosterior]:
+    """Beta-Binomial posteriors of several arms' rates, read together by seeded Monte Carlo.
+
+    Each arm's rate has posterior ``Beta(prior_successes + successes, prior_failures + trials -
+    successes)``, the model of :func:`bayes_proportions`; unlike it, any arm size is accepted
+    (an arm that served nothing keeps its prior), since the posterior of a bandit's arm is read
+    whatever its traffic.
+
+    Parameters
+    ----------
+    successes, trials
+        Each arm's successes and trials, in the same order.
+    seed
+        Seed or generator of the Monte Carlo draws (the chance of being best, the loss).
+    prior_successes, prior_failures
+        The Beta prior shared by every arm (the default is uniform).
+    draws
+        Joint posterior draws; the Monte Carlo error of a chance of being best is at most
+        ``0.5 / sqrt(draws)``.
+    credibility
+        Mass of each arm's credible interval.
+    """
+    if len(successes) != len(trials) or not trials:
+        raise refuse("trials", "needs one count of trials per arm, and at least one arm")
+    n = [int(t) for t in trials]
+    if min(n) < 0:
+        raise refuse("trials", "a count of trials is negative")
+    wins = [conversions("successes", s, t) for s, t in zip(successes, n, strict=True)]
+    a0, b0, credibility = _beta_settings(prior_successes, prior_failures, credibility, draws)
+    won, tried = np.asarray(wins, dtype=np.float64), np.asarray(n, dtype=np.float64)
+    a, b = a0 + won, b0 + tried - won
+    rates = seed_generator(seed).beta(a, b, size=(draws, a.size))
+    best = rates.max(axis=1)
+    chance = np.bincount(rates.argmax(axis=1), minlength=a.size) / draws
+    loss = (best[:, np.newaxis] - rates).mean(axis=0)
+    low, high = stats.beta.interval(credibility, a, b)
+    return [
+        ArmPosterior(
+            mean=float(a[i] / (a[i] + b[i])),
+            ci_low=float(low[i]),
+            ci_high=float(high[i]),
+            chance_best=float(chance[i]),
+            expected_loss=float(loss[i]),
+        )
+        for i in range(a.size)
+    ]
+
+
+def _beta_settings(
+    prior_successes: float, prior_failures: float, credibility: float, draws: int
+) -> tuple[float, float, float]:
+    """The checked Beta prior and credibility of a Beta-Binomial read, and a check that the
+    Monte Carlo has enough ``draws``."""
+    if draws < 1000:
+        raise refuse("draws", f"{draws} draws is too few (at least 1000)")
+    return (
+        positive("prior_successes", prior_successes),
+        positive("prior_failures", prior_failures),
+        open_unit("credibility", credibility),
+    )

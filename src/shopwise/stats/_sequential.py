@@ -17,7 +17,11 @@ under ``alpha``. The matching confidence sequence is
 
 intersected across looks. ``tau^2`` (``mixture_variance``) is in squared units of the
 difference; the test is most powerful for effects near ``tau``, so set it to the square of the
-smallest effect worth detecting (the minimum detectable effect of the plan).
+smallest effect worth detecting (the minimum detectable effect of the plan), or, when no such
+effect is planned, with :func:`tuned_mixture_variance`: the ``tau^2`` whose boundary is tightest
+after a chosen number of units, whatever the metric's scale (Howard, Ramdas, McAuliffe and
+Sekhon, "Time-uniform, nonparametric, nonasymptotic confidence sequences", Annals of Statistics
+2021; GrowthBook's sequential tuning parameter is the same rule).
 """
 
 from __future__ import annotations
@@ -128,6 +132,37 @@ def msprt(
         alpha=alpha,
         first_rejection=int(rejected[0]) if rejected.size else None,
     )
+
+
+def tuned_mixture_variance(
+    difference_variance: float, units: int, tuning_units: float, alpha: float = 0.05
+) -> float:
+    """The mixture variance ``tau^2`` that makes the mSPRT most sensitive after about
+    ``tuning_units`` units.
+
+    ``tau^2 = rho^2 * s^2`` with ``rho^2 = (-2 log alpha + log(-2 log alpha + 1)) / tuning_units``
+    and ``s^2`` the per-unit variance of the difference, ``difference_variance * units``: the
+    mixture then scales with the metric's own spread, so a noisy metric (revenue) is tested as
+    fairly as a rate.
+
+    Parameters
+    ----------
+    difference_variance
+        The variance of the difference estimate at a look (:attr:`Difference.variance`).
+    units
+        The units (both arms) that look was read on.
+    tuning_units
+        The number of units (both arms) at which the test should be most sensitive.
+    alpha
+        Significance level.
+    """
+    variance = positive("difference_variance", difference_variance)
+    size = positive("units", units)
+    tuning = positive("tuning_units", tuning_units)
+    alpha = open_unit("alpha", alpha)
+    log_term = -2.0 * math.log(alpha)
+    rho2 = (log_term + math.log(log_term + 1.0)) / tuning
+    return rho2 * variance * size
 
 
 def _always_valid_p_values(
