@@ -15,6 +15,7 @@ from shopwise.api import (
     experiment_results,
     experiments,
     health,
+    jobs,
     kpis,
     privacy,
     profiles,
@@ -77,6 +78,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(kpis.router)
     app.include_router(experiments.router)
     app.include_router(experiment_results.router)
+    app.include_router(jobs.router)
     install_docs(app)
     # the remembered shopper queries hold shoppers' ids: an erasure clears them
     rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)

@@ -13,6 +13,7 @@ from shopwise.cli import (
     events,
     experiments,
     intelligence,
+    jobs,
     keys,
     kpis,
     privacy,
@@ -38,6 +39,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(privacy.app, name="privacy")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(experiments.app, name="experiments")
+app.add_typer(jobs.app, name="jobs")
 intelligence.register(train.app, app)
 app.command("demo")(demo.demo)
 app.command("worker")(worker.worker)

@@ -19,9 +19,10 @@ def worker(
     jobs_only: bool = typer.Option(
         False, "--jobs-only", help="Leave the bus consumers to 'shopwise serve'."
     ),
-    once: bool = typer.Option(False, "--once", help="Run every job once, then exit."),
+    once: bool = typer.Option(False, "--once", help="Run the jobs that are due once, then exit."),
 ) -> None:
-    """Run bus consumers and scheduled jobs; a job runs in one worker at a time (DB lock)."""
+    """Run bus consumers and scheduled jobs; a job runs when due, in one worker at a time (a
+    leased database lock), training in its own lane so it never delays the short jobs."""
     from shopwise.runtime import Runtime
     from shopwise.worker import Scheduler, worker_jobs
 
@@ -39,7 +40,8 @@ def worker(
         scheduler = Scheduler(runtime.engine, jobs)
         if once:
             for job in jobs:
-                console.print(f"{job.name}: {scheduler.run_once(job)}")
+                outcome = scheduler.run_due(job)
+                console.print(f"{job.name}: {outcome.status} {outcome.detail}", markup=False)
             return
         console.print(f"worker running {', '.join(j.name for j in jobs)}; Ctrl-C stops it")
         scheduler.run_forever(stop)

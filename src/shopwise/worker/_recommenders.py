@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,6 +12,7 @@ from shopwise.logs import Progress
 from shopwise.profiles import ProfileState
 from shopwise.recommend import profile_products
 from shopwise.recommend.training import precompute, train_recommender
+from shopwise.registry import ModelRegistry
 from shopwise.runtime import Runtime
 from shopwise.schema import Purpose
 from shopwise.store import profiles
@@ -69,14 +71,50 @@ def refresh_candidates(runtime: Runtime, progress: Progress) -> dict[str, Any]:
     return {"version": saved, "model_version": version, "profiles": len(lists.lists)}
 
 
+def champion_saved_at(registry: ModelRegistry) -> int | None:
+    """When ``registry``'s champion was saved (epoch ms), or ``None`` without one."""
+    version = registry.champion()
+    if version is None:
+        return None
+    try:
+        saved = registry.meta(version).get("saved_at")
+    except FileNotFoundError:
+        return None
+    return None if saved is None else int(datetime.fromisoformat(saved).timestamp() * 1000)
+
+
+def _no_champion(runtime: Runtime) -> str | None:
+    """Why the candidate refresh must wait: no recommender champion to rank with yet."""
+    if runtime.recommenders.champion() is None:
+        return "no recommender champion yet (the retraining job or 'shopwise train recommenders')"
+    return None
+
+
 def recommender_jobs(
     runtime: Runtime,
     model: str = "shopwise",
     refresh_seconds: float = REFRESH_SECONDS,
     retrain_seconds: float = RETRAIN_SECONDS,
 ) -> list[Job]:
-    """The recommender's scheduled jobs: candidate refresh (15 min) and retraining (daily)."""
+    """The recommender's scheduled jobs: candidate refresh (15 min) and retraining (daily).
+
+    A champion saved outside the scheduler (``shopwise train recommenders``, the demo) counts as
+    the last retraining, and its precomputed lists as the last refresh, so a worker started right
+    after a training does not train again. The refresh waits for a champion (a ``skipped`` run).
+    """
     return [
-        Job("refresh-candidates", refresh_seconds, lambda p: refresh_candidates(runtime, p)),
-        Job(f"retrain-{model}", retrain_seconds, lambda p: train_recommenders(runtime, model, p)),
+        Job(
+            "refresh-candidates",
+            refresh_seconds,
+            lambda p: refresh_candidates(runtime, p),
+            waits_for=lambda: _no_champion(runtime),
+            last_done=lambda: champion_saved_at(runtime.precomputed_registry),
+        ),
+        Job(
+            f"retrain-{model}",
+            retrain_seconds,
+            lambda p: train_recommenders(runtime, model, p),
+            lane="long",
+            last_done=lambda: champion_saved_at(runtime.recommenders),
+        ),
     ]
