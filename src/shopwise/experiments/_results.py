@@ -391,8 +391,12 @@ def _variants(
     treated = [arm for arm in arms if arm.name != control]
     comparisons = [_compare_all(control_arm, arm, metrics, alpha, rng) for arm in treated]
     comparisons = _holm(comparisons, metrics[1:], alpha)
-    sequentials = _sequentials(control_arm, treated, metrics[0], span, alpha, tuning_units)
-    guarded = _guardrail_sequentials(control_arm, treated, metrics[1:], span, alpha, tuning_units)
+    tuned = (span, alpha, tuning_units)
+    sequentials = [row[0] for row in _sequentials(control_arm, treated, metrics[:1], *tuned)]
+    guarded = [
+        [seq for seq in row if seq is not None]
+        for row in _sequentials(control_arm, treated, metrics[1:], *tuned)
+    ]
     return [
         VariantResult(arm.name, _decision(srm, seq, alpha), seq, found, guards)
         for arm, seq, found, guards in zip(treated, sequentials, comparisons, guarded, strict=True)
@@ -686,45 +690,26 @@ def _holm(
 def _sequentials(
     control: _ArmData,
     treated: list[_ArmData],
-    metric: str,
+    metrics: list[str],
     span: tuple[int, int, int],
     alpha: float,
     tuning_units: int,
-) -> list[Sequential | None]:
-    found = [_sequential(control, arm, metric, span, alpha, tuning_units) for arm in treated]
-    present = {i: seq for i, seq in enumerate(found) if seq is not None}
-    if not present:
-        return found
-    raw = [seq.p_value for seq in present.values()]
-    adjusted = adjust_p_values(raw, method="holm", alpha=alpha).p_values
-    for (i, seq), p in zip(present.items(), adjusted, strict=True):
-        found[i] = _replace(seq, p_value_adjusted=p)
-    return found
-
-
-def _guardrail_sequentials(
-    control: _ArmData,
-    treated: list[_ArmData],
-    guardrails: list[str],
-    span: tuple[int, int, int],
-    alpha: float,
-    tuning_units: int,
-) -> list[list[Sequential]]:
-    """Per variant, the mSPRT of each guardrail that can be read, Holm-adjusted across all of
-    them (the family of the fixed-horizon guardrail tests)."""
+) -> list[list[Sequential | None]]:
+    """Per variant and metric, the mSPRT (None where no look can be read yet), Holm-adjusted
+    across every one that was read: the family is the variants for the primary metric, and the
+    guardrails and variants for the guardrails (that of the fixed-horizon guardrail tests)."""
     found = [
-        [
-            seq
-            for metric in guardrails
-            if (seq := _sequential(control, arm, metric, span, alpha, tuning_units)) is not None
-        ]
+        [_sequential(control, arm, metric, span, alpha, tuning_units) for metric in metrics]
         for arm in treated
     ]
-    raw = [seq.p_value for per_arm in found for seq in per_arm]
+    raw = [seq.p_value for row in found for seq in row if seq is not None]
     if not raw:
         return found
     adjusted = iter(adjust_p_values(raw, method="holm", alpha=alpha).p_values)
-    return [[_replace(seq, p_value_adjusted=next(adjusted)) for seq in arm] for arm in found]
+    return [
+        [None if seq is None else _replace(seq, p_value_adjusted=next(adjusted)) for seq in row]
+        for row in found
+    ]
 
 
 def _sequential(
