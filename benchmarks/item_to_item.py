@@ -12,7 +12,8 @@ Two tasks from :mod:`shopwise.evaluate` (see ``_item_to_item.py`` for the protoc
 Both also run ``related_ranker``, the learned second stage over every neighbour source
 (:mod:`shopwise.recommend.related_ranker`), alone and in the category order serving gives
 other similar sources. Both run shopwise's served method, fitted on what the event store holds
-as a training run fits it: for complementary the EASE neighbours (``fit_complements``), for
+as a training run fits it: for complementary the EASE neighbours over the customers' orders
+(``fit_complements``, its penalties tuned on the latest training orders), for
 similar the learned ranker's lists (``fit_similar``); alone (``shopwise_served_model``) and in
 serving's own order (``shopwise.recommend.rank_related``, the function serving ranks with:
 ``ServedNeighbours``, or the learned order for similar). Similar also runs the fallback serving
@@ -378,8 +379,8 @@ def markdown(report: dict[str, Any]) -> str:
         "What is served: /similar answers with the learned ranker's lists "
         "(`related_ranker`, kept by each training run) in the ranker's own order "
         "(`similar:learned`), the transition generator in category order only when a run "
-        "could not learn it (`similar:co-viewed`); /complementary answers with EASE "
-        "(`complementary:co-visited`). " + _summary(report),
+        "could not learn it (`similar:co-viewed`); /complementary answers with EASE over "
+        "the orders (`complementary:co-visited`). " + _summary(report),
         "",
         "A query's answer sums the scores of each query product's 100 best neighbours (the "
         "candidate count serving asks for), drops the query products and keeps 10. "
@@ -391,7 +392,11 @@ def markdown(report: dict[str, Any]) -> str:
         "dropped. `shopwise_served_model` is the neighbour source serving asks, fitted on "
         "each customer's sequence as the event store holds it, as a training run fits it: for "
         "complementary the EASE neighbours (`recommend.training.fit_complements`, 100 per "
-        "item; the transition generator when the catalog is over EASE's item limit), for "
+        "item) learned from the orders (the products of one order share its time; the "
+        "customers' sequences only where there are too few orders), its ridge penalty and "
+        "dropout emphasis (EDLAE, Steck 2020) picked on a grid by completing the latest "
+        "tenth of the training orders with a model fitted on the orders before them, the "
+        "transition generator when the products are over EASE's item limit; for "
         "similar the learned ranker's lists (`recommend.training.fit_similar`: "
         "`related_ranker` below, 100 per item that has any interaction). "
         "`shopwise_served_similar` / `_complementary` put those neighbours in serving's order "
@@ -410,11 +415,13 @@ def markdown(report: dict[str, Any]) -> str:
         "follow-ups in both directions at full weight. "
         "`related_ranker` is the learned item-to-item ranker (`recommend/related_ranker.py`; "
         "served for similar, measured only for complementary, where EASE is served): the "
-        "union of each neighbour source's best 50 (transitions forward, "
-        "backward and next click, co-occurrence, cosine; basket co-occurrence, basket cosine "
+        "union of each neighbour source's best 100 (transitions forward, "
+        "backward, both ways and next click, two hops through the 20 strongest co-visited "
+        "products, co-occurrence, cosine; basket co-occurrence, basket cosine "
         "where timestamps mark baskets; EASE within its item limit; content where items have "
         "attributes) ordered by a LightGBM lambdarank model on the sources' scores and ranks, "
-        "popularity and shared attributes. It learns from the training data only: the sources "
+        "popularity, how many products each was co-visited with, and shared attributes. "
+        "It learns from the training data only: the sources "
         "are fitted without each sequence's end (its last item; for complementary its last "
         "basket), the end labels the candidates, then the sources are refitted on all of it "
         "(its fit time counts both). A neighbour's score is its softmax share among the "

@@ -206,6 +206,14 @@ def _previous_datasets(path: Path) -> dict[str, Any]:
     }
 
 
+def _previous_extras(path: Path) -> dict[str, Any]:
+    """The Beauty-only extras (``als_small``, ``poprec``) of the earlier run saved at ``path``."""
+    if not path.is_file():
+        return {}
+    saved: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return {key: saved[key] for key in ("als_small", "poprec") if key in saved}
+
+
 def _merged_runs(
     previous: dict[str, Any] | None, runs: list[dict[str, Any]], order: list[str]
 ) -> list[dict[str, Any]]:
@@ -323,6 +331,20 @@ def _blend_lines(runs: list[dict[str, Any]], scale: float = 1.0) -> list[str]:
     return lines
 
 
+def _timing_lines(runs: list[dict[str, Any]]) -> list[str]:
+    """Where the pipeline's test fit spent its time (its ``fit_report`` timings, stages >= 1 s)."""
+    row = next((r for r in runs if r["model"] == "shopwise" and "fit_report" in r), None)
+    timings = (row or {}).get("fit_report", {}).get("timings") or {}
+    if not timings:
+        return []
+    stages = ", ".join(
+        f"{name} {seconds:.0f}"
+        for name, seconds in timings.items()
+        if name != "total" and seconds >= 1.0
+    )
+    return ["", f"Stages of the pipeline's test fit, seconds (`fit_report` timings): {stages}."]
+
+
 def markdown(report: dict[str, Any]) -> str:
     """The human summary written to ``docs/benchmarks.md``."""
     mach = report["machine"]
@@ -366,9 +388,11 @@ def markdown(report: dict[str, Any]) -> str:
             out += _table(section["runs"], ["HR@20", "MRR@20", "HR@10", "NDCG@10"], 100.0)
             out += _published(key, ["HR@20", "MRR@20"], 100.0)
             out += _blend_lines(section["runs"], 100.0)
+            out += _timing_lines(section["runs"])
         elif key == "uci":
             out += _table(section["runs"], ["HR@10", "NDCG@10", "Recall@20", "MRR@20"])
             out += _blend_lines(section["runs"])
+            out += _timing_lines(section["runs"])
             out += [
                 "",
                 "Cold start: targets restricted to products first sold after the cutoff, ranked "
@@ -396,6 +420,7 @@ def markdown(report: dict[str, Any]) -> str:
             out += _table(section["runs"], next_item)
             out += _published(key, ["HR@10", "NDCG@10", "NDCG@20"])
             out += _blend_lines(section["runs"])
+            out += _timing_lines(section["runs"])
             if key == "beauty":
                 out += [
                     "",
@@ -527,12 +552,16 @@ def main(argv: list[str] | None = None) -> int:
             "machine": machine(),
             "runs": _merged_runs(previous.get(cell.key), runs, list(REGISTRY)),
         }
+    beauty_rerun = "beauty" in report["datasets"]
     report["datasets"] = {**previous, **report["datasets"]}
-    if "beauty" in report["datasets"] and "als" in available:
+    # The Beauty extras are rerun with Beauty only; a run of other datasets keeps them.
+    if not beauty_rerun:
+        report.update(_previous_extras(args.json))
+    if beauty_rerun and "als" in available:
         small = run_cell(cells(args.datasets_dir)[0], "als", args.timeout, ALS_SMALL)
         if "metrics" in small:
             report["als_small"] = {k: small["metrics"][k] for k in ("HR@10", "NDCG@10")}
-    if "beauty" in report["datasets"]:
+    if beauty_rerun:
         report["poprec"] = poprec_with_test_counts(
             args.datasets_dir / "amazon-beauty" / "sequences.txt"
         )

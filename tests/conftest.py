@@ -3,20 +3,46 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
+from shopwise import store
 from shopwise.api import create_app
 from shopwise.auth import KeyKind
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 from shopwise.simulate import SimulatedShop, SimulationConfig, load, simulate
 from shopwise.worker import train_recommenders
+
+POSTGRES_ENV = "SHOPWISE_TEST_POSTGRES_URL"
+
+
+def postgres_settings(tmp_path: Path, **fields: Any) -> Iterator[Settings]:
+    """Settings on a fresh schema of the PostgreSQL server in ``SHOPWISE_TEST_POSTGRES_URL``
+    (the test is skipped without one), dropped afterwards: for backend fixtures to yield from."""
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(reason=f"{POSTGRES_ENV} is not set (PostgreSQL tests need a server)")
+    schema = f"sw_{uuid.uuid4().hex[:12]}"
+    admin = store.create_engine(Settings(database_url=url, data_dir=tmp_path))
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    sep = "&" if "?" in url else "?"
+    scoped = f"{url}{sep}options=-csearch_path%3D{schema}"
+    try:
+        yield Settings(database_url=scoped, data_dir=tmp_path, **fields)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
 
 
 @pytest.fixture

@@ -42,6 +42,10 @@ from shopwise.settings import Settings
 if TYPE_CHECKING:
     from shopwise.customers import CustomerIntelligence
 
+KEEP_LISTS = 8
+"""Precomputed-list versions kept on disk besides the champion's; each holds every shopper's
+list, and older ones are deleted as new ones are saved."""
+
 
 @dataclass
 class Runtime:
@@ -116,7 +120,7 @@ class Runtime:
         bus.subscribe(CONSUMER, profiles.consume, ignore=SYSTEM_EVENT_TYPES)
         recommenders = ModelRegistry(settings.models_dir, "recommenders")
         champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
-        precomputed_registry = ModelRegistry(settings.models_dir, "candidates")
+        precomputed_registry = ModelRegistry(settings.models_dir, "candidates", keep=KEEP_LISTS)
         precomputed: Champion[Precomputed] = Champion(precomputed_registry, validate=_precomputed)
         rules, content = rule_store(engine), content_store(engine)
         exposures: ExposureLog[tuple[RecommendationRequest, Served]] = ExposureLog(

@@ -9,11 +9,13 @@ from __future__ import annotations
 import ipaddress
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
+DEV_WEBHOOK_SECRET = "dev-only-webhook-secret-change-me"
 
 ConsentMode = Literal["opt_in", "opt_out"]
 """``opt_in``: a purpose is refused until the shopper grants it; ``opt_out``: allowed until
@@ -83,6 +85,47 @@ class Settings(BaseSettings):
     """Origins (``https://shop.example``) whose pages may call the public routes across origins;
     comma-separated, ``*`` for any. Empty: none, except the Segment routes, which then answer any
     origin (analytics.js posts there from the shop's pages with the page's public write key)."""
+    gate_tolerance: float = Field(default=0.02, ge=0, lt=1)
+    """How much worse (relative, on the holdout NDCG@10) a retrained recommender may score than
+    the champion and still replace it."""
+    gate_holdout_days: float = Field(default=7.0, gt=0)
+    """The shop's most recent days the model gate scores the retrained model and the champion on."""
+    gate_min_queries: int = Field(default=50, ge=1)
+    """Fewest holdout shoppers the gate decides on; with fewer, a retrained model is promoted
+    and the registry says the gate was not applied."""
+    drift_webhook_url: HttpUrl | None = None
+    """Where the worker's drift check sends a notification when it finds drift, as an outbox
+    webhook (signed with ``webhook_secret``, retried like every webhook); unset: none."""
+    webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
+    """Signs the journeys' webhooks (``X-Shopwise-Signature``: HMAC-SHA256 of the timestamp, a
+    dot and the body); receivers verify with it. Set it in production."""
+    smtp_host: str | None = None
+    """SMTP server the journeys' emails are sent through; unset: emails wait and retry."""
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    """Port of the SMTP server."""
+    smtp_starttls: bool = True
+    """Upgrade the SMTP connection with STARTTLS before authenticating and sending."""
+    smtp_user: str | None = None
+    """SMTP login; unset: no authentication."""
+    smtp_password: SecretStr | None = None
+    """SMTP password of ``smtp_user``."""
+    smtp_from: str = "shop@localhost"
+    """The ``From`` address of the journeys' emails (its domain also names the Message-ID)."""
+    delivery_timeout_seconds: float = Field(default=10.0, gt=0)
+    """Connect and read timeout of one webhook POST or SMTP conversation."""
+    outbox_max_attempts: int = Field(default=8, ge=1)
+    """Delivery attempts of an outbox message before it is ``dead``."""
+    outbox_backoff_seconds: float = Field(default=30.0, gt=0)
+    """Ceiling of the wait after the first failed attempt; it doubles with each further one
+    (full jitter: the wait is drawn uniformly below the ceiling)."""
+    outbox_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    """The largest ceiling of the wait between two attempts."""
+    journeys_timezone: str = "UTC"
+    """Time zone (IANA name) of the triggers' quiet hours for shoppers without a ``timezone``
+    trait."""
+    shop_url: HttpUrl = HttpUrl("http://localhost:3000")
+    """The shop's storefront: the triggers' messages link to ``<shop_url>/products/<id>`` (for
+    products without a ``url`` attribute) and to the shop's home."""
     trusted_proxies: Annotated[tuple[str, ...], NoDecode] = ()
     """Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-Host`` and
     ``X-Forwarded-Proto`` are believed; comma-separated. Empty: those headers are ignored."""
@@ -101,10 +144,24 @@ class Settings(BaseSettings):
             ipaddress.ip_network(network, strict=False)  # a ValueError names the bad entry
         return value
 
+    @field_validator("journeys_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"not a time zone: {value!r}") from None
+        return value
+
     @model_validator(mode="after")
     def _refuse_the_development_secret(self) -> Settings:
         if self.environment == "production" and self.secret_key.get_secret_value() == DEV_SECRET:
             raise ValueError("SHOPWISE_SECRET_KEY must be set in production")
+        if (
+            self.environment == "production"
+            and self.webhook_secret.get_secret_value() == DEV_WEBHOOK_SECRET
+        ):
+            raise ValueError("SHOPWISE_WEBHOOK_SECRET must be set in production")
         return self
 
     @property

@@ -245,3 +245,42 @@ def test_the_sequential_generator_trains_on_sessions_only(rng: np.random.Generat
     shoppers.fit(data)
     assert shoppers.scheme == "last"
     assert "sequential" not in {g.name for g in shoppers.active}
+
+
+def test_fit_report_times_every_stage(rng: np.random.Generator) -> None:
+    model = ShopwiseRecommender(_config())
+    assert model.fit_report()["timings"] == {}
+    model.fit(_markov_data(rng, users=200))
+    timings = model.fit_report()["timings"]
+    assert isinstance(timings, dict)
+    for stage in ("holdout", "fit:transition", "candidates", "ranker", "refit:transition"):
+        assert timings[stage] >= 0.0
+    stages = sum(v for k, v in timings.items() if k != "total")
+    assert stages <= timings["total"] + 0.05
+    assert pickle.loads(pickle.dumps(model)).fit_report()["timings"] == timings
+
+
+def test_the_sequential_generator_is_fine_tuned_not_retrained(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shopwise.recommend.candidates.sequential import SequentialRecommender
+
+    calls: list[str] = []
+    fit, refit = SequentialRecommender.fit, SequentialRecommender.refit
+
+    def counting_fit(self: SequentialRecommender, data: InteractionData) -> None:
+        calls.append("fit")
+        fit(self, data)
+
+    def counting_refit(self: SequentialRecommender, data: InteractionData) -> None:
+        calls.append("refit")
+        refit(self, data)
+
+    monkeypatch.setattr(SequentialRecommender, "fit", counting_fit)
+    monkeypatch.setattr(SequentialRecommender, "refit", counting_refit)
+    sequential = SequentialConfig(dim=8, epochs=2, refit_epochs=1)
+    model = ShopwiseRecommender(_config().model_copy(update={"sequential": sequential}))
+    data = _markov_data(rng, users=300)
+    model.fit(InteractionData([s[:4] for s in data.sequences], N_ITEMS))
+    assert calls == ["fit", "refit"]
+    assert {"fit:sequential", "refit:sequential"} <= set(model.timings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from shopwise.errors import NotEnoughData
 from shopwise.recommend import NO_EVIDENCE
@@ -87,7 +88,8 @@ def test_complementary_holdout_hides_the_last_basket(rng: np.random.Generator) -
 
 def test_features_match_their_names_and_leave_the_query_out(rng: np.random.Generator) -> None:
     sources = fit_sources(_shoppers(rng), _small())
-    assert {"forward", "backward", "next", "cooc", "cosine", "basket"} <= set(sources.ranks)
+    expected = {"forward", "backward", "both", "two_hop", "next", "cooc", "cosine", "basket"}
+    assert expected <= set(sources.ranks)
     queries = np.arange(N_ITEMS, dtype=np.int64)
     rows, items = sources.candidates(queries)
     assert len(rows) and not np.any(items == queries[rows])
@@ -95,6 +97,15 @@ def test_features_match_their_names_and_leave_the_query_out(rng: np.random.Gener
     features = sources.features(queries[rows], items)
     assert features.shape == (len(rows), len(sources.feature_names()))
     assert np.isfinite(features).all()
+
+
+def test_two_hop_reaches_the_products_of_a_products_neighbours() -> None:
+    data = InteractionData([np.array([0, 1]), np.array([1, 2]), np.array([3, 4])], 5)
+    sources = fit_sources(data, _small())
+    two_hop = sp.csr_matrix(sources.scores["two_hop"])
+    assert two_hop[0, 2] > 0 and two_hop[2, 0] > 0  # 0 and 2 only share their neighbour 1
+    assert two_hop[0, 0] == 0 and two_hop[0, 3] == 0 and two_hop[0, 4] == 0
+    assert sources.degrees.tolist() == [1, 2, 1, 1, 1]
 
 
 def test_the_ranker_learns_the_planted_follower(rng: np.random.Generator) -> None:

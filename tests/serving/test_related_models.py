@@ -43,7 +43,7 @@ def test_complementary_is_served_from_ease(shop: Shop) -> None:
     _retrain(runtime, _bought_apart(6))
     artifact = runtime.champion.get()
     assert artifact is not None and artifact.complements is not None
-    assert artifact.stats["complements"] == "ease"
+    assert "customer sequences" in artifact.stats["complements"]  # the shop has no orders
     position = artifact.items.positions["k1"]
     items, _scores = artifact.complements.similar_items(position, 100)
     ranked = [artifact.items.ids[int(i)] for i in items]

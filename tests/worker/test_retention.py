@@ -71,8 +71,8 @@ def test_expired_events_and_dead_letters_go_in_batches_and_nothing_else(runtime:
     told: list[str] = []
     counts = delete_expired(runtime.engine, 396, now_ms=now, batch_rows=3, progress=told.append)
 
-    assert counts == {"before": cutoff, "events": 8, "dead_letters": 1}
-    assert len(told) == 4  # events 3 + 3 + 2, then one batch of dead letters
+    assert counts == {"before": cutoff, "events": 8, "dead_letters": 1, "job_runs": 0}
+    assert len(told) == 5  # events 3 + 3 + 2, a batch of dead letters, one of job runs
     assert _ids(runtime, store.events.c.message_id) == ["at-the-cutoff", "recent"]
     [kept_letter] = runtime.dead_letters.list()
     assert "bad-new" in kept_letter.raw
@@ -85,6 +85,44 @@ def test_expired_events_and_dead_letters_go_in_batches_and_nothing_else(runtime:
         "events": 0,
         "dead_letters": 0,
     }
+
+
+def test_old_job_runs_go_but_the_newest_of_each_job_and_status_stays(runtime: Runtime) -> None:
+    """Regression: a job every few seconds adds thousands of runs a day, and none ever went."""
+    now = int(time.time() * 1000)
+
+    def run(job: str, status: str, days_ago: float) -> dict[str, Any]:
+        at = now - int(days_ago * DAY)
+        return {
+            "job": job,
+            "owner": "w",
+            "status": status,
+            "started_at": at,
+            "heartbeat_at": at,
+            "finished_at": None if status == "running" else at,
+            "detail": {},
+        }
+
+    rows = [
+        *(run("deliver", "succeeded", 40 + i / 10) for i in range(5)),
+        run("deliver", "succeeded", 1),
+        run("deliver", "failed", 45),  # the only failure: tells when a retry is due
+        run("retrain", "succeeded", 60),  # a job that last ran long ago keeps its last run
+        run("retrain", "running", 50),  # never finished: not this job's to delete
+    ]
+    with store.write_transaction(runtime.engine) as conn:
+        conn.execute(store.job_runs.insert(), rows)
+    counts = delete_expired(runtime.engine, 396, now_ms=now, batch_rows=2)
+    assert counts["job_runs"] == 5
+    query = sa.select(store.job_runs.c.job, store.job_runs.c.status)
+    with runtime.engine.connect() as conn:
+        kept = sorted(tuple(row) for row in conn.execute(query))
+    assert kept == [
+        ("deliver", "failed"),
+        ("deliver", "succeeded"),
+        ("retrain", "running"),
+        ("retrain", "succeeded"),
+    ]
 
 
 def test_the_worker_runs_retention_daily_with_the_configured_period(tmp_path: Path) -> None:

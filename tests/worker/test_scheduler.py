@@ -367,6 +367,9 @@ def test_the_worker_puts_training_in_the_long_lane(built: Runtime) -> None:
         "privacy-requests",
         "retention",
         "kpis",
+        "drift-check",
+        "journeys",
+        "deliver-messages",
     }
     assert set(lanes.values()) == {"short"}
 

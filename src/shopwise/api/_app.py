@@ -11,22 +11,27 @@ from fastapi import FastAPI
 from shopwise import __version__
 from shopwise.api import (
     catalog,
+    drift,
     events,
     experiment_results,
     experiments,
     health,
     jobs,
     kpis,
+    metrics,
+    models,
     privacy,
     profiles,
     rules,
     scores,
     serving,
     tracking_api,
+    triggers,
 )
 from shopwise.api._cors import Cors
 from shopwise.api._errors import install_error_handlers
 from shopwise.api._json import JsonResponse
+from shopwise.api._metrics import ApiMetrics
 from shopwise.api._middleware import RequestContext
 from shopwise.api._openapi import install_docs
 from shopwise.api._runtime import ShopwiseApi
@@ -60,7 +65,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
         redoc_url=None,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContext)
+    # one registry per app: tests build several apps in one process
+    app.state.metrics = api_metrics = ApiMetrics(rt.engine, rt.settings.models_dir)
+    rt.collector.observe(api_metrics.ingested)
+    app.add_middleware(RequestContext, observe=api_metrics.request)
     # added last, so outermost: the 500 that RequestContext answers carries CORS headers too
     app.add_middleware(Cors, origins=settings.cors_origins)
     # Routes are matched in order: the two hottest (every page asks for recommendations and
@@ -79,6 +87,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(experiments.router)
     app.include_router(experiment_results.router)
     app.include_router(jobs.router)
+    app.include_router(drift.router)
+    app.include_router(models.router)
+    app.include_router(metrics.router)
+    app.include_router(triggers.router)
     install_docs(app)
     # the remembered shopper queries hold shoppers' ids: an erasure clears them
     rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)

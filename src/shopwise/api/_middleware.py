@@ -1,12 +1,12 @@
-"""Request ids, one JSON access-log line per request, and the answer to unexpected exceptions,
-as a plain ASGI middleware (cheap), the outermost of ours.
+"""Request ids, one JSON access-log line per request, each request told to the app's metrics,
+and the answer to unexpected exceptions, as a plain ASGI middleware (cheap), the outermost of ours.
 
 An exception that escapes the application stops here: it is logged with the request id and
 answered with the JSON 500, and never re-raised. Re-raised (as Starlette's
 ``ServerErrorMiddleware`` does after its own answer), it reaches the server, which may then reset
 the client's keep-alive connection under the next request. The access log names the route
 template, never the path, so neither a shopper's id nor a write key (the settings route carries
-one in its path) reaches a log line.
+one in its path) reaches a log line or a metric's label.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import time
+from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -23,6 +24,10 @@ from shopwise.logs import request_id
 
 log = logging.getLogger("shopwise.access")
 errors_log = logging.getLogger("shopwise.api")
+
+Observer = Callable[[str, str, int, float], None]
+"""Told of every answered request: method, route template, status and seconds taken (the
+app's metrics, :meth:`shopwise.api._metrics.ApiMetrics.request`)."""
 
 
 class RequestContext:
@@ -33,9 +38,10 @@ class RequestContext:
     costs a system call (and a GIL hand-off to the event writer) on the hottest path.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, observe: Observer | None = None) -> None:
         self.app = app
         self._ids = random.Random(os.urandom(32))
+        self._observe = observe
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,6 +69,9 @@ class RequestContext:
             if not started_answer:
                 await internal_error(scope["path"])(scope, receive, send_with_id)
         finally:
+            seconds = time.perf_counter() - started
+            if self._observe is not None:
+                self._observe(scope["method"], _route(scope), status, seconds)
             if log.isEnabledFor(logging.INFO):
                 log.info(
                     "request",
@@ -70,7 +79,7 @@ class RequestContext:
                         "method": scope["method"],
                         "route": _route(scope),
                         "status": status,
-                        "ms": round((time.perf_counter() - started) * 1000, 2),
+                        "ms": round(seconds * 1000, 2),
                     },
                 )
             request_id.reset(token)
@@ -78,10 +87,18 @@ class RequestContext:
 
 def _route(scope: Scope) -> str:
     """The matched route's template (``/v1/privacy/export/{any_id}``), never the path itself:
-    a path may carry a shopper's id or email, and logs must hold no personal data."""
-    route = scope.get("route")
-    template = getattr(route, "path", None)
-    return template if isinstance(template, str) else "(no route)"
+    a path may carry a shopper's id or email, and logs must hold no personal data.
+
+    FastAPI names only its own routes in the scope (``route``). A plain Starlette route it
+    matched (the ingestion, recommendation and Segment-compatible routes) leaves just its
+    ``endpoint`` there; having no path parameters, its path is its template.
+    """
+    template = getattr(scope.get("route"), "path", None)
+    if isinstance(template, str):
+        return template
+    if "endpoint" in scope and not scope.get("path_params"):
+        return str(scope["path"])
+    return "(no route)"
 
 
 def _incoming_id(scope: Scope) -> str | None:

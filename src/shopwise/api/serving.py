@@ -21,7 +21,7 @@ from what the browser owns or was verified to, and coarse public reason codes.
 from __future__ import annotations
 
 import functools
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -31,8 +31,10 @@ from starlette.routing import Route
 
 from shopwise.api._auth import authorize, bearer_token, grant
 from shopwise.api._json import JsonResponse
+from shopwise.api._metrics import metrics_of
 from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
+from shopwise.decide import Landing, device_of
 from shopwise.errors import Forbidden, InvalidInput
 from shopwise.runtime import Runtime
 from shopwise.serving import RecommendationRequest
@@ -61,6 +63,21 @@ class ShopperQuery(BaseModel):
     cart: list[str] | None = None
     category: Annotated[str | None, Field(max_length=200)] = None
     query: Annotated[str | None, Field(max_length=512)] = None
+    utm_source: Annotated[str | None, Field(max_length=200)] = None
+    """The landing URL's ``utm_source`` (``/v1/decide`` targets content with it)."""
+    utm_medium: Annotated[str | None, Field(max_length=200)] = None
+    utm_campaign: Annotated[str | None, Field(max_length=200)] = None
+    referrer: Annotated[str | None, Field(max_length=2048)] = None
+    """The referring page (URL or host); only its host is kept."""
+    device: Literal["desktop", "mobile", "tablet"] | None = None
+    """The device class; from the ``User-Agent`` header when not given."""
+
+    def landing(self, user_agent: str | None) -> Landing:
+        """Where the visit came from, as content targeting reads it."""
+        device = self.device or device_of(user_agent)
+        return Landing.of(
+            self.utm_source, self.utm_medium, self.utm_campaign, self.referrer, device
+        )
 
 
 def parse_query(query_string: bytes) -> ShopperQuery:
@@ -155,6 +172,7 @@ async def recommendations(request: Request) -> Response:
     req, user_hash = page_request(request.scope["query_string"])
     key = grant(rt, bearer_token(request), Scope.RECOMMEND_OWN, request)
     served = rt.recommendations.recommend(allowed(rt, key, req, user_hash))
+    metrics_of(request).answered(served.answer.fields)
     return Response(served.json(), media_type=JsonResponse.media_type)
 
 
@@ -162,10 +180,8 @@ plain_routes = [Route("/v1/recommendations", recommendations, methods=["GET"])]
 """Starlette routes the app matches before its routers (see :func:`shopwise.api.create_app`)."""
 
 
-def shopper_request(
-    request: Request, query: Annotated[ShopperQuery, Query()]
-) -> RecommendationRequest:
-    """The query parameters of a page slot (as a documented dependency), checked for the key."""
+def shopper_request(request: Request, query: ShopperQuery) -> RecommendationRequest:
+    """The serving request of a page slot's query, checked for the request's key."""
     rt = runtime(request)
     key = grant(rt, bearer_token(request), Scope.RECOMMEND_OWN, request)
     return allowed(rt, key, serving_request(query), query.user_hash)
@@ -183,6 +199,7 @@ def similar(
     ``unknown_product`` for a product not in the catalog."""
     browser = Scope.READ not in key.scopes
     served = runtime(request).recommendations.similar(product_id, n, False, browser)
+    metrics_of(request).answered(served.answer.fields)
     return served.public()
 
 
@@ -198,14 +215,19 @@ def complementary(
     the catalog."""
     browser = Scope.READ not in key.scopes
     served = runtime(request).recommendations.similar(product_id, n, True, browser)
+    metrics_of(request).answered(served.answer.fields)
     return served.public()
 
 
 @router.get("/decide")
-def decide(
-    request: Request, req: Annotated[RecommendationRequest, Depends(shopper_request)]
-) -> dict[str, Any]:
-    """Everything for one page slot: products, banner, triggered message, section order."""
+def decide(request: Request, query: Annotated[ShopperQuery, Query()]) -> dict[str, Any]:
+    """Everything for one page slot: products, banner, triggered message, section order.
+    Content blocks and sections may target the landing: ``utm_source``, ``utm_medium``,
+    ``utm_campaign``, ``referrer`` and ``device`` (else read from the ``User-Agent``)."""
     rt = runtime(request)
+    req = shopper_request(request, query)
     shopper = req.user_id or req.anonymous_id
-    return rt.recommendations.decide(req, rt.scores(shopper), rt.segments(shopper))
+    landing = query.landing(request.headers.get("user-agent"))
+    decision = rt.recommendations.decide(req, rt.scores(shopper), rt.segments(shopper), landing)
+    metrics_of(request).answered(decision)
+    return decision

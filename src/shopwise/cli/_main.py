@@ -9,6 +9,7 @@ from shopwise.cli import (
     audit,
     db,
     demo,
+    drift,
     evaluate,
     events,
     experiments,
@@ -16,9 +17,12 @@ from shopwise.cli import (
     jobs,
     keys,
     kpis,
+    messages,
+    models,
     privacy,
     simulate,
     train,
+    webhooks,
     worker,
 )
 from shopwise.cli._common import console, load_settings
@@ -40,6 +44,10 @@ app.add_typer(privacy.app, name="privacy")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(experiments.app, name="experiments")
 app.add_typer(jobs.app, name="jobs")
+app.add_typer(drift.app, name="drift")
+app.add_typer(models.app, name="models")
+app.add_typer(messages.app, name="messages")
+app.add_typer(webhooks.app, name="webhooks")
 intelligence.register(train.app, app)
 app.command("demo")(demo.demo)
 app.command("worker")(worker.worker)

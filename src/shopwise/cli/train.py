@@ -13,14 +13,18 @@ app = typer.Typer(help="Train models from the event store.", no_args_is_help=Tru
 
 @app.command()
 def recommenders(
-    model: str = typer.Option("shopwise", help="shopwise (candidates + ranker) or transition."),
+    model: str = typer.Option(
+        "shopwise", help="shopwise (candidates + ranker), transition or popular."
+    ),
 ) -> None:
-    """Train the recommender on consented events and make it the serving champion."""
+    """Train the recommender on consented events; it becomes the serving champion unless the
+    champion/challenger gate finds it worse on the shop's recent data."""
     from shopwise.cli._progress import progress_bar
+    from shopwise.recommend.training import RECIPES
     from shopwise.worker import train_recommenders
 
-    if model not in ("shopwise", "transition"):
-        fail(f"--model must be 'shopwise' or 'transition', not {model!r}")
+    if model not in RECIPES:
+        fail(f"--model must be one of {', '.join(RECIPES)}, not {model!r}")
     with open_runtime() as runtime, progress_bar() as bar:
         task = bar.add_task("training", total=None)
 
@@ -38,6 +42,8 @@ def recommenders(
     for line in fit_lines(result.get("fit_report")):
         console.print(line)
     console.print(f"similar items: {result['similar']}; complementary: {result['complements']}")
+    verdict = "promoted to champion" if result["promoted"] else "kept as a challenger"
+    console.print(f"{verdict}: {result['gate']}")
 
 
 def fit_lines(report: dict[str, Any] | None) -> list[str]:

@@ -192,6 +192,17 @@ class Collector:
         self.sealer = sealer or Clear()
         self.identity: IdentityCheck = identity or NoHashes()
         """Checks user hashes for this collector and for the serving routes of write keys."""
+        self._observers: list[Callable[[IngestResult], None]] = []
+
+    def observe(self, observer: Callable[[IngestResult], None]) -> None:
+        """Have ``observer`` told the result of every batch from now on (the API's metrics).
+        It runs on the ingestion path, after the commit: it must be quick and must not raise."""
+        self._observers.append(observer)
+
+    def _told(self, result: IngestResult) -> IngestResult:
+        for observer in self._observers:
+            observer(result)
+        return result
 
     def _verdict(self, raw: dict[str, Any], user_id: str, kind: KeyKind | None) -> str | None:
         """:data:`VERIFIED` or :data:`CLAIMED` for an event's user id, ``None`` when refused."""
@@ -246,9 +257,9 @@ class Collector:
         """
         prepared = self._prepare(batch, key_id, kind)
         if not prepared.rows and not prepared.dead:
-            return IngestResult(0, 0, suppressed=prepared.suppressed)
+            return self._told(IngestResult(0, 0, suppressed=prepared.suppressed))
         outcome = self._writer.submit(prepared.rows, prepared.dead).result()
-        return self._result(outcome, prepared)
+        return self._told(self._result(outcome, prepared))
 
     def enqueue_system(self, rows: list[dict[str, Any]]) -> None:
         """Queue rows of events shopwise made itself (:func:`system_row`) for the next group
@@ -268,9 +279,9 @@ class Collector:
         """:meth:`ingest` for the event loop: waits for the group commit without blocking it."""
         prepared = self._prepare(batch, key_id, kind)
         if not prepared.rows and not prepared.dead:
-            return IngestResult(0, 0, suppressed=prepared.suppressed)
+            return self._told(IngestResult(0, 0, suppressed=prepared.suppressed))
         outcome = await asyncio.wrap_future(self._writer.submit(prepared.rows, prepared.dead))
-        return self._result(outcome, prepared)
+        return self._told(self._result(outcome, prepared))
 
 
 def _unverified(index: int, raw: dict[str, Any]) -> Rejection:

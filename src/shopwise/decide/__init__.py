@@ -1,7 +1,7 @@
 """The decision module: business rules, content blocks, layouts; versioned and hot-reloaded."""
 
 from shopwise.decide._content import Audience, ContentBlock, ContentSet, Section, Threshold
-from shopwise.decide._context import ShopperContext
+from shopwise.decide._context import Landing, ShopperContext, device_of
 from shopwise.decide._engine import (
     CATEGORY_WALK,
     Candidate,
@@ -60,6 +60,7 @@ __all__ = [
     "FallbackSource",
     "Filler",
     "FilterRule",
+    "Landing",
     "Match",
     "PinRule",
     "RuleEngine",
@@ -71,6 +72,7 @@ __all__ = [
     "Versioned",
     "VersionedStore",
     "content_store",
+    "device_of",
     "parse_yaml",
     "public_reason",
     "public_reasons",

@@ -12,13 +12,33 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
-from shopwise.decide._context import ShopperContext
+from shopwise.decide._context import Landing, ShopperContext, referrer_host
 
 
 class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _host(value: str) -> str:
+    host = referrer_host(value)
+    if host is None:
+        raise ValueError(f"not a host name: {value!r}")
+    return host
+
+
+Lowered = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(str.lower)]
+"""A campaign, source or medium name; matched in lower case, as landings are reported."""
+Host = Annotated[str, Field(min_length=1, max_length=253), AfterValidator(_host)]
+"""A referring site's host (a URL is reduced to its host)."""
 
 
 class Audience(_Config):
@@ -31,10 +51,23 @@ class Audience(_Config):
     top_category: str | None = None
     segments: list[str] | None = None
     """The shopper is in any of these segments."""
+    utm_campaign: list[Lowered] | None = None
+    """The visit landed from any of these campaigns (``utm_campaign``, any case)."""
+    utm_source: list[Lowered] | None = None
+    """... from any of these sources (``utm_source``: ``newsletter``, ``google``)."""
+    utm_medium: list[Lowered] | None = None
+    """... through any of these media (``utm_medium``: ``email``, ``cpc``, ``social``)."""
+    referrer: list[Host] | None = None
+    """... referred by any of these sites: a host matches itself and its subdomains
+    (``instagram.com`` matches ``l.instagram.com``)."""
+    device: list[Literal["desktop", "mobile", "tablet"]] | None = None
+    """... on any of these device classes."""
 
     def reasons(self, ctx: ShopperContext) -> list[str] | None:
         """Why the audience matches (reason codes), or ``None`` when it does not."""
-        reasons: list[str] = []
+        reasons = self._landing(ctx.landing)
+        if reasons is None:
+            return None
         if self.cart_abandoned_minutes is not None:
             if not _abandoned(ctx, self.cart_abandoned_minutes):
                 return None
@@ -53,6 +86,28 @@ class Audience(_Config):
             if not shared:
                 return None
             reasons.append(f"segment:{shared[0]}")
+        return reasons
+
+    def _landing(self, landing: Landing) -> list[str] | None:
+        """The landing conditions' reason codes, or ``None`` when one does not hold."""
+        reasons: list[str] = []
+        wanted = (
+            ("campaign", self.utm_campaign, landing.utm_campaign),
+            ("source", self.utm_source, landing.utm_source),
+            ("medium", self.utm_medium, landing.utm_medium),
+            ("device", self.device, landing.device),
+        )
+        for code, allowed, value in wanted:
+            if allowed is None:
+                continue
+            if value is None or value not in allowed:
+                return None
+            reasons.append(f"{code}:{value}")
+        if self.referrer is not None:
+            host = landing.referrer
+            if host is None or not any(host == h or host.endswith(f".{h}") for h in self.referrer):
+                return None
+            reasons.append(f"referrer:{host}")
         return reasons
 
 
@@ -113,6 +168,8 @@ class Section(_Config):
     """Sections tied to a category rise with the shopper's affinity for it."""
     weight: float = 1.0
     """Base weight; higher comes first."""
+    audience: Audience | None = None
+    """Shown only to this audience (a campaign's hero for its visitors, say)."""
 
 
 class ContentSet(_Config):
@@ -136,8 +193,18 @@ class ContentSet(_Config):
         return None
 
     def layout(self, ctx: ShopperContext) -> list[dict[str, Any]]:
-        """The placement's sections, ordered by weight boosted by category affinity."""
-        sections = self.layouts.get(ctx.placement, [])
+        """The placement's sections for this shopper (a targeted one only when its audience
+        matches: its reason is the audience's first reason code), ordered by weight boosted by
+        category affinity."""
+        targeted: dict[str, str] = {}
+        sections = []
+        for section in self.layouts.get(ctx.placement, []):
+            matched = section.audience.reasons(ctx) if section.audience is not None else []
+            if matched is None:
+                continue
+            if section.audience is not None:
+                targeted[section.name] = matched[0] if matched else "targeted"
+            sections.append(section)
         categories = ctx.profile.categories if ctx.profile else {}
         total = sum(categories.values()) or 1.0
 
@@ -147,11 +214,11 @@ class ContentSet(_Config):
             share = sum(w for c, w in categories.items() if section.category in c.split(" > "))
             return section.weight * (1.0 + 2.0 * share / total)
 
+        def reason(section: Section) -> str:
+            if section.name in targeted:
+                return targeted[section.name]
+            boosted = section.category and weight(section) > section.weight
+            return "affinity" if boosted else "default"
+
         ordered = sorted(enumerate(sections), key=lambda s: (-weight(s[1]), s[0]))
-        return [
-            {
-                "name": s.name,
-                "reason": "affinity" if s.category and weight(s) > s.weight else "default",
-            }
-            for _, s in ordered
-        ]
+        return [{"name": s.name, "reason": reason(s)} for _, s in ordered]

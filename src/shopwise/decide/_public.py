@@ -80,6 +80,11 @@ REASON_CODES: Final = {
     "affinity:<category>": "content block: the shopper's top category",
     "segment:<name>": "content block: the shopper is in the segment or audience",
     "<score>>=<min>": "content block: the shopper's model score reached the threshold",
+    "campaign:<utm_campaign>": "content block or section: the visit landed from the campaign",
+    "source:<utm_source>": "content block or section: the visit landed from the source",
+    "medium:<utm_medium>": "content block or section: the visit came through the medium",
+    "referrer:<host>": "content block or section: the visit was referred by the site",
+    "device:<device>": "content block or section: the visit is on the device class",
 }
 """Every reason code (pattern) -> its meaning."""
 
@@ -98,9 +103,16 @@ _BY_PREFIX: Final = {
     "experiment": RULE,
     "similar": RELATED,
     "complementary": RELATED,
+    "campaign": RULE,
+    "source": RULE,
+    "medium": RULE,
+    "referrer": RULE,
+    "device": RULE,
 }
 """The code's part before ``:`` -> its public reason; any other code (a model, a session, an
-affinity, a segment, a threshold, an abandoned cart) is ``personalized``."""
+affinity, a segment, a threshold, an abandoned cart) is ``personalized``. Landing conditions
+(campaign, source, medium, referrer, device) are the shop's targeting of what the browser itself
+reported, so ``rule``."""
 
 
 def public_reason(code: str) -> str:

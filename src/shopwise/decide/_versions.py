@@ -21,7 +21,7 @@ from shopwise.decide._content import ContentSet
 from shopwise.decide._rules import RuleSet, parse_yaml
 from shopwise.store import rule_sets, write_transaction
 
-Kind = Literal["rules", "content"]
+Kind = Literal["rules", "content", "triggers"]
 T = TypeVar("T", bound=BaseModel)
 
 _DEFAULTS: dict[Kind, str] = {"rules": "defaults.yaml", "content": "default_content.yaml"}
@@ -54,8 +54,11 @@ class VersionedStore(Generic[T]):
         check_seconds: float = 1.0,
         miss_seconds: float = MISS_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        defaults: Callable[[], str] | None = None,
     ) -> None:
         self._engine = engine
+        self._defaults = defaults or (lambda: default_text(kind))
+        """The text of version 0 (a kind of another package ships its own file)."""
         self._kind = kind
         self._model = model
         self._check = check_seconds
@@ -99,7 +102,7 @@ class VersionedStore(Generic[T]):
         if self._clock() < self._missing.get(version, -float("inf")):
             return None
         if version == 0:
-            body: str | None = default_text(self._kind)
+            body: str | None = self._defaults()
         else:
             query = sa.select(rule_sets.c.body).where(
                 rule_sets.c.version == version, rule_sets.c.kind == self._kind
@@ -150,7 +153,7 @@ class VersionedStore(Generic[T]):
 
     def _load(self, version: int) -> Versioned[T]:
         if version == 0:
-            body = default_text(self._kind)
+            body = self._defaults()
         else:
             with self._engine.connect() as conn:
                 body = conn.execute(

@@ -20,6 +20,7 @@ from shopwise.evaluate._datasets import (
 )
 from shopwise.evaluate._errors import EvaluationInputError
 from shopwise.evaluate._harness import Evaluation, Ranking, evaluate_model, rank_queries
+from shopwise.evaluate._holdout import HOLDOUT_CUTOFFS, Holdout, score_model, shop_holdout
 from shopwise.evaluate._item_peers import (
     CooccurrenceNeighbours,
     LiftNeighbours,
@@ -73,12 +74,14 @@ from shopwise.evaluate._splits import (
 
 __all__ = [
     "CUTOFFS",
+    "HOLDOUT_CUTOFFS",
     "MAX_HISTORY",
     "REGISTRY",
     "CooccurrenceNeighbours",
     "Evaluation",
     "EvaluationInputError",
     "EventLog",
+    "Holdout",
     "ItemQueries",
     "ItemTask",
     "LiftNeighbours",
@@ -120,7 +123,9 @@ __all__ = [
     "run_next_item",
     "run_sessions",
     "run_temporal",
+    "score_model",
     "session_splits",
+    "shop_holdout",
     "similar_from_sequences",
     "similar_from_sessions",
     "store_event_log",

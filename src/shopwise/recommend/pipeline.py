@@ -6,20 +6,26 @@ leakage: it holds out part of the data the way the shop will be queried (each se
 for returning shoppers, whole recent sequences for anonymous sessions, or the most recent events
 when timestamps are known; see :func:`choose_scheme`), fits the generators on the rest, builds the
 candidate union for the held-out queries and trains the ranker to put the held-out items first;
-then it refits the generators on all the data, keeping the ranker. Part of the held-out queries is
+then it refits the generators on all the data, keeping the ranker (a generator that can continue
+from its held-out fit, like the GRU, is fine-tuned instead of trained again from scratch). Part
+of the held-out queries is
 kept from the ranker to choose a blend with a generator's list
 (:func:`~shopwise.recommend.ranking.choose_blend`), so that the served list is never worse than a
 generator's on those queries. ``score`` returns the (blended) ranker scores for the candidates of
 each history, finite scores for the generator's items the blend placed, and ``-inf`` for every
-other item.
+other item. ``fit_report`` names the scheme, the blend and the seconds each stage of the last fit
+took.
 """
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
 import scipy.sparse as sp
@@ -94,13 +100,17 @@ class ShopwiseConfig(BaseModel):
     ``max_items``."""
     sknn: SessionKNNConfig | None = Field(default_factory=lambda: SessionKNNConfig(decay="div"))
     """Session-kNN generator (the harness's peer); ``None`` leaves it out."""
-    sequential: SequentialConfig | None = Field(default_factory=lambda: SequentialConfig(epochs=6))
-    """GRU next-item generator (``candidates.sequential``, torch on the CPU), trained only when
-    the ranker's queries are whole sessions (:func:`choose_scheme`), i.e. on session-shaped
-    data such as Diginetica, where it lifted P@20 (``docs/models.md``). It has not been measured
-    on shopper histories (Amazon, UCI) and would add minutes of training there, so it sits out;
-    ``None`` leaves it out everywhere. Six epochs: the better of 3 and 6 on Diginetica's
-    validation split."""
+    sequential: SequentialConfig | None = Field(
+        default_factory=lambda: SequentialConfig(epochs=6, refit_epochs=3)
+    )
+    """GRU next-item generator (``candidates.sequential``, torch on a GPU when there is one,
+    else the CPU), trained only when the ranker's queries are whole sessions
+    (:func:`choose_scheme`), i.e. on session-shaped data such as Diginetica, where it lifted P@20
+    (``docs/models.md``). It has not been measured on shopper histories (Amazon, UCI) and would
+    add minutes of training there, so it sits out; ``None`` leaves it out everywhere. Six epochs
+    on the held-out round (the better of 3 and 6 on Diginetica's validation split), then three
+    epochs on all the data continuing from those weights (``refit_epochs``; one lost more P@20 on
+    Diginetica, ``docs/models.md``)."""
     candidates: CandidateConfig = Field(default_factory=CandidateConfig)
     ranker: LambdaRankerConfig = Field(default_factory=LambdaRankerConfig)
     blend: BlendConfig | None = Field(default_factory=BlendConfig)
@@ -118,6 +128,36 @@ class ShopwiseConfig(BaseModel):
     """Most recent history items a query keeps (the harness's protocol uses 50)."""
     batch_size: int = Field(default=256, ge=1)
     seed: int = 0
+
+
+@runtime_checkable
+class Refits(Protocol):
+    """A generator that can continue training from its last fit instead of starting over."""
+
+    def refit(self, data: InteractionData) -> None: ...
+
+
+class _Stopwatch:
+    """Seconds per named stage, in the order the stages ran (a stage run twice adds up)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._started = time.perf_counter()
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = time.perf_counter() - started
+            self.seconds[name] = self.seconds.get(name, 0.0) + elapsed
+
+    def report(self) -> dict[str, float]:
+        """Rounded seconds per stage, and ``total`` for the whole fit."""
+        out = {name: round(value, 2) for name, value in self.seconds.items()}
+        out["total"] = round(time.perf_counter() - self._started, 2)
+        return out
 
 
 @dataclass
@@ -311,6 +351,10 @@ class ShopwiseRecommender:
     blend: Blend | None = None
     """The blend the last fit chose (``None``: the ranker's list as it is). A class default, so
     that artifacts pickled before the blend existed load and serve the ranker's list."""
+    timings: Mapping[str, float] = MappingProxyType({})
+    """Seconds each stage of the last fit took (``fit:<generator>``, ``candidates``,
+    ``ranker``, ``blend``, ``refit:<generator>``, ...) and ``total``; empty before a fit and in
+    artifacts pickled before timings existed."""
 
     def __init__(
         self,
@@ -347,36 +391,45 @@ class ShopwiseRecommender:
         queries it did not train on, then refit the generators on everything."""
         report = progress or (lambda _message: None)
         cfg = self.config
-        held = ranker_queries(data, cfg)
+        watch = _Stopwatch()
+        with watch.stage("holdout"):
+            held = ranker_queries(data, cfg)
         self.scheme = held.scheme
         self.active = [g for g in self._generators_for(held.scheme) if _accepts(g, data)]
         report(f"fitting generators on data without the held-out items ({held.scheme})")
-        self._fit_generators(held.train)
+        self._fit_generators(held.train, watch, refit=False)
         sample, aside, inside = self._split_queries(len(held.histories))
         histories = [held.histories[i] for i in sample]
         targets = [held.targets[i] for i in sample]
         report(f"building candidates for {len(histories)} ranker training queries")
-        features, labels, query_ids, names = self._training_rows(histories, targets)
+        with watch.stage("candidates"):
+            features, labels, query_ids, names = self._training_rows(histories, targets)
         self.blend = None
         if len(aside):
             deciding = ~np.isin(query_ids, aside) if inside else np.ones(len(labels), dtype=bool)
             report(f"training the ranker on {int(deciding.sum())} rows to choose the blend")
             try:
-                self.ranker.fit(features[deciding], labels[deciding], query_ids[deciding], names)
+                with watch.stage("ranker"):
+                    self.ranker.fit(
+                        features[deciding], labels[deciding], query_ids[deciding], names
+                    )
             except NotEnoughData:
                 aside = aside[:0]
             else:
                 source = histories if inside else held.histories
                 goal = targets if inside else held.targets
-                self.blend = self._choose_blend(
-                    [source[i] for i in aside], [goal[i] for i in aside]
-                )
+                with watch.stage("blend"):
+                    self.blend = self._choose_blend(
+                        [source[i] for i in aside], [goal[i] for i in aside]
+                    )
                 report(f"blend chosen on {len(aside)} held-out queries: {self.blend.generator}")
         if not len(aside) or inside:
             report(f"training the ranker on {len(labels)} candidate rows")
-            self.ranker.fit(features, labels, query_ids, names)
+            with watch.stage("ranker"):
+                self.ranker.fit(features, labels, query_ids, names)
         report("refitting generators on all data")
-        self._fit_generators(data)
+        self._fit_generators(data, watch, refit=True)
+        self.timings = watch.report()
 
     def _split_queries(self, n_queries: int) -> tuple[IntArray, IntArray, bool]:
         """The ranker's sample of the held-out queries and those kept aside for the blend.
@@ -420,10 +473,18 @@ class ShopwiseRecommender:
                     lists.append(ordered(scores[name][row], length, exclude))
         return choose_blend(ranker, generators, targets, blend, skip)
 
-    def _fit_generators(self, data: InteractionData) -> None:
+    def _fit_generators(self, data: InteractionData, watch: _Stopwatch, refit: bool) -> None:
+        """Fit every active generator on ``data``; on the ``refit`` round, those that can
+        continue from their held-out fit do so."""
+        prefix = "refit" if refit else "fit"
         for generator in self.active:
-            generator.fit(data)
-        self.stats = fit_item_stats(data, self.config.candidates)
+            with watch.stage(f"{prefix}:{generator.name}"):
+                if refit and isinstance(generator, Refits):
+                    generator.refit(data)
+                else:
+                    generator.fit(data)
+        with watch.stage(f"{prefix}:item_stats"):
+            self.stats = fit_item_stats(data, self.config.candidates)
 
     def _training_rows(
         self, histories: list[IntArray], targets: list[IntArray]
@@ -528,11 +589,13 @@ class ShopwiseRecommender:
         return Recommendation(items, scores, reasons)
 
     def fit_report(self) -> dict[str, object]:
-        """What the last fit chose: the ranker-query scheme and the blend with the validation
-        metrics of the ranker's, each generator's and the final list."""
+        """What the last fit chose: the ranker-query scheme, the blend with the validation
+        metrics of the ranker's, each generator's and the final list, and the seconds each
+        stage took (``timings``)."""
         blend = self.blend
         return {
             "scheme": self.scheme,
+            "timings": dict(self.timings),
             "blend": None
             if blend is None
             else {

@@ -1,11 +1,12 @@
 """A learned second stage for the item-to-item lists (``/similar`` and ``/complementary``).
 
 One neighbour source alone answers a product page poorly: following items, preceding items,
-co-occurrence, cosine, EASE and content each know part of what goes with a product. Like the
-next-item pipeline's ranker, :class:`RelatedRanker` takes the union of every source's best
-neighbours of the query product as candidates, describes each candidate by every source's score
-and rank (a source that did not list it gets a sentinel rank), the two products' popularity and
-their shared attributes, and lets a LightGBM lambdarank model order them.
+both together, the products two co-visits away, co-occurrence, cosine, EASE and content each
+know part of what goes with a product. Like the next-item pipeline's ranker,
+:class:`RelatedRanker` takes the union of every source's best neighbours of the query product as
+candidates, describes each candidate by every source's score and rank (a source that did not
+list it gets a sentinel rank), the two products' popularity and co-visitation breadth and their
+shared attributes, and lets a LightGBM lambdarank model order them.
 
 The ranker learns from the training data only, with an internal holdout (:func:`holdout`): the
 sources are fitted on each sequence without its end, and the end labels the candidates (the
@@ -70,17 +71,19 @@ class RelatedRankerConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    candidates: int = Field(default=50, ge=1)
+    candidates: int = Field(default=100, ge=1)
     """Best neighbours of the query product taken from each source."""
     keep: int = Field(default=100, ge=1)
     """Neighbours kept per item after ranking (serving asks for as many)."""
-    max_queries: int = Field(default=20_000, ge=1)
+    max_queries: int = Field(default=60_000, ge=1)
     """Training queries (held-out examples) sampled at most, seeded."""
     min_queries: int = Field(default=100, ge=1)
     """Fewer training queries than this are not enough data: a booster learned from a
     handful of examples orders the candidates by noise (a tiny shop keeps its fallback)."""
     per_basket: int = Field(default=5, ge=1)
     """Complementary: query products drawn from each held-out basket at most."""
+    two_hop_width: int = Field(default=20, ge=1)
+    """Co-visited products of each item followed for the two-hop source."""
     transition: TransitionConfig = Field(default_factory=TransitionConfig)
     """The transition source (read forward and backward)."""
     ease: EASEConfig | None = Field(default_factory=EASEConfig)
@@ -109,6 +112,8 @@ class Sources:
     ranks: dict[str, sp.csr_matrix]
     row_max: dict[str, FloatArray]
     counts: FloatArray
+    degrees: FloatArray
+    """How many products each item was co-visited with (either direction)."""
     content: sp.csr_matrix | None
     attributes: IntArray | None
     """The first :data:`DEPTH` attribute codes of each item (categories, then brand), ``-1``
@@ -126,6 +131,7 @@ class Sources:
             kinds = ("score", "relative", "rank") if name in self.scores else ("rank",)
             names += [f"{name}__{kind}" for kind in kinds]
         names += ["pop__candidate", "pop__query", "sources__count"]
+        names += ["degree__candidate", "degree__query"]
         if self.content is not None:
             names.append("content__cosine")
         if self.attributes is not None:
@@ -161,6 +167,7 @@ class Sources:
             rank[rank == 0] = self.sentinel
             columns.append(rank)
         columns += [np.log1p(self.counts[item]), np.log1p(self.counts[query]), present]
+        columns += [np.log1p(self.degrees[item]), np.log1p(self.degrees[query])]
         if self.content is not None:
             columns.append(_row_dots(self.content, query, item))
         if self.attributes is not None:
@@ -259,6 +266,19 @@ def _baskets(data: InteractionData) -> InteractionData | None:
     return InteractionData(baskets, data.n_items)
 
 
+def _two_hop(both: sp.csr_matrix, width: int) -> sp.csr_matrix:
+    """Products two steps away in the co-visitation graph: each item's ``width`` strongest
+    co-visited products, as shares of their row, chained twice (the item itself left out)."""
+    best = _rank_matrix(both, width)
+    strongest = both.multiply(best > 0).tocsr()
+    totals = np.asarray(strongest.sum(axis=1)).ravel()
+    step = sp.csr_matrix(sp.diags(1.0 / np.maximum(totals, 1e-12)) @ strongest, dtype=np.float32)
+    hops = sp.csr_matrix(step @ step, dtype=np.float32)
+    hops.setdiag(0.0)
+    hops.eliminate_zeros()
+    return hops
+
+
 def _next_counts(data: InteractionData) -> sp.csr_matrix:
     """How often each item came right after another in one sequence (repeats left out)."""
     pairs = [(s[:-1], s[1:]) for s in data.sequences if len(s) > 1]
@@ -324,9 +344,13 @@ def fit_sources(data: InteractionData, config: RelatedRankerConfig) -> Sources:
     transition.fit(data)
     assert transition.state is not None
     forward = sp.csr_matrix(transition.state.transitions, dtype=np.float32)
+    backward = sp.csr_matrix(forward.T, dtype=np.float32)
+    both = sp.csr_matrix(forward + backward, dtype=np.float32)
     scores: dict[str, Matrix] = {
         "forward": forward,
-        "backward": sp.csr_matrix(forward.T, dtype=np.float32),
+        "backward": backward,
+        "both": both,
+        "two_hop": _two_hop(both, config.two_hop_width),
         "next": _next_counts(data),
         "cooc": _cooccurrence(data),
     }
@@ -359,7 +383,8 @@ def fit_sources(data: InteractionData, config: RelatedRankerConfig) -> Sources:
         minlength=data.n_items,
     ).astype(np.float32)
     attributes = _attribute_codes(data)
-    return Sources(scores, ranks, row_max, counts, content, attributes, float(k + 1))
+    degrees = np.diff(both.indptr).astype(np.float32)
+    return Sources(scores, ranks, row_max, counts, degrees, content, attributes, float(k + 1))
 
 
 def _row_max(matrix: Matrix) -> FloatArray:

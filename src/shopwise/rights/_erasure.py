@@ -2,12 +2,13 @@
 
 The rows go in one write transaction (events with the exposures made for the person, identities,
 profiles, consent history, scores, memberships, audience-export ledger, experiment assignments,
-dead letters naming their ids), together with the keyed hashes of their ids on the suppression
+dead letters naming their ids, outbox messages about them and their delivery log, the journeys'
+trigger decisions about them), together with the keyed hashes of their ids on the suppression
 list. Every saved version of the model families that keep per-person data is rewritten without
 them (the precomputed lists; the training rows of generators that keep one per user, found
-through the artifact's ``profile_ids``). The verification then searches each table, each artifact
-file and the caches it is given for every id, profile id and email of the person, and reports
-what it searched.
+through the artifact's ``profile_ids``). The verification then searches each table, each
+artifact file and the caches it is given for every id, profile id and email of the person, and
+reports what it searched.
 """
 
 from __future__ import annotations
@@ -34,8 +35,11 @@ from shopwise.store import (
     experiment_assignments,
     identities,
     is_sqlite,
+    outbox_attempts,
+    outbox_messages,
     profiles,
     segment_memberships,
+    trigger_decisions,
     write_transaction,
 )
 
@@ -96,6 +100,13 @@ def _rows_of(person: Person) -> list[tuple[str, sa.Table, sa.ColumnElement[bool]
             experiment_assignments.c[Columns.PROFILE].in_(unit_ids(person)),
         ),
         ("dead_letters", dead_letters, _any(*(_like(dead_letters.c.raw, i) for i in person.ids))),
+        ("outbox_attempts", outbox_attempts, outbox_attempts.c[Columns.PROFILE].in_(owned)),
+        ("outbox_messages", outbox_messages, outbox_messages.c[Columns.PROFILE].in_(owned)),
+        (
+            "trigger_decisions",
+            trigger_decisions,
+            trigger_decisions.c[Columns.PROFILE].in_(owned),
+        ),
     ]
 
 

@@ -14,8 +14,10 @@ from shopwise.store import (
     audience_exports,
     customer_scores,
     events,
+    outbox_messages,
     privacy_requests,
     segment_memberships,
+    trigger_decisions,
 )
 
 EXPORT_FORMAT = "shopwise.person.v1"
@@ -29,7 +31,7 @@ def _iso(ms: int | None) -> str | None:
 def export_person(engine: sa.Engine, people: Profiles, person: Person) -> dict[str, Any]:
     """The person's profile, ids, events (with the exposures shopwise recorded of them),
     consent history, stored scores and segments, the audience exports they were written in and
-    the privacy requests made for them."""
+    the privacy requests made for them, and the messages (email, webhook) about them."""
     view = people.get(person.profile_id)
     history = people.consent_history(person.profile_id)
     users, anons, owned = list(person.user_ids), list(person.anonymous_ids), person.profile_ids
@@ -66,6 +68,33 @@ def export_person(engine: sa.Engine, people: Profiles, person: Person) -> dict[s
             {"id": r["id"], "kind": r["kind"], "status": r["status"], "at": _iso(r["requested_at"])}
             for r in requests
         ]
+        sent = conn.execute(
+            sa.select(outbox_messages).where(outbox_messages.c[Columns.PROFILE].in_(owned))
+        ).mappings()
+        message_rows = [
+            {
+                "id": r["id"],
+                "channel": r["channel"],
+                "kind": r["kind"],
+                "status": r["status"],
+                "created_at": _iso(r["created_at"]),
+                "delivered_at": _iso(r["delivered_at"]),
+            }
+            for r in sent
+        ]
+        decided = conn.execute(
+            sa.select(trigger_decisions).where(trigger_decisions.c[Columns.PROFILE].in_(owned))
+        ).mappings()
+        decision_rows = [
+            {
+                "trigger": r["trigger"],
+                "outcome": r["outcome"],
+                "reason": r["reason"],
+                "decided_at": _iso(r["decided_at"]),
+                "message_id": r["message_id"],
+            }
+            for r in decided
+        ]
     return {
         "format": EXPORT_FORMAT,
         "exported_at": datetime.now(UTC).isoformat(),
@@ -81,6 +110,8 @@ def export_person(engine: sa.Engine, people: Profiles, person: Person) -> dict[s
         "segments": group_rows,
         "audience_exports": export_rows,
         "privacy_requests": request_rows,
+        "messages": message_rows,
+        "trigger_decisions": decision_rows,
     }
 
 

@@ -19,12 +19,19 @@ Identity comparisons are safe because the cache holds the objects it compares. E
 compared with ``==``, which a tuple answers by identity first, so an unchanged state object costs
 no field comparison. Degraded answers (a failed profile read or model) are never stored. Erasure
 must call :meth:`AnswerCache.clear` with the profile cache.
+
+A replaced champion (model or precomputed lists) is handed to :meth:`AnswerCache.retire` by the
+thread that swapped it out: the entries are dropped there, with the old generation (which holds
+the old champion), so the first request after a swap neither pays for the flush nor for freeing
+the old model. The answer of a request that read the old champion before the swap and finishes
+after it is not stored: it would bring the old generation back.
 """
 
 from __future__ import annotations
 
 import operator
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from typing import Generic, TypeVar
@@ -47,6 +54,8 @@ class AnswerCache(Generic[T]):
         self._max = max_entries
         self._generation: Generation = ()
         self._entries: OrderedDict[Hashable, tuple[Inputs, T]] = OrderedDict()
+        self._retired: list[weakref.ref[object]] = []
+        """Replaced champions still alive: a generation holding one is not stored again."""
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -72,6 +81,8 @@ class AnswerCache(Generic[T]):
             return
         with self._lock:
             if not _same(generation, self._generation):
+                if self._holds_retired(generation):
+                    return  # computed from a champion replaced meanwhile
                 self._entries.clear()
                 self._generation = generation
             self._entries[key] = (inputs, value)
@@ -84,6 +95,21 @@ class AnswerCache(Generic[T]):
         with self._lock:
             self._entries.clear()
             self._generation = ()
+
+    def retire(self, replaced: object) -> None:
+        """Drop every answer computed from ``replaced``, a champion just swapped out (called by
+        the thread that swapped it, see the module docstring); answers of other generations stay.
+        """
+        with self._lock:
+            self._retired = [r for r in self._retired if r() is not None]
+            self._retired.append(weakref.ref(replaced))
+            if any(member is replaced for member in self._generation):
+                self._entries.clear()
+                self._generation = ()
+
+    def _holds_retired(self, generation: Generation) -> bool:
+        retired = [r() for r in self._retired]
+        return any(member is old for member in generation for old in retired if old is not None)
 
 
 def _same(a: Sequence[object], b: Sequence[object]) -> bool:

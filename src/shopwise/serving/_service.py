@@ -71,11 +71,13 @@ from shopwise.decide import (
     Candidate,
     ContentSet,
     Filler,
+    Landing,
     RuledList,
     RuleEngine,
     RuleSet,
     ShopperContext,
     VersionedStore,
+    public_reason,
     public_reasons,
 )
 from shopwise.errors import NotFound
@@ -218,6 +220,9 @@ class Recommendations:
         """A variant model's full-model lists by profile history (its precomputed lists)."""
         self._categories = CategoryIndex()
         self._answers: AnswerCache[Answer] = answers or AnswerCache()
+        # a swap drops what was built from the replaced champion in the reload thread
+        champion.on_swap(self._retire)
+        precomputed.on_swap(self._answers.retire)
         # recommendation ids only need to be unique, not secret: skip the OS entropy per request
         self._ids = random.Random()
 
@@ -271,6 +276,11 @@ class Recommendations:
         self._sessions.clear()
         self._variant_sessions.clear()
         self._variant_lists.clear()
+
+    def _retire(self, artifact: RecommenderArtifact) -> None:
+        """Forget the answers and session lists of a replaced champion artifact."""
+        self._answers.retire(artifact)
+        self._sessions.retire(artifact)
 
     def holds(self, anonymous_ids: Sequence[str], user_ids: Sequence[str]) -> bool:
         """Whether serving's memory still holds anything of these identities."""
@@ -636,11 +646,13 @@ class Recommendations:
         request: RecommendationRequest,
         scores: dict[str, float],
         segments: tuple[str, ...] = (),
+        landing: Landing | None = None,
     ) -> dict[str, Any]:
         """One call for a page slot: products, banner, triggered message, section order.
 
         ``scores`` (model scores by name) and ``segments`` (segment and audience names) come
-        from the customer-intelligence stage and feed thresholds and audience conditions. Without
+        from the customer-intelligence stage and feed thresholds and audience conditions;
+        ``landing`` (campaign, referrer, device) feeds the landing conditions. Without
         personalization consent none of the shopper's data (profile, scores, segments) shapes
         the slot; a triggered message also needs marketing consent. An experiment variant may
         set the content set, the banner and the section order (reason
@@ -652,7 +664,9 @@ class Recommendations:
             # a browser without a profile of its own may hold a claimed link: the scores and
             # segments of the user it claimed are not its to shape the slot
             scores, segments = {}, ()
-        ctx = replace(self.context(request, view, scores), segments=segments)
+        ctx = replace(
+            self.context(request, view, scores), segments=segments, landing=landing or Landing()
+        )
         content = arm.content or self._content.live()
         banner = content.value.pick(ctx, "banner")
         message = None
@@ -672,7 +686,7 @@ class Recommendations:
             "content_version": content.version,
             "banner": _block(banner, request.browser),
             "message": _block(message, request.browser),
-            "layout": layout,
+            "layout": _public_layout(layout) if request.browser else layout,
         }
 
     def _log_exposure(self, request: RecommendationRequest, served: Served) -> None:
@@ -741,6 +755,15 @@ def _owned(view: Shopper | None, anonymous_id: str) -> bool:
         return True
     profile, state = view
     return profile == profile_id_for(anon_key(anonymous_id)) or anonymous_id in state.verified_ids
+
+
+def _public_layout(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A layout as a browser may read it: a targeted section's reason code (a segment, say)
+    becomes its public reason; ``affinity`` and ``default`` name nothing of the shopper's."""
+    kept = ("affinity", "default")
+    return [
+        s if s["reason"] in kept else {**s, "reason": public_reason(s["reason"])} for s in sections
+    ]
 
 
 def _block(picked: tuple[Any, list[str]] | None, browser: bool) -> dict[str, Any] | None:

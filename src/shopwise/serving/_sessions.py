@@ -3,7 +3,9 @@
 Scoring the session model ranks the whole catalog for one history; the same shopper asking again
 before anything new happened has the same history, so the ranked candidates are kept (LRU) for
 the current champion artifact and reused. A new event, cart item or product page changes the
-history, hence the key, so fresh behaviour always reaches the answer.
+history, hence the key, so fresh behaviour always reaches the answer. A replaced champion is
+handed to :meth:`SessionCandidates.retire` by the thread that swapped it out, which drops its
+lists there, not in the first request for the new one.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ class SessionCandidates:
         """Forget every history (an erasure: a history is the erased person's behaviour)."""
         with self._lock:
             self._lists.clear()
+
+    def retire(self, replaced: object) -> None:
+        """Forget the lists of ``replaced``, an artifact just swapped out (others' stay)."""
+        with self._lock:
+            if self._artifact is not None and self._artifact() is replaced:
+                self._artifact = None
+                self._lists.clear()
 
     def __len__(self) -> int:
         return len(self._lists)

@@ -33,6 +33,8 @@ from shopwise.store._tables import (
     job_runs,
     kpi_buckets,
     metadata,
+    outbox_attempts,
+    outbox_messages,
     privacy_requests,
     products,
     profiles,
@@ -41,6 +43,7 @@ from shopwise.store._tables import (
     segment_sizes,
     shopper_events,
     suppressed_ids,
+    trigger_decisions,
 )
 
 __all__ = [
@@ -70,6 +73,8 @@ __all__ = [
     "job_runs",
     "kpi_buckets",
     "metadata",
+    "outbox_attempts",
+    "outbox_messages",
     "privacy_requests",
     "products",
     "profiles",
@@ -78,6 +83,7 @@ __all__ = [
     "segment_sizes",
     "shopper_events",
     "suppressed_ids",
+    "trigger_decisions",
     "upgrade",
     "write_transaction",
 ]

@@ -356,3 +356,69 @@ experiment_assignments = sa.Table(
 )
 """Each canonical profile's first variant in an experiment, kept when weights change later
 (sticky assignment); personal, so erasure removes a person's rows."""
+
+outbox_messages = sa.Table(
+    "outbox_messages",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("idempotency_key", sa.String(200), nullable=False, unique=True),
+    sa.Column("channel", sa.String(16), nullable=False),
+    sa.Column("kind", sa.String(64), nullable=False),
+    sa.Column("purpose", sa.String(32), nullable=False),
+    sa.Column("destination", sa.Text, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column(C.PROFILE, sa.String(40), nullable=True, index=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", sa.BigInteger, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", sa.BigInteger, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("updated_at", sa.BigInteger, nullable=False),
+    sa.Column("delivered_at", sa.BigInteger, nullable=True),
+    sa.Index("ix_outbox_messages_status_next_attempt_at", "status", "next_attempt_at"),
+)
+"""The transactional outbox of journeys: one row per message to deliver (email or webhook),
+written in the transaction that decided it; a dispatcher claims due rows under a lease. An email
+destination is sealed like PII traits; personal (``profile_id``), so erasure removes a person's."""
+
+outbox_attempts = sa.Table(
+    "outbox_attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(32), nullable=False, index=True),
+    sa.Column(C.PROFILE, sa.String(40), nullable=True, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("worker", sa.String(64), nullable=False),
+    sa.Column("started_at", sa.BigInteger, nullable=False),
+    sa.Column("duration_ms", sa.Float, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("reply", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+"""The delivery log: one row per attempt at an outbox message (HTTP status or SMTP reply code and
+text, how long it took, the error), removed with the person's messages on erasure."""
+
+trigger_decisions = sa.Table(
+    "trigger_decisions",
+    metadata,
+    sa.Column("trigger", sa.String(64), primary_key=True),
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True, index=True),
+    sa.Column("anchor", sa.String(200), primary_key=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("reason", sa.String(200), nullable=True),
+    sa.Column("anchor_at", sa.BigInteger, nullable=False),
+    sa.Column("due_at", sa.BigInteger, nullable=False),
+    sa.Column("decided_at", sa.BigInteger, nullable=False, index=True),
+    sa.Column("retry_at", sa.BigInteger, nullable=True),
+    sa.Column("trigger_version", sa.BigInteger, nullable=False),
+    sa.Column("message_id", sa.String(32), nullable=True, index=True),
+    sa.Column("context", sa.JSON, nullable=True),
+)
+"""Every decision of the journeys' triggers, one per (trigger, canonical profile, anchor: the cart,
+view, order or catalog change that started it) so nothing fires twice across restarts: the outcome
+(``fired``, ``holdout``, ``capped``, ``quiet`` while it waits, ``cancelled``, ``no_consent``,
+``skipped``), the outbox message of a fired one and the message's personalization (PII sealed),
+for previews. Personal (``profile_id``), so erasure removes a person's."""

@@ -8,6 +8,9 @@ from shopwise.kpis import KpiRefresh
 from shopwise.logs import Progress
 from shopwise.runtime import Runtime
 from shopwise.worker._customers import customer_jobs
+from shopwise.worker._deliver import deliver_job
+from shopwise.worker._drift import drift_job
+from shopwise.worker._journeys import journeys_job
 from shopwise.worker._recommenders import recommender_jobs
 from shopwise.worker._retention import retention_job
 from shopwise.worker._scheduler import Job
@@ -22,15 +25,20 @@ def worker_jobs(
     runtime: Runtime, model: str, refresh_seconds: float, retrain_seconds: float
 ) -> list[Job]:
     """The recommender's jobs (candidate refresh, retraining ``model``), the customer job, the
-    privacy job (pending erasures), the retention job (expired events and dead letters) and the
-    online KPIs."""
+    privacy job (pending erasures), the retention job (expired events and dead letters), the
+    online KPIs, the drift check (which requests the retraining when it finds drift), the
+    journeys' triggers and the delivery of the journeys' outbox messages."""
     jobs = recommender_jobs(runtime, model, refresh_seconds, retrain_seconds)
+    retrain = next(job.name for job in jobs if job.lane == "long")
     return [
         *jobs,
         *customer_jobs(runtime.customers),
         privacy_job(runtime),
         retention_job(runtime),
         kpis_job(runtime),
+        drift_job(runtime, retrain),
+        journeys_job(runtime),
+        deliver_job(runtime),
     ]
 
 

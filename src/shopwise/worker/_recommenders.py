@@ -5,70 +5,49 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from shopwise.errors import ModelNotTrained
 from shopwise.logs import Progress
-from shopwise.profiles import ProfileState
-from shopwise.recommend import profile_products
-from shopwise.recommend.training import precompute, train_recommender
+from shopwise.recommend.training import train_recommender
 from shopwise.registry import ModelRegistry
 from shopwise.runtime import Runtime
-from shopwise.schema import Purpose
-from shopwise.store import profiles
+from shopwise.worker._gate import gate
+from shopwise.worker._refresh import refresh_precomputed
 from shopwise.worker._scheduler import Job
 
 REFRESH_SECONDS = 15 * 60
+REFRESH_JOB = "refresh-candidates"
 RETRAIN_SECONDS = 24 * 3600
 HISTORY = 50
 
 
 def train_recommenders(runtime: Runtime, model: str, progress: Progress) -> dict[str, Any]:
-    """Train on the store's consented events, save a new version and make it the champion.
+    """Train on the store's consented events and save a new version; it becomes the champion if
+    the gate lets it (:func:`gate`), otherwise it stays a challenger with the reason recorded.
 
-    Serving processes pick the new champion up within seconds, without a restart; the
-    shoppers' precomputed lists are refreshed right after.
+    Serving processes pick a new champion up within seconds, without a restart; the shoppers'
+    precomputed lists are refreshed right after.
     """
     artifact, stats = train_recommender(
         runtime.engine, runtime.catalog, runtime.consent, model, progress
     )
+    decision = gate(runtime, model, progress)
     progress("saving the artifact")
-    version = runtime.recommenders.save(artifact, stats, promote=True)
+    meta = {**stats, "holdout": decision.challenger, "gate": decision.to_json()}
+    version = runtime.recommenders.save(artifact, meta, promote=False)
+    result = {**stats, "version": version, "promoted": decision.promoted, "gate": decision.reason}
+    if not decision.promoted:
+        progress(f"kept {version} as a challenger: {decision.reason}")
+        return result
+    runtime.recommenders.promote(version, decision.reason)
     runtime.champion.refresh()
     refreshed = refresh_candidates(runtime, progress)
-    return {**stats, "version": version, "precomputed_profiles": refreshed["profiles"]}
-
-
-def _histories(runtime: Runtime) -> dict[str, list[str]]:
-    """The recent products of every profile whose consent allows personalization."""
-    query = sa.select(profiles.c.profile_id, profiles.c.state).where(
-        profiles.c.merged_into.is_(None)
-    )
-    histories = {}
-    with runtime.engine.connect() as conn:
-        for row in conn.execute(query):
-            state = ProfileState.from_json(row.state)
-            if not runtime.consent.allows(state.consent, Purpose.PERSONALIZATION):
-                continue
-            entries = sorted(profile_products(state))
-            histories[row.profile_id] = [pid for _ts, pid in entries][-HISTORY:]
-    return histories
+    return {**result, "precomputed_profiles": refreshed["profiles"]}
 
 
 def refresh_candidates(runtime: Runtime, progress: Progress) -> dict[str, Any]:
     """Precompute the ranked list of every shopper who allows personalization with the
-    champion; serving swaps it in live."""
-    runtime.champion.refresh()
-    artifact, version = runtime.champion.get(), runtime.champion.version
-    if artifact is None or version is None:
-        raise ModelNotTrained("no recommender champion yet; run 'shopwise train recommenders'")
-    progress("reading profile histories")
-    lists = precompute(artifact, version, _histories(runtime), progress=progress)
-    saved = runtime.precomputed_registry.save(
-        lists, {"model_version": version, "profiles": len(lists.lists)}, promote=True
-    )
-    runtime.precomputed.refresh()
-    return {"version": saved, "model_version": version, "profiles": len(lists.lists)}
+    champion, recomputing only the profiles changed since the last refresh (with a periodic
+    full pass: :mod:`shopwise.worker._refresh`); serving swaps it in live."""
+    return refresh_precomputed(runtime, progress, HISTORY)
 
 
 def champion_saved_at(registry: ModelRegistry) -> int | None:
@@ -104,7 +83,7 @@ def recommender_jobs(
     """
     return [
         Job(
-            "refresh-candidates",
+            REFRESH_JOB,
             refresh_seconds,
             lambda p: refresh_candidates(runtime, p),
             waits_for=lambda: _no_champion(runtime),

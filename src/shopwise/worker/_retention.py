@@ -7,6 +7,10 @@ of what each person agreed to and when, and the audit log and the privacy reques
 of who did what with personal data; profiles are folds of events and keep their counters and
 affinities when the events they came from go (they are erased with the person).
 
+Job runs are the worker's own history, not personal data: finished runs older than
+:data:`JOB_RUN_DAYS` go (a job every few seconds would otherwise add thousands of rows a day), but
+the newest of each job and status stays, which is what tells the scheduler when each job is due.
+
 Rows go in batches of :data:`BATCH_ROWS`, one transaction each, so a first run over years of
 events never holds the write lock long enough to stall ingestion. On SQLite the freed space is
 overwritten and the write-ahead log checkpointed, as an erasure does, so a deleted event is not
@@ -23,7 +27,7 @@ import sqlalchemy as sa
 
 from shopwise.logs import Progress
 from shopwise.runtime import Runtime
-from shopwise.store import dead_letters, events, is_sqlite, write_transaction
+from shopwise.store import dead_letters, events, is_sqlite, job_runs, write_transaction
 from shopwise.worker._scheduler import Job
 
 RETENTION_SECONDS: Final = 24 * 60 * 60
@@ -31,6 +35,8 @@ RETENTION_SECONDS: Final = 24 * 60 * 60
 BATCH_ROWS: Final = 10_000
 """Rows deleted per transaction."""
 DAY_MS: Final = 24 * 60 * 60 * 1000
+JOB_RUN_DAYS: Final = 30
+"""Days finished job runs are kept (the newest of each job and status always stays)."""
 
 
 def delete_expired(
@@ -41,7 +47,8 @@ def delete_expired(
     batch_rows: int = BATCH_ROWS,
     progress: Progress | None = None,
 ) -> dict[str, int]:
-    """Delete the events and dead letters older than ``retention_days``.
+    """Delete the events and dead letters older than ``retention_days``, and the finished job
+    runs older than :data:`JOB_RUN_DAYS` but the newest of each job and status.
 
     Parameters
     ----------
@@ -59,25 +66,40 @@ def delete_expired(
     Returns
     -------
     dict
-        ``events`` and ``dead_letters`` deleted, and ``before``: the cutoff (epoch ms).
+        ``events``, ``dead_letters`` and ``job_runs`` deleted, and ``before``: the cutoff of
+        the events (epoch ms).
     """
     if retention_days < 1:
         raise ValueError(f"retention_days must be at least 1, not {retention_days}")
     now = int(time.time() * 1000) if now_ms is None else now_ms
     cutoff = now - retention_days * DAY_MS
-    counts = {"before": cutoff, "events": 0, "dead_letters": 0}
+    counts = {"before": cutoff, "events": 0, "dead_letters": 0, "job_runs": 0}
 
     def report(name: str, removed: int) -> None:
         counts[name] += removed
         if progress is not None:
-            progress(f"deleted {counts['events']} events, {counts['dead_letters']} dead letters")
+            progress(
+                f"deleted {counts['events']} events, {counts['dead_letters']} dead letters, "
+                f"{counts['job_runs']} job runs"
+            )
 
     _delete_before(engine, events, events.c.timestamp < cutoff, batch_rows, report)
     _delete_before(engine, dead_letters, dead_letters.c.received_at < cutoff, batch_rows, report)
+    _delete_before(engine, job_runs, _old_runs(now - JOB_RUN_DAYS * DAY_MS), batch_rows, report)
     if is_sqlite(engine) and (counts["events"] or counts["dead_letters"]):
         with engine.connect() as conn:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
     return counts
+
+
+def _old_runs(before: int) -> sa.ColumnElement[bool]:
+    """Finished job runs before ``before`` that are not the newest of their job and status."""
+    newest = (
+        sa.select(sa.func.max(job_runs.c.id))
+        .where(job_runs.c.finished_at.is_not(None))
+        .group_by(job_runs.c.job, job_runs.c.status)
+    )
+    return sa.and_(job_runs.c.finished_at < before, job_runs.c.id.not_in(newest))
 
 
 def _delete_before(

@@ -3,6 +3,8 @@
 A run is a row of ``job_runs`` (see :mod:`shopwise.worker._scheduler` for its statuses); shown with
 ISO-8601 UTC times, its duration (so far, while it runs) and its details: the last progress
 message while it runs, the job's result when it succeeded, the error or the reason it was skipped.
+A ``requested`` run is a request to run the job now (``request_run``) still waiting, its duration
+how long it has waited; a ``consumed`` one names the run that answered it.
 """
 
 from __future__ import annotations

@@ -20,6 +20,12 @@ Lanes: a job declares the ``long`` lane (training) or the ``short`` one (everyth
 :meth:`Scheduler.run_forever` runs each lane in its own thread, so a retraining never delays the
 candidate refresh or the KPIs. A job that needs what is not there yet (:attr:`Job.waits_for`: a
 trained model) records a ``skipped`` run with the reason and is due again an interval later.
+
+Out of schedule: :func:`request_run` (a drift check asking for a retraining) records a
+``requested`` run, which makes the job due at once; the next run of the job (or skip) consumes
+every request made before it, marking it ``consumed`` with the id of the run that answered it, in
+the transaction that records that run, so two workers never both answer one request. Lanes look
+for requests every :data:`REQUEST_POLL_SECONDS` even while their jobs are not due.
 """
 
 from __future__ import annotations
@@ -62,6 +68,12 @@ FINISHED: Final = (SUCCEEDED, FAILED, SKIPPED)
 """The statuses that set when a job is next due (an abandoned run is due again at once)."""
 RETRY_SECONDS: Final = 15 * 60.0
 """The longest wait after a failed run before the job is tried again."""
+REQUESTED: Final = "requested"
+"""A run asked for out of schedule (:func:`request_run`), not yet answered by a run."""
+CONSUMED: Final = "consumed"
+"""A request a run answered (its detail names the run)."""
+REQUEST_POLL_SECONDS: Final = 30.0
+"""How often a lane looks for requested runs of jobs that are not due."""
 HELD: Final = "held"
 NOT_DUE: Final = "not_due"
 
@@ -102,6 +114,38 @@ class Outcome:
     status: str
     detail: dict[str, Any] = field(default_factory=dict)
     run_id: int | None = None
+
+
+def request_run(
+    engine: sa.Engine, job_name: str, reason: str, requested_by: str = "shopwise"
+) -> int:
+    """Ask for ``job_name`` to run as soon as a worker can (see the module docstring); the id of
+    the ``requested`` run, or of the one already waiting (requests are not stacked)."""
+    now = int(time.time() * 1000)
+    waiting = (
+        sa.select(job_runs.c.id)
+        .where(job_runs.c.job == job_name, job_runs.c.status == REQUESTED)
+        .order_by(job_runs.c.id)
+        .limit(1)
+    )
+    with write_transaction(engine) as conn:
+        existing = conn.execute(waiting).scalar()
+        if existing is not None:
+            return int(existing)
+        values = {
+            "job": job_name,
+            "owner": requested_by[:64],
+            "status": REQUESTED,
+            "started_at": now,
+            "heartbeat_at": now,
+            "finished_at": None,
+            "detail": {"reason": reason},
+        }
+        run_id: int = conn.execute(
+            job_runs.insert().values(**values).returning(job_runs.c.id)
+        ).scalar_one()
+    log.info("job run requested", extra={"job": job_name, "reason": reason})
+    return run_id
 
 
 def worker_id() -> str:
@@ -174,7 +218,18 @@ class Scheduler:
         due = [at + every for at in done if at is not None]
         if FAILED in last:
             due.append(last[FAILED] + min(every, int(RETRY_SECONDS * 1000)))
-        return max(due, default=0)
+        scheduled = max(due, default=0)
+        requested = self._requested_at(job)
+        return scheduled if requested is None else min(scheduled, requested)
+
+    def _requested_at(self, job: Job) -> int | None:
+        """When the oldest unanswered request for ``job`` was made, or ``None``."""
+        query = sa.select(sa.func.min(job_runs.c.started_at)).where(
+            job_runs.c.job == job.name, job_runs.c.status == REQUESTED
+        )
+        with self._engine.connect() as conn:
+            at = conn.execute(query).scalar()
+        return None if at is None else int(at)
 
     def run_due(self, job: Job) -> Outcome:
         """Run ``job`` if no other worker holds it and it is due (checked under its lock)."""
@@ -285,7 +340,22 @@ class Scheduler:
             run_id: int = conn.execute(
                 job_runs.insert().values(**values).returning(job_runs.c.id)
             ).scalar_one()
+            self._consume_requests(conn, job, run_id, now)
         return run_id
+
+    def _consume_requests(self, conn: sa.Connection, job: Job, run_id: int, now: int) -> None:
+        """Mark the requests for ``job`` made before run ``run_id`` as answered by it."""
+        waiting = (
+            (job_runs.c.job == job.name)
+            & (job_runs.c.status == REQUESTED)
+            & (job_runs.c.id < run_id)
+        )
+        for row in conn.execute(sa.select(job_runs.c.id, job_runs.c.detail).where(waiting)).all():
+            conn.execute(
+                job_runs.update()
+                .where(job_runs.c.id == row.id, job_runs.c.status == REQUESTED)
+                .values(status=CONSUMED, finished_at=now, detail={**row.detail, "run_id": run_id})
+            )
 
     def _skip(self, job: Job, reason: str) -> Outcome:
         log.info("job skipped", extra={"job": job.name, "reason": reason})
@@ -353,8 +423,10 @@ class Scheduler:
                 outcome = self.run_due(job)
                 if outcome.status == HELD:
                     return self._clock() + min(self.lease_seconds, job.every_seconds)
-            # nothing but a newer run (or outside work) moves the due time, and only later
-            return self.due_at(job) / 1000
+            # nothing but a newer run (or outside work) moves the due time, and only later;
+            # a request may bring it forward at any time, so look again for one
+            poll = self._clock() + min(REQUEST_POLL_SECONDS, job.every_seconds)
+            return min(self.due_at(job) / 1000, poll)
         except Exception:  # boundary: the lane outlives a store hiccup and retries
             log.exception("scheduler check failed", extra={"job": job.name})
             return self._clock() + min(self.lease_seconds, job.every_seconds)

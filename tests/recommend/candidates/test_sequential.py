@@ -137,3 +137,74 @@ def test_config_validation() -> None:
     with pytest.raises(ValueError):
         SequentialConfig(dim=1)
     assert SequentialConfig.model_validate(SMALL.model_dump()) == SMALL
+
+
+def _only_chain(start: int, n_sequences: int = 120) -> InteractionData:
+    chain = np.arange(start, start + 3, dtype=np.int64)
+    return InteractionData(sequences=[chain] * n_sequences, n_items=N_ITEMS)
+
+
+def test_refit_continues_from_the_fitted_weights(rng: np.random.Generator) -> None:
+    # A refit with a vanishing learning rate must leave the fitted network where it was.
+    still = SMALL.model_copy(update={"refit_epochs": 1})
+    model = _fitted(rng, still)
+    before = {k: v.copy() for k, v in model.state.weights.items()}  # type: ignore[union-attr]
+    model.config = still.model_copy(update={"learning_rate": 1e-9})
+    model.refit(_chains(rng))
+    after = model.state.weights  # type: ignore[union-attr]
+    for key, value in before.items():
+        np.testing.assert_allclose(after[key], value, atol=1e-5)
+    items, _ = recommend(model, np.array([3], dtype=np.int64), 1)
+    assert items.tolist() == [4]
+
+
+def test_refit_learns_what_the_new_data_adds() -> None:
+    model = SequentialRecommender(SMALL.model_copy(update={"refit_epochs": 10}))
+    model.fit(_only_chain(0))
+    assert not model.state.seen[3:6].any()  # type: ignore[union-attr]
+    both = InteractionData(
+        sequences=[*_only_chain(0).sequences, *_only_chain(3).sequences], n_items=N_ITEMS
+    )
+    model.refit(both)
+    assert model.state.seen[3:6].all()  # type: ignore[union-attr]
+    for history, expected in (([0], 1), ([3], 4), ([3, 4], 5)):
+        items, _ = recommend(model, np.array(history, dtype=np.int64), 1)
+        assert items.tolist() == [expected]
+
+
+def test_refit_trains_from_scratch_without_a_fit_another_catalog_or_zero_epochs(
+    rng: np.random.Generator,
+) -> None:
+    quick = SMALL.model_copy(update={"epochs": 2})
+    data = _chains(rng)
+    history = [np.array([9, 0], dtype=np.int64)]
+    scratch = SequentialRecommender(quick)
+    scratch.fit(data)
+    unfitted = SequentialRecommender(quick)
+    unfitted.refit(data)
+    np.testing.assert_array_equal(unfitted.score(history), scratch.score(history))
+    zero = _fitted(rng, quick.model_copy(update={"refit_epochs": 0}))
+    zero.refit(data)
+    np.testing.assert_array_equal(zero.score(history), scratch.score(history))
+    wider = SequentialRecommender(quick)
+    wider.fit(InteractionData(sequences=data.sequences, n_items=N_ITEMS + 3))
+    wider.refit(data)
+    np.testing.assert_array_equal(wider.score(history), scratch.score(history))
+
+
+def test_device_is_cuda_only_when_torch_sees_a_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from shopwise.recommend.candidates.sequential import device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert device() == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert device() == torch.device("cuda")
+
+
+def test_fitted_state_holds_numpy_arrays_only(rng: np.random.Generator) -> None:
+    # Artifacts must load on a server without a GPU: no tensors, no torch module in the pickle.
+    model = _fitted(rng, SMALL.model_copy(update={"epochs": 1}))
+    assert all(isinstance(v, np.ndarray) for v in model.state.weights.values())  # type: ignore[union-attr]
+    assert pickle.loads(pickle.dumps(model))._network is None

@@ -9,7 +9,10 @@ the dot product with its embedding, the same table the input uses (tied embeddin
 uses softmax cross-entropy over all items, or, to fit a CPU budget, a sampled softmax over a
 shared set of popularity-sampled negatives with the log-probability correction. Interaction
 weights and timestamps are ignored: the order of the items is the signal. Learned weights are
-stored as numpy arrays, so fitted models pickle without live torch modules.
+stored as numpy arrays, so fitted models pickle without live torch modules and load on a server
+without a GPU. Training and scoring run on a CUDA GPU when torch sees one, on the CPU otherwise.
+:meth:`SequentialRecommender.refit` continues training the fitted network on new data for a
+few epochs instead of starting over (the pipeline's second fit on all the data).
 """
 
 from __future__ import annotations
@@ -74,10 +77,10 @@ class _Network(nn.Module):
             last = hidden
             # Position t attends to positions j <= t of its own sequence.
             length = items.shape[1]
-            causal = torch.ones(length, length, dtype=torch.bool).tril()
+            causal = torch.ones(length, length, dtype=torch.bool, device=items.device).tril()
             allowed = causal[None, :, :] & mask[:, None, :]
         else:
-            rows = torch.arange(items.shape[0])
+            rows = torch.arange(items.shape[0], device=items.device)
             last = hidden[rows, positions][:, None, :]
             allowed = mask[:, None, :]
         if not self.attention:
@@ -94,13 +97,18 @@ class _Network(nn.Module):
         return self.embedding.weight[1:]
 
 
-def _padded(sequences: Sequence[IntArray]) -> torch.Tensor:
+def device() -> torch.device:
+    """Where the network trains and scores: the CUDA GPU when torch sees one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _padded(sequences: Sequence[IntArray], where: torch.device) -> torch.Tensor:
     """Right-padded ``(len, longest)`` tensor of item indices shifted by one (0 is padding)."""
     longest = max((len(s) for s in sequences), default=0)
     out = np.zeros((len(sequences), max(longest, 1)), dtype=np.int64)
     for row, sequence in enumerate(sequences):
         out[row, : len(sequence)] = np.asarray(sequence, dtype=np.int64) + 1
-    return torch.from_numpy(out)
+    return torch.from_numpy(out).to(where)
 
 
 def _batches(
@@ -142,11 +150,13 @@ def _loss(
         return functional.cross_entropy(hidden @ table.T, target)
     log_q = torch.log(sampler)
     drawn = torch.multinomial(sampler, negatives, replacement=True)
-    positive = (hidden * table[target]).sum(-1) - log_q[target]
-    negative = hidden @ table[drawn].T - log_q[drawn][None, :]
+    # One gather for targets and negatives: one scatter into the table's gradient, not two.
+    rows = table[torch.cat([target, drawn])]
+    positive = (hidden * rows[: len(target)]).sum(-1) - log_q[target]
+    negative = torch.addmm(-log_q[drawn][None, :], hidden, rows[len(target) :].T)
     negative = negative.masked_fill(drawn[None, :] == target[:, None], float("-inf"))
-    logits = torch.cat([positive[:, None], negative], dim=1)
-    return functional.cross_entropy(logits, torch.zeros_like(target))
+    # Cross-entropy with the positive in column 0, without copying the logits into one matrix.
+    return (torch.logaddexp(positive, torch.logsumexp(negative, dim=1)) - positive).mean()
 
 
 class SequentialRecommender:
@@ -171,21 +181,43 @@ class SequentialRecommender:
         return {**self.__dict__, "_network": None}
 
     def fit(self, data: InteractionData) -> None:
-        """Train the network from scratch on every sequence of ``data``."""
+        """Train the network from scratch on every sequence of ``data`` for ``epochs``."""
+        self._fit(data, None, self.config.epochs)
+
+    def refit(self, data: InteractionData) -> None:
+        """Continue training the fitted network on ``data`` for ``refit_epochs``.
+
+        The learning rate restarts from ``learning_rate`` and decays over those epochs. Falls
+        back to :meth:`fit` when nothing is fitted yet, when ``data`` has another number of
+        items, or when ``refit_epochs`` is 0.
+        """
+        state = self.state
+        if state is None or len(state.seen) != data.n_items or not self.config.refit_epochs:
+            self.fit(data)
+            return
+        self._fit(data, state.weights, self.config.refit_epochs)
+
+    def _fit(self, data: InteractionData, start: dict[str, FloatArray] | None, epochs: int) -> None:
         cfg = self.config
+        where = device()
         sequences = [np.asarray(s, dtype=np.int64)[-cfg.max_length - 1 :] for s in data.sequences]
         counts = np.bincount(
             np.concatenate(sequences) if sequences else np.empty(0, dtype=np.int64),
             minlength=data.n_items,
         ).astype(np.float64)
         trainable = [s for s in sequences if len(s) >= 2]
-        with torch.random.fork_rng(devices=[]):
+        cuda = [where.index or 0] if where.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
             torch.manual_seed(cfg.seed)
             network = _Network(data.n_items, cfg)
+            if start is not None:
+                network.load_state_dict({k: torch.from_numpy(v) for k, v in start.items()})
+            network.to(where)
             if trainable:
-                self._train(network, trainable, counts)
+                self._train(network, trainable, counts, epochs)
         network.eval()
-        weights = {k: v.detach().numpy().copy() for k, v in network.state_dict().items()}
+        # Weights leave the device as numpy arrays: artifacts load on a CPU-only server.
+        weights = {k: v.detach().cpu().numpy().copy() for k, v in network.state_dict().items()}
         table = weights["embedding.weight"][1:]
         norms = np.linalg.norm(table, axis=1, keepdims=True)
         self.state = SequentialState(
@@ -196,19 +228,26 @@ class SequentialRecommender:
         self._network = network
 
     def _train(
-        self, network: _Network, sequences: list[IntArray], counts: npt.NDArray[np.float64]
+        self,
+        network: _Network,
+        sequences: list[IntArray],
+        counts: npt.NDArray[np.float64],
+        n_epochs: int,
     ) -> None:
         cfg = self.config
+        where = next(network.parameters()).device
         rng = np.random.default_rng(cfg.seed)
         sampler = None
         negatives = min(cfg.negatives, len(counts))
         if negatives > 0:
             weights = np.power(counts, cfg.sampling_alpha) * (counts > 0)
-            sampler = torch.from_numpy(weights / weights.sum()).float()
+            sampler = torch.from_numpy(weights / weights.sum()).float().to(where)
+        # The fused step updates the whole embedding table in one pass instead of one per
+        # Adam operation (the table's gradient is dense: every step touches every row).
         optimizer = torch.optim.Adam(
-            network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.l2
+            network.parameters(), lr=cfg.learning_rate, weight_decay=cfg.l2, fused=True
         )
-        epochs = [_batches(sequences, cfg.batch_positions, rng) for _ in range(cfg.epochs)]
+        epochs = [_batches(sequences, cfg.batch_positions, rng) for _ in range(n_epochs)]
         total = max(sum(len(batches) for batches in epochs), 1)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: 1.0 - 0.9 * min(step / total, 1.0)
@@ -217,7 +256,7 @@ class SequentialRecommender:
         for batches in epochs:
             for batch in batches:
                 optimizer.zero_grad()
-                loss = _loss(network, _padded(batch), sampler, negatives)
+                loss = _loss(network, _padded(batch, where), sampler, negatives)
                 torch.autograd.backward(loss)
                 optimizer.step()
                 schedule.step()
@@ -232,6 +271,7 @@ class SequentialRecommender:
         if self._network is None:
             network = _Network(len(state.seen), self.config)
             network.load_state_dict({k: torch.from_numpy(v) for k, v in state.weights.items()})
+            network.to(device())
             network.eval()
             self._network = network
         return self._network
@@ -254,12 +294,15 @@ class SequentialRecommender:
         size = self.config.score_batch
         with torch.no_grad():
             table = network.item_table()
+            where = table.device
             for start in range(0, len(filled), size):
                 rows = filled[start : start + size]
                 batch = [known[i] for i in rows]
-                positions = torch.as_tensor([len(h) - 1 for h in batch], dtype=torch.int64)
-                represented = network.represent(_padded(batch), positions)
-                out[rows] = (represented @ table.T).numpy()
+                positions = torch.as_tensor(
+                    [len(h) - 1 for h in batch], dtype=torch.int64, device=where
+                )
+                represented = network.represent(_padded(batch, where), positions)
+                out[rows] = (represented @ table.T).cpu().numpy()
         out[:, ~state.seen] = -np.inf
         return out
 

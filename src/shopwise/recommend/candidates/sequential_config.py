@@ -22,6 +22,9 @@ class SequentialConfig(BaseModel):
     """Most recent items of a sequence used for training and of a history used for scoring."""
     epochs: int = Field(default=3, ge=1)
     """Passes over the training sequences."""
+    refit_epochs: int = Field(default=2, ge=0)
+    """Passes of ``refit``, which continues from the fitted weights (the pipeline's second fit,
+    on all the data); 0 makes ``refit`` train from scratch for ``epochs``."""
     batch_positions: int = Field(default=2048, ge=16)
     """Padded positions per training batch (sequences of similar length are batched)."""
     learning_rate: float = Field(default=0.01, gt=0.0)

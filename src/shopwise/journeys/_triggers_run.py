@@ -1,0 +1,481 @@
+"""One run of the triggers over the store: load people, ask the engine, record, enqueue.
+
+:meth:`TriggerRunner.run` reads the live trigger set, the catalog changes and the profiles changed
+within the triggers' horizon (plus, for win-back, those whose churn score reaches its threshold),
+builds each :class:`~shopwise.journeys._triggers_engine.Person` (consent, ``timezone`` trait,
+scores, recent checkouts and wish-list adds, earlier decisions) and records every decision of
+:func:`~shopwise.journeys._triggers_engine.due` in ``trigger_decisions``. A fired decision's
+message is composed first (serving picks its recommendations), then enqueued into the outbox in
+the same transaction that records the decision, so a crash leaves both or neither: the anchor is
+never fired twice and never lost. :func:`stored_message` and :func:`render_stored` serve previews.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import sqlalchemy as sa
+
+from shopwise.catalog import Product
+from shopwise.decide import VersionedStore
+from shopwise.journeys._message import Enqueued, Message
+from shopwise.journeys._messages import Composer, Rendered, Templates
+from shopwise.journeys._triggers import TriggerConfig, TriggerSet
+from shopwise.journeys._triggers_engine import (
+    DAY_MS,
+    FIRED,
+    MINUTE_MS,
+    QUIET,
+    SENT,
+    WEEK_MS,
+    CatalogChange,
+    Decision,
+    Known,
+    Person,
+    due,
+)
+from shopwise.privacy import ConsentPolicy, PiiCipher, event_allows
+from shopwise.profiles import ProfileState
+from shopwise.schema import Columns, EventType, Purpose
+from shopwise.store import (
+    catalog_changes,
+    customer_scores,
+    events,
+    identities,
+    profiles,
+    shopper_events,
+    trigger_decisions,
+    write_transaction,
+)
+
+BATCH: Final = 500
+"""Profiles loaded and decided together."""
+CATALOG_KINDS: Final = frozenset({"price_drop", "back_in_stock"})
+Enqueue = Callable[[sa.Connection, Message], Enqueued]
+
+
+def zone(name: Any, default: ZoneInfo) -> ZoneInfo:
+    """The time zone named ``name`` (an IANA name), ``default`` when it is not one."""
+    if not isinstance(name, str) or not name:
+        return default
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return default
+
+
+def repurchase_days(product: Product | None) -> float | None:
+    """A product's own repurchase interval: its positive ``repurchase_days`` attribute."""
+    value = None if product is None else product.attributes.get("repurchase_days")
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+    return float(value) if ok else None  # type: ignore[arg-type]
+
+
+def horizon_ms(triggers: Sequence[TriggerConfig], catalog: Mapping[str, Product]) -> int:
+    """How far back a run looks: the longest anchor-to-expiry span of the enabled triggers."""
+    longest = max((repurchase_days(p) or 0.0 for p in catalog.values()), default=0.0)
+    spans = [0]
+    for t in triggers:
+        span = (t.delay_minutes + t.expires_minutes) * MINUTE_MS
+        if t.kind == "replenishment":
+            span += max(longest, t.interval_days or 0.0) * DAY_MS
+        if t.kind in CATALOG_KINDS:
+            span += t.lookback_days * DAY_MS
+        spans.append(int(span))
+    return max(spans)
+
+
+def idempotency_key(trigger: str, profile_id: str, anchor: str) -> str:
+    """The outbox key of a firing: the same (trigger, profile, anchor) is one message."""
+    digest = hashlib.sha256(f"{trigger}\x00{profile_id}\x00{anchor}".encode()).hexdigest()
+    return f"trigger-{digest[:48]}"
+
+
+def _chunks(values: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _trait(state: ProfileState, name: str) -> Any:
+    entry = state.traits.get(name)
+    return None if entry is None else entry[0]
+
+
+def _price_changes(
+    rows: Sequence[Mapping[str, Any]], catalog: Mapping[str, Product]
+) -> list[CatalogChange]:
+    """``catalog_changes`` rows as the triggers read them: a price or sale-price change as the
+    effective price before and after (the other field at its current value), a change of
+    ``available`` or of ``stock`` to or from zero as whether the product could be bought."""
+    changes = []
+    for row in rows:
+        product = catalog.get(row[Columns.ITEM])
+        if product is None:
+            continue
+        field, old, new = row["field"], row["old"], row["new"]
+        if field == "price":
+            kind = "price"
+            if product.sale_price is not None:
+                old = new = product.sale_price
+        elif field == "sale_price":
+            kind = "price"
+            old = product.price if old is None else old
+            new = product.price if new is None else new
+        elif field == "available":
+            kind, old, new = "stock", bool(old), bool(new)
+        else:
+            kind = "stock"
+            old = old is None or old > 0
+            new = new is None or new > 0
+        changes.append(CatalogChange(row["id"], product.id, kind, old, new, row["changed_at"]))
+    return changes
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    person: Person
+    user_id: str | None
+
+
+class TriggerRunner:
+    """Runs the triggers over one store (see the module docstring).
+
+    Parameters
+    ----------
+    engine
+        The store.
+    triggers
+        The versioned trigger sets.
+    consent
+        The consent policy (marketing for the messages, personalization for the scores read).
+    cipher
+        Opens the email address and first name of a person messaged.
+    catalog
+        The catalog snapshot (product id -> product).
+    composer, templates
+        Make and render a fired trigger's message.
+    enqueue
+        The outbox's enqueue, called on the decision's own connection and transaction.
+    default_timezone
+        The time zone of shoppers without a ``timezone`` trait.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        triggers: VersionedStore[TriggerSet],
+        consent: ConsentPolicy,
+        cipher: PiiCipher,
+        catalog: Callable[[], Mapping[str, Product]],
+        composer: Composer,
+        templates: Templates,
+        enqueue: Enqueue,
+        default_timezone: str = "UTC",
+    ) -> None:
+        self._engine = engine
+        self._triggers = triggers
+        self._consent = consent
+        self._cipher = cipher
+        self._catalog = catalog
+        self._composer = composer
+        self._templates = templates
+        self._enqueue = enqueue
+        self._zone = ZoneInfo(default_timezone)
+
+    def run(self, now: int) -> dict[str, int]:
+        """Decide every due anchor at ``now`` (epoch ms); the count of each outcome."""
+        live = self._triggers.live()
+        enabled = live.value.enabled()
+        if not enabled:
+            return {}
+        catalog = self._catalog()
+        since = now - horizon_ms(enabled, catalog)
+        changes: list[CatalogChange] = []
+        if any(t.kind in CATALOG_KINDS for t in enabled):
+            changes = self._changes(since, catalog)
+
+        def interval_of(product_id: str) -> float | None:
+            return repurchase_days(catalog.get(product_id))
+
+        counts: Counter[str] = Counter()
+        for chunk in _chunks(self._candidates(since, enabled), BATCH):
+            for loaded in self._people(chunk, since, now):
+                person = loaded.person
+                for decision in due(person, live.value, now, changes, interval_of):
+                    self._record(loaded, decision, live.value, live.version, now)
+                    counts[decision.outcome] += 1
+        return dict(counts)
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def _changes(self, since: int, catalog: Mapping[str, Product]) -> list[CatalogChange]:
+        query = (
+            sa.select(catalog_changes)
+            .where(catalog_changes.c.changed_at >= since)
+            .order_by(catalog_changes.c.id)
+        )
+        with self._engine.connect() as conn:
+            rows = [dict(row) for row in conn.execute(query).mappings()]
+        return _price_changes(rows, catalog)
+
+    def _candidates(self, since: int, enabled: Sequence[TriggerConfig]) -> list[str]:
+        found: set[str] = set()
+        recent = sa.select(profiles.c.profile_id).where(
+            profiles.c.merged_into.is_(None), profiles.c.updated_at >= since
+        )
+        with self._engine.connect() as conn:
+            found.update(conn.execute(recent).scalars())
+            for t in enabled:
+                if t.kind == "win_back" and t.min_score is not None:
+                    scored = sa.select(customer_scores.c[Columns.PROFILE]).where(
+                        customer_scores.c.name == t.score, customer_scores.c.value >= t.min_score
+                    )
+                    found.update(conn.execute(scored).scalars())
+        return sorted(found)
+
+    def _people(self, chunk: Sequence[str], since: int, now: int) -> list[_Loaded]:
+        with self._engine.connect() as conn:
+            states = {
+                row.profile_id: ProfileState.from_json(row.state)
+                for row in conn.execute(
+                    sa.select(profiles.c.profile_id, profiles.c.state).where(
+                        profiles.c.profile_id.in_(chunk), profiles.c.merged_into.is_(None)
+                    )
+                )
+            }
+            known, sent = self._known(conn, chunk, now)
+            scores = self._scores(conn, chunk)
+            ids = self._ids(conn, chunk)
+            checkouts, wishlist = self._intent(conn, ids, since)
+        loaded = []
+        for profile_id, state in states.items():
+            personal = self._consent.allows(state.consent, Purpose.PERSONALIZATION)
+            person = Person(
+                profile_id=profile_id,
+                state=state,
+                marketing=self._consent.allows(state.consent, Purpose.MARKETING),
+                email=bool(_trait(state, "email")),
+                timezone=zone(_trait(state, "timezone"), self._zone),
+                scores=scores.get(profile_id, {}) if personal else {},
+                checkouts=checkouts.get(profile_id, []),
+                wishlist=wishlist.get(profile_id, []),
+                sent=sent.get(profile_id, []),
+                known=known.get(profile_id, {}),
+            )
+            users = sorted(i[2:] for i, p in ids.items() if p == profile_id and i[:2] == "u:")
+            loaded.append(_Loaded(person, users[0] if users else None))
+        return loaded
+
+    @staticmethod
+    def _known(
+        conn: sa.Connection, chunk: Sequence[str], now: int
+    ) -> tuple[dict[str, dict[tuple[str, str], Known]], dict[str, list[int]]]:
+        t = trigger_decisions.c
+        query = sa.select(
+            t.trigger, t[Columns.PROFILE], t.anchor, t.outcome, t.retry_at, t.decided_at
+        ).where(t[Columns.PROFILE].in_(chunk))
+        known: dict[str, dict[tuple[str, str], Known]] = {}
+        sent: dict[str, list[int]] = {}
+        for row in conn.execute(query):
+            known.setdefault(row.profile_id, {})[(row.trigger, row.anchor)] = Known(
+                row.outcome, row.retry_at
+            )
+            if row.outcome in SENT and row.decided_at > now - WEEK_MS:
+                sent.setdefault(row.profile_id, []).append(row.decided_at)
+        return known, sent
+
+    @staticmethod
+    def _scores(conn: sa.Connection, chunk: Sequence[str]) -> dict[str, dict[str, float]]:
+        c = customer_scores.c
+        query = sa.select(c[Columns.PROFILE], c.name, c.value).where(c[Columns.PROFILE].in_(chunk))
+        scores: dict[str, dict[str, float]] = {}
+        for row in conn.execute(query):
+            scores.setdefault(row.profile_id, {})[row.name] = float(row.value)
+        return scores
+
+    @staticmethod
+    def _ids(conn: sa.Connection, chunk: Sequence[str]) -> dict[str, str]:
+        query = sa.select(identities.c.id_key, identities.c[Columns.PROFILE]).where(
+            identities.c[Columns.PROFILE].in_(chunk)
+        )
+        return {row.id_key: row.profile_id for row in conn.execute(query)}
+
+    @staticmethod
+    def _intent(
+        conn: sa.Connection, ids: Mapping[str, str], since: int
+    ) -> tuple[dict[str, list[tuple[int, str]]], dict[str, list[tuple[int, str, str]]]]:
+        """Recent checkouts and wish-list adds by profile (those whose own consent statement
+        refuses marketing left out)."""
+        anons = [i[2:] for i in ids if i.startswith("a:")]
+        users = [i[2:] for i in ids if i.startswith("u:")]
+        checkouts: dict[str, list[tuple[int, str]]] = {}
+        wishlist: dict[str, list[tuple[int, str, str]]] = {}
+        if not ids:
+            return checkouts, wishlist
+        e = events.c
+        query = sa.select(
+            e[Columns.TYPE],
+            e[Columns.ANONYMOUS],
+            e[Columns.USER],
+            e[Columns.TIME],
+            e[Columns.MESSAGE],
+            e[Columns.ITEM],
+            e[Columns.CONTEXT],
+        ).where(
+            shopper_events(),
+            e[Columns.TYPE].in_([EventType.CHECKOUT_STARTED, EventType.WISHLIST_ADDED]),
+            e[Columns.TIME] >= since,
+            sa.or_(e[Columns.ANONYMOUS].in_(anons), e[Columns.USER].in_(users)),
+        )
+        for row in conn.execute(query).mappings():
+            user, anon = row[Columns.USER], row[Columns.ANONYMOUS]
+            owner = ids.get(f"u:{user}") if user else ids.get(f"a:{anon}")
+            if owner is None or not event_allows(row[Columns.CONTEXT], Purpose.MARKETING):
+                continue
+            ts, mid = int(row[Columns.TIME]), str(row[Columns.MESSAGE])
+            if row[Columns.TYPE] == EventType.CHECKOUT_STARTED:
+                checkouts.setdefault(owner, []).append((ts, mid))
+            elif row[Columns.ITEM] is not None:
+                wishlist.setdefault(owner, []).append((ts, mid, str(row[Columns.ITEM])))
+        return checkouts, wishlist
+
+    # -- recording -------------------------------------------------------------------------
+
+    def _record(
+        self, loaded: _Loaded, decision: Decision, triggers: TriggerSet, version: int, now: int
+    ) -> None:
+        person = loaded.person
+        row: dict[str, Any] = {
+            "trigger": decision.trigger,
+            Columns.PROFILE: person.profile_id,
+            "anchor": decision.anchor,
+            "outcome": decision.outcome,
+            "reason": decision.reason,
+            "anchor_at": decision.anchor_at,
+            "due_at": decision.due_at,
+            "decided_at": now,
+            "retry_at": decision.retry_at,
+            "trigger_version": version,
+            "message_id": None,
+            "context": None,
+        }
+        message = None
+        if decision.outcome == FIRED:
+            trigger = triggers.named(decision.trigger)
+            assert trigger is not None  # the engine decides only for triggers of this set
+            message, context = self._message(loaded, trigger, decision, now)
+            row["context"] = self._cipher.seal_json(context)
+        with write_transaction(self._engine) as conn:
+            if message is not None:
+                row["message_id"] = self._enqueue(conn, message).message_id
+            _upsert(conn, row)
+
+    def _message(
+        self, loaded: _Loaded, trigger: TriggerConfig, decision: Decision, now: int
+    ) -> tuple[Message, dict[str, Any]]:
+        person = loaded.person
+        state = person.state
+        first_name = self._cipher.open(_trait(state, "first_name"))
+        context = self._composer.context(
+            trigger,
+            person.profile_id,
+            state,
+            decision.products,
+            first_name if isinstance(first_name, str) else None,
+            person.scores,
+            now,
+        )
+        rendered = self._templates.render(trigger, context)
+        key = idempotency_key(trigger.name, person.profile_id, decision.anchor)
+        if trigger.channel == "email":
+            destination = str(self._cipher.open(_trait(state, "email")))
+            payload: dict[str, Any] = {
+                "subject": rendered.subject,
+                "text": rendered.text,
+                "html": rendered.html,
+            }
+        else:
+            assert trigger.destination is not None  # validated with the trigger
+            destination = trigger.destination
+            payload = webhook_payload(context, rendered, loaded.user_id, _trait(state, "email"))
+        message = Message(
+            channel=trigger.channel,
+            destination=destination,
+            payload=payload,
+            idempotency_key=key,
+            kind=trigger.name,
+            profile_id=person.profile_id,
+            purpose=Purpose.MARKETING,
+        )
+        return message, context
+
+
+def webhook_payload(
+    context: Mapping[str, Any], rendered: Rendered, user_id: str | None, email: Any
+) -> dict[str, Any]:
+    """What a marketing tool receives: the context, the person's ids and address (in
+    ``person.traits``, sealed at rest by the outbox) and the rendered email to send."""
+    traits = dict((context.get("person") or {}).get("traits") or {})
+    if email:
+        traits["email"] = email
+    return {
+        **context,
+        "person": {"profile_id": context["profile_id"], "user_id": user_id, "traits": traits},
+        "email": {"subject": rendered.subject, "text": rendered.text, "html": rendered.html},
+    }
+
+
+def _upsert(conn: sa.Connection, row: dict[str, Any]) -> None:
+    """Insert the decision, or replace the ``quiet`` one it settles (the only kind revisited)."""
+    t = trigger_decisions.c
+    key = (
+        (t.trigger == row["trigger"])
+        & (t[Columns.PROFILE] == row[Columns.PROFILE])
+        & (t.anchor == row["anchor"])
+    )
+    updated = conn.execute(
+        trigger_decisions.update().where(key, t.outcome == QUIET).values(**row)
+    ).rowcount
+    if not updated:
+        conn.execute(trigger_decisions.insert().values(**row))
+
+
+def stored_message(engine: sa.Engine, message_id: str) -> Mapping[str, Any] | None:
+    """The decision row of the fired message ``message_id`` (context sealed), or ``None``."""
+    query = sa.select(trigger_decisions).where(trigger_decisions.c.message_id == message_id)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return None if row is None else dict(row)
+
+
+def render_stored(
+    row: Mapping[str, Any],
+    triggers: VersionedStore[TriggerSet],
+    templates: Templates,
+    cipher: PiiCipher,
+) -> dict[str, Any] | None:
+    """A stored message rendered again: with the trigger as it was when it fired (its stored
+    version) and today's templates; ``None`` when that trigger is gone from it."""
+    stored = triggers.get(int(row["trigger_version"])) or triggers.live()
+    trigger = stored.value.named(row["trigger"])
+    if trigger is None:
+        return None
+    context = cipher.open_json(row["context"] or {})
+    rendered = templates.render(trigger, context)
+    return {
+        "message_id": row["message_id"],
+        "trigger": row["trigger"],
+        "trigger_version": row["trigger_version"],
+        Columns.PROFILE: row[Columns.PROFILE],
+        "fired_at": row["decided_at"],
+        "channel": trigger.channel,
+        "recommendation_id": context.get("recommendation_id"),
+        "subject": rendered.subject,
+        "text": rendered.text,
+        "html": rendered.html,
+    }

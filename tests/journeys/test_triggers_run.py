@@ -1,0 +1,304 @@
+"""The triggers over a real store: fired once per anchor across restarts, the decision and the
+outbox message in one transaction, the worker job, the admin API and the preview command."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from shopwise.catalog import ProductPatch
+from shopwise.cli._main import app as cli_app
+from shopwise.journeys import (
+    Composer,
+    Message,
+    Outbox,
+    Recommended,
+    Templates,
+    TriggerRunner,
+    render_stored,
+    stored_message,
+    trigger_store,
+)
+from shopwise.logs import quiet
+from shopwise.profiles import ProfileState
+from shopwise.runtime import Runtime
+from shopwise.settings import Settings
+from shopwise.store import identities, outbox_messages, profiles, trigger_decisions
+from shopwise.worker import worker_jobs
+
+MIN = 60_000
+HOUR = 60 * MIN
+T0 = int(datetime(2026, 1, 5, 12, tzinfo=UTC).timestamp() * 1000)
+
+CART_ONLY = """
+caps: {per_day: 2, per_week: 5}
+quiet_hours: null
+triggers:
+  - name: cart_abandonment
+    kind: cart_abandonment
+    delay_minutes: 60
+    holdout: 0
+    subject: "{{ first_name }}, your cart"
+    recommendations: 2
+  - name: cart_hook
+    kind: cart_abandonment
+    enabled: false
+    channel: webhook
+    destination: https://tools.example/hook
+"""
+
+
+class Fixed:
+    def recommend(self, profile_id: str, cart: Sequence[str], n: int) -> Recommended | None:
+        return Recommended("0190aaaabbbb" + "c" * 20, ("sku-2",))
+
+    def complementary(self, product_id: str, n: int) -> Recommended | None:
+        return None
+
+
+def add_shopper(
+    runtime: Runtime, profile_id: str = "p-1", marketing: bool = True, at: int = T0
+) -> None:
+    runtime.catalog.upsert(
+        [
+            {"id": "sku-1", "title": "Tea <pot>", "price": 30},
+            {"id": "sku-2", "title": "Cup", "price": 8},
+        ]
+    )
+    seal = runtime.cipher.seal
+    state = ProfileState(
+        first_seen=at,
+        last_seen=at,
+        carted=[[at, f"m-{profile_id}", "sku-1"]],
+        traits={
+            "email": [seal("email", f"{profile_id}@example.com"), at, "i1", "identify", True],
+            "first_name": [seal("first_name", "Ann"), at, "i1", "identify", True],
+        },
+        consent={"marketing": [marketing, at, "c1"]},
+    )
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            profiles.insert().values(profile_id=profile_id, state=state.to_json(), updated_at=at)
+        )
+        conn.execute(
+            identities.insert().values(
+                id_key=f"u:user-{profile_id}", profile_id=profile_id, created_at=at
+            )
+        )
+
+
+def runner(runtime: Runtime, enqueue: Any = None) -> TriggerRunner:
+    outbox = Outbox(runtime.engine, runtime.consent, runtime.cipher, {})
+    composer = Composer(
+        runtime.catalog.snapshot, Fixed(), lambda: runtime.content.live().value, "https://s.ex"
+    )
+    store = trigger_store(runtime.engine)
+    return TriggerRunner(
+        runtime.engine,
+        store,
+        runtime.consent,
+        runtime.cipher,
+        runtime.catalog.snapshot,
+        composer,
+        Templates(),
+        enqueue or outbox.enqueue,
+    )
+
+
+def rows(runtime: Runtime, table: sa.Table) -> list[dict[str, Any]]:
+    with runtime.engine.connect() as conn:
+        return [dict(r) for r in conn.execute(sa.select(table)).mappings()]
+
+
+def test_fires_once_per_anchor_across_restarts(runtime: Runtime) -> None:
+    trigger_store(runtime.engine).put(CART_ONLY, None)
+    add_shopper(runtime)
+
+    assert runner(runtime).run(T0 + HOUR - 1) == {}
+    assert runner(runtime).run(T0 + HOUR) == {"fired": 1}
+    assert runner(runtime).run(T0 + HOUR + MIN) == {}  # a restarted worker: nothing again
+
+    (message,) = rows(runtime, outbox_messages)
+    (decision,) = rows(runtime, trigger_decisions)
+    assert decision["outcome"] == "fired" and decision["message_id"] == message["id"]
+    assert decision["anchor"] == "cart:m-p-1" and decision["trigger_version"] == 1
+    assert message["kind"] == "cart_abandonment" and message["profile_id"] == "p-1"
+    assert "p-1@example.com" not in str(message) and "Ann" not in str(decision)
+    assert runtime.cipher.open(message["destination"]) == "p-1@example.com"
+    payload = runtime.cipher.open_json(message["payload"])
+    assert payload["subject"] == "Ann, your cart"
+    assert "Tea &lt;pot&gt;" in payload["html"]
+
+    row = stored_message(runtime.engine, message["id"])
+    assert row is not None
+    shown = render_stored(row, trigger_store(runtime.engine), Templates(), runtime.cipher)
+    assert shown is not None and shown["subject"] == "Ann, your cart"
+    assert shown["recommendation_id"] == "0190aaaabbbb" + "c" * 20
+    link = next(w for w in shown["text"].split() if "/products/sku-2" in w)
+    assert parse_qs(urlsplit(link).query)["recommendation_id"] == [shown["recommendation_id"]]
+
+
+def test_the_decision_and_the_message_commit_together(runtime: Runtime) -> None:
+    trigger_store(runtime.engine).put(CART_ONLY, None)
+    add_shopper(runtime)
+
+    def broken(conn: sa.Connection, message: Message) -> Any:
+        conn.execute(sa.text("SELECT 1"))
+        raise RuntimeError("outbox down")
+
+    with pytest.raises(RuntimeError):
+        runner(runtime, broken).run(T0 + HOUR)
+    assert rows(runtime, trigger_decisions) == [] and rows(runtime, outbox_messages) == []
+    assert runner(runtime).run(T0 + HOUR + MIN) == {"fired": 1}
+    assert len(rows(runtime, outbox_messages)) == 1
+
+
+@pytest.fixture
+def backend_runtime(backend_settings: Settings) -> Iterator[Runtime]:
+    """A runtime (threads not started) on SQLite and, with ``services``, PostgreSQL."""
+    built = Runtime.build(backend_settings, migrate=True)
+    yield built
+    built.engine.dispose()
+
+
+def test_no_consent_and_quiet_are_recorded_without_a_message(backend_runtime: Runtime) -> None:
+    runtime = backend_runtime
+    trigger_store(runtime.engine).put(
+        CART_ONLY.replace("quiet_hours: null", 'quiet_hours: {start: "12:30", end: "14:30"}'),
+        None,
+    )
+    add_shopper(runtime, "p-1", marketing=False)
+    add_shopper(runtime, "p-2")
+
+    assert runner(runtime).run(T0 + HOUR) == {"no_consent": 1, "quiet": 1}
+    assert rows(runtime, outbox_messages) == []
+    assert runner(runtime).run(T0 + HOUR + MIN) == {}  # waiting until 14:30
+    assert runner(runtime).run(T0 + 150 * MIN - 1) == {}
+    assert runner(runtime).run(T0 + 150 * MIN) == {"fired": 1}
+    outcomes = {(r["profile_id"], r["outcome"]) for r in rows(runtime, trigger_decisions)}
+    assert outcomes == {("p-1", "no_consent"), ("p-2", "fired")}
+
+
+def test_the_worker_schedules_the_journeys_job(runtime: Runtime) -> None:
+    """The job at the real clock, with serving choosing the recommendations (no model yet)."""
+    trigger_store(runtime.engine).put(CART_ONLY, None)
+    add_shopper(runtime, at=int(time.time() * 1000) - HOUR - MIN)
+    jobs = {job.name: job for job in worker_jobs(runtime, "popular", 60, 3600)}
+    assert jobs["journeys"].every_seconds == 60
+    assert jobs["journeys"].run(quiet) == {"fired": 1}
+    assert jobs["journeys"].run(quiet) == {}
+    (message,) = rows(runtime, outbox_messages)
+    payload = runtime.cipher.open_json(message["payload"])
+    assert "Tea &lt;pot&gt;" in payload["html"] and "recommendation_id=" in payload["text"]
+
+
+def test_trigger_admin_api(client: TestClient, admin_auth: dict[str, str]) -> None:
+    shipped = client.get("/v1/triggers", headers=admin_auth).json()
+    assert shipped["version"] == 0
+    kinds = {t["kind"] for t in shipped["parsed"]["triggers"]}
+    assert kinds == {
+        "cart_abandonment",
+        "browse_abandonment",
+        "checkout_abandonment",
+        "win_back",
+        "replenishment",
+        "cross_sell",
+        "price_drop",
+        "back_in_stock",
+    }
+
+    bad = CART_ONLY.replace("    destination: https://tools.example/hook\n", "")
+    refused = client.put("/v1/triggers", content=bad, headers=admin_auth)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["details"][0]["field"] == "triggers.1"
+    assert "destination" in refused.json()["error"]["message"]
+    broken = client.put("/v1/triggers", content="triggers: [", headers=admin_auth)
+    assert broken.status_code == 400 and broken.json()["error"]["code"] == "invalid_yaml"
+
+    stored = client.put("/v1/triggers", content=CART_ONLY, headers=admin_auth)
+    assert stored.status_code == 200 and stored.json()["version"] >= 1
+    live = client.get("/v1/triggers", headers=admin_auth).json()
+    assert live["version"] == stored.json()["version"] and live["history"]
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
+    assert [e.action for e in runtime.audit.entries(action="triggers.changed")] == [
+        "triggers.changed"
+    ]
+    assert client.get("/v1/triggers").status_code == 401
+
+
+def test_preview_route_and_command(
+    client: TestClient,
+    admin_auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
+    trigger_store(runtime.engine).put(CART_ONLY, None)
+    add_shopper(runtime)
+    assert runner(runtime).run(T0 + HOUR) == {"fired": 1}
+    (message,) = rows(runtime, outbox_messages)
+
+    shown = client.get(f"/v1/messages/{message['id']}/preview", headers=admin_auth)
+    assert shown.status_code == 200
+    assert shown.json()["subject"] == "Ann, your cart"
+    assert "Tea &lt;pot&gt;" in shown.json()["html"]
+    missing = client.get("/v1/messages/nope/preview", headers=admin_auth)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "unknown_message"
+    assert missing.json()["error"]["details"][0]["field"] == "message_id"
+    previewed = runtime.audit.entries(action="message.previewed")
+    assert [(e.subject, e.details) for e in previewed] == [("p-1", {"id": message["id"]})]
+
+    monkeypatch.setenv("SHOPWISE_DATA_DIR", str(runtime.settings.data_dir))
+    monkeypatch.setenv("SHOPWISE_LOG_LEVEL", "WARNING")
+    cli = CliRunner()
+    result = cli.invoke(cli_app, ["messages", "preview", message["id"]])
+    assert result.exit_code == 0, result.output
+    assert "Subject: Ann, your cart" in result.output and "Tea <pot>" in result.output
+    html = cli.invoke(cli_app, ["messages", "preview", message["id"], "--html"])
+    assert "Tea &lt;pot&gt;" in html.output
+    unknown = cli.invoke(cli_app, ["messages", "preview", "nope"])
+    assert unknown.exit_code == 2
+
+
+CATALOG_ONLY = """
+quiet_hours: null
+triggers:
+  - {name: price_drop, kind: price_drop, delay_minutes: 0, holdout: 0, min_drop: 0.2}
+  - {name: back_in_stock, kind: back_in_stock, delay_minutes: 0, holdout: 0, priority: 5}
+"""
+
+
+def test_price_drops_and_restocks_from_the_catalogs_changes(runtime: Runtime) -> None:
+    trigger_store(runtime.engine).put(CATALOG_ONLY, None)
+    now = int(time.time() * 1000)
+    add_shopper(runtime, "p-1", at=now - HOUR)
+    with runtime.engine.begin() as conn:  # p-1 viewed the teapot; p-2 wish-listed the cup
+        state = ProfileState.from_json(
+            conn.execute(
+                sa.select(profiles.c.state).where(profiles.c.profile_id == "p-1")
+            ).scalar_one()
+        )
+        state.viewed = [[now - HOUR, "v1", "sku-1"]]
+        conn.execute(
+            profiles.update().where(profiles.c.profile_id == "p-1").values(state=state.to_json())
+        )
+    runtime.catalog.patch("sku-1", ProductPatch(sale_price=27))  # 10 % off: not enough
+    assert runner(runtime).run(now + MIN) == {}
+    runtime.catalog.patch("sku-1", ProductPatch(sale_price=21))  # 22 % below the last price
+    runtime.catalog.patch("sku-2", ProductPatch(available=False))
+    runtime.catalog.patch("sku-2", ProductPatch(available=True))  # nobody wanted it
+    assert runner(runtime).run(now + 2 * MIN) == {"fired": 1}
+    (decision,) = rows(runtime, trigger_decisions)
+    assert decision["trigger"] == "price_drop" and decision["anchor"].startswith("change:")
+    payload = runtime.cipher.open_json(rows(runtime, outbox_messages)[0]["payload"])
+    assert "21.00 EUR" in payload["text"]
