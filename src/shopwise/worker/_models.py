@@ -59,11 +59,10 @@ def _summary(registry: ModelRegistry, family: str, version: str) -> dict[str, An
 
 def list_models(runtime: Runtime, family: str | None = None) -> list[dict[str, Any]]:
     """Every saved version (of ``family``, or of all), the newest first within each family."""
-    registries = _registries(runtime)
     names = [family] if family is not None else list(FAMILIES)
     rows: list[dict[str, Any]] = []
     for name in names:
-        registry = _registry(runtime, name) if family is not None else registries[name]
+        registry = _registry(runtime, name)
         rows.extend(_summary(registry, name, v) for v in reversed(registry.versions()))
     return rows
 
