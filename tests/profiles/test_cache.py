@@ -59,7 +59,7 @@ def test_a_re_read_that_changes_nothing_served_keeps_the_cached_object() -> None
 def test_a_read_overtaken_by_a_commit_is_not_cached() -> None:
     cache = ProfileCache()
     read_at = cache.sequence()
-    cache.committed([("anon", None, "p1")], {"p1": state("b")}, dirty=())
+    cache.committed([("anon", None, "p1")], {"p1": state("b")}, dirty=(), read_at=cache.sequence())
     cache.put("anon", ("p1", state("a")), read_at)  # read before the commit: stale
     assert cache.get("anon") == (False, None)
     cache.put("anon", ("p1", state("b")), cache.sequence())
@@ -69,7 +69,9 @@ def test_a_read_overtaken_by_a_commit_is_not_cached() -> None:
 def test_a_negative_read_is_not_cached_after_the_id_got_a_profile() -> None:
     cache = ProfileCache()
     read_at = cache.sequence()
-    cache.committed([("newcomer", None, "p9")], {"p9": state("a")}, dirty=())
+    cache.committed(
+        [("newcomer", None, "p9")], {"p9": state("a")}, dirty=(), read_at=cache.sequence()
+    )
     cache.put("newcomer", None, read_at)
     assert cache.get("newcomer") == (False, None)
 
@@ -78,10 +80,12 @@ def test_commits_write_through_what_serving_reads() -> None:
     cache = ProfileCache()
     first = state("a", events=1)
     cache.put("anon", ("p1", first), cache.sequence())
-    cache.committed([("anon", None, "p1")], {"p1": state("a", events=2)}, dirty=())
+    cache.committed(
+        [("anon", None, "p1")], {"p1": state("a", events=2)}, dirty=(), read_at=cache.sequence()
+    )
     assert cache.get("anon")[1] == ("p1", first)  # only a counter moved: same object kept
     viewed = state("b", events=3)
-    cache.committed([("anon", None, "p1")], {"p1": viewed}, dirty=())
+    cache.committed([("anon", None, "p1")], {"p1": viewed}, dirty=(), read_at=cache.sequence())
     assert cache.get("anon")[1] == ("p1", viewed)
 
 
@@ -89,9 +93,11 @@ def test_merges_and_moved_ids_are_dropped() -> None:
     cache = ProfileCache()
     cache.put("anon", ("p1", state("a")), cache.sequence())
     cache.put("other", ("p2", state("b")), cache.sequence())
-    cache.committed([("anon", "user", "p3")], {"p3": state("c")}, dirty=())
+    cache.committed(
+        [("anon", "user", "p3")], {"p3": state("c")}, dirty=(), read_at=cache.sequence()
+    )
     assert cache.get("anon") == (False, None)  # its events now belong to another profile
-    cache.committed([("x", None, "p2")], {"p2": state("d")}, dirty=["p2"])
+    cache.committed([("x", None, "p2")], {"p2": state("d")}, dirty=["p2"], read_at=cache.sequence())
     assert cache.get("other") == (False, None)  # p2 was merged or rebuilt
 
 
@@ -172,3 +178,13 @@ def test_a_second_id_of_a_cached_profile_is_served_the_cached_object() -> None:
     newer = state("b")
     served = cache.put("anon", ("p1", newer), cache.sequence())
     assert served is not None and served[1] is newer
+
+
+def test_a_commit_begun_before_a_clear_is_not_written_through() -> None:
+    cache = ProfileCache()
+    read_at = cache.sequence()
+    cache.clear()  # an erasure purged this process's memory while the batch was folded
+    cache.committed([("anon", None, "p1")], {"p1": state("a")}, dirty=(), read_at=read_at)
+    assert len(cache) == 0
+    cache.put("anon", ("p1", state("z")), read_at)  # a read begun before that commit
+    assert cache.get("anon") == (False, None)

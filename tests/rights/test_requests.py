@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from shopwise import store
+from shopwise.bus import StoredEvent
 from shopwise.cli import app
 from shopwise.experiments import ExperimentSpec
 from shopwise.profiles import anon_key, profile_id_for
@@ -63,6 +64,29 @@ def test_an_erasure_run_by_one_process_reaches_another(settings: Settings) -> No
     finally:
         second.stop()
         first.stop()
+
+
+def test_a_batch_read_before_an_erasure_does_not_bring_the_profile_back(
+    settings: Settings,
+) -> None:
+    """The profile consumer may hold a batch the erasure deletes; folding it after must not
+    recreate the person (nor put them back in this process's profile cache)."""
+    runtime = Runtime.build(settings, migrate=True)
+    read: list[StoredEvent] = []
+    runtime.bus.subscribe("read-before", read.extend)
+    runtime.start()
+    try:
+        stored = runtime.collector.ingest([_view("a-race", "u-race"), _view("a-stays")])
+        assert runtime.bus.wait_until_consumed(stored.last_event_id, timeout=30)
+        runtime.rights.request_erasure("u-race", "test")
+        [done] = runtime.rights.run_pending()
+        assert done["status"] == "verified"
+        runtime.profiles.consume(read)  # the late fold of what the bus read before
+        assert runtime.profiles.current("a-race") is None
+        assert runtime.profiles.current("u-race") is None
+        assert runtime.profiles.current("a-stays") is not None
+    finally:
+        runtime.stop()
 
 
 def test_the_worker_runs_erasures_left_pending(settings: Settings) -> None:

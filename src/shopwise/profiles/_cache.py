@@ -147,16 +147,19 @@ class ProfileCache:
         owners: Iterable[tuple[str | None, str | None, str]],
         states: Mapping[str, ProfileState],
         dirty: Iterable[str],
+        read_at: int,
     ) -> None:
-        """The profile consumer committed a batch.
+        """The profile consumer committed a batch whose transaction began at sequence ``read_at``.
 
         ``owners``: (anonymous id, user id, owning profile) of each event; ``states``: the states
         written (held by nobody else from now on); ``dirty``: profiles whose membership changed
-        (merged or rebuilt), dropped rather than written through.
+        (merged or rebuilt), dropped rather than written through. Nothing is written through when
+        the cache was cleared meanwhile: an erasure may have deleted those states since.
         """
         with self._lock:
             self._seq += 1
             seq = self._seq
+            cleared = read_at < self._forgotten
             gone = set(dirty)
             for profile in gone:
                 self._states.pop(profile, None)
@@ -174,6 +177,8 @@ class ProfileCache:
                     continue
                 self._fence_key(_profile_fence(profile), seq)
                 cached = self._states.get(profile)
+                if cleared:
+                    continue
                 if cached is None or served_view(cached) != served_view(state):
                     self._remember_state(profile, state)
 

@@ -50,6 +50,19 @@ _CURRENT: Final = (
 once so that a request only binds two values."""
 
 
+def _still_stored(conn: sa.Connection, batch: Sequence[StoredEvent]) -> list[StoredEvent]:
+    """The events of ``batch`` that no erasure deleted since the bus read them.
+
+    An erasure deletes a person's events and profile in one transaction; folding an event it
+    deleted would bring the profile back. The rows are share-locked where the engine has row
+    locks, so an erasure in flight is waited for (SQLite's write transaction already excludes it).
+    """
+    ids = [event.id for event in batch]
+    query = sa.select(events.c.id).where(events.c.id.in_(ids)).with_for_update(read=True)
+    kept = set(conn.execute(query).scalars())
+    return [event for event in batch if event.id in kept]
+
+
 def links_of(event: StoredEvent) -> list[Link]:
     """Identity links an event carries, verified when its user id is (see :class:`Link`)."""
     found = []
@@ -156,8 +169,12 @@ class Profiles:
         batch = [e for e in batch if e.type not in SYSTEM_EVENT_TYPES]
         if not batch:
             return
-        keys = {event_key(e.anonymous_id, e.user_id) for e in batch}
+        read_at = self.cache.sequence()
         with write_transaction(self._engine) as conn:
+            batch = _still_stored(conn, batch)
+            if not batch:
+                return
+            keys = {event_key(e.anonymous_id, e.user_id) for e in batch}
             cache = self._graph.preload(conn, keys)
             dirty: set[str] = set()
             links = [link for event in batch for link in links_of(event)]
@@ -186,6 +203,7 @@ class Profiles:
             ((e.anonymous_id, e.user_id, owner) for e, owner in zip(batch, owners, strict=True)),
             states,
             dirty,
+            read_at,
         )
 
     def _rebuild(
