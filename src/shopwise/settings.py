@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     drift_webhook_url: HttpUrl | None = None
     """Where the worker's drift check sends a notification when it finds drift, as an outbox
     webhook (signed with ``webhook_secret``, retried like every webhook); unset: none."""
+    audience_webhook_url: HttpUrl | None = None
+    """Where the worker delivers the acquisition audiences (who entered and left the lookalike
+    audience, with hashed emails, and the bid multipliers) as outbox webhooks; unset: none."""
+    audience_webhook_hours: float = Field(default=24.0, gt=0)
+    """How often the worker delivers the audiences to ``audience_webhook_url``."""
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)
     """Signs the journeys' webhooks (``X-Shopwise-Signature``: HMAC-SHA256 of the timestamp, a
     dot and the body); receivers verify with it. Set it in production."""

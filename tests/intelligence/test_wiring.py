@@ -9,10 +9,13 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import orjson
+import pandas as pd
 import pytest
 import typer
 from fastapi.testclient import TestClient
 from tests.intelligence.conftest import TrainedShop
+from tests.journeys.conftest import Receiver, make_outbox, receiver
 from typer.testing import CliRunner
 
 from shopwise.api import create_app
@@ -20,7 +23,11 @@ from shopwise.api.scores import router
 from shopwise.auth import KeyKind
 from shopwise.cli.intelligence import register
 from shopwise.customers import FAMILIES
-from shopwise.worker import Scheduler, customer_jobs, recent_runs
+from shopwise.journeys import AudienceDelivery, deliver_audiences, last_delivered
+from shopwise.runtime import Runtime
+from shopwise.worker import Scheduler, audiences_job, customer_jobs, recent_runs
+
+__all__ = ["receiver"]  # the journeys tests' local webhook endpoint, a fixture here too
 
 pytestmark = pytest.mark.slow  # loads and trains the quick demo shop once (~25 s)
 
@@ -185,3 +192,65 @@ def test_a_consent_withdrawal_hides_scores_before_the_next_refresh(
     found = trained_shop.service.scores.profile_scores(user)
     assert found is not None and found["profile_id"] == profile
     assert found["scores"] == {} and found["segment"] is None
+
+
+def _withdraw_advertising(runtime: Runtime, profile_id: str) -> None:
+    identity = runtime.profiles.identity_of(profile_id)
+    assert identity is not None
+    user_id, anonymous_id = identity
+    event = {
+        "message_id": uuid.uuid4().hex,
+        "type": "page_viewed",
+        "timestamp": datetime.now(UTC).isoformat(),
+        "context": {"consent": {"purposes": {"advertising": False}}},
+        **({"user_id": user_id} if user_id else {"anonymous_id": anonymous_id}),
+    }
+    result = runtime.collector.ingest([event])
+    assert runtime.bus.wait_until_consumed(result.last_event_id, timeout=30)
+
+
+def _bodies(receiver: Receiver, kind: str) -> list[dict[str, object]]:
+    found = [orjson.loads(r.body) for r in receiver.requests]
+    return [body for body in found if body["type"] == kind]
+
+
+def test_the_audiences_reach_a_webhook_as_changes_under_consent(
+    trained_shop: TrainedShop, receiver: Receiver
+) -> None:
+    runtime, service = trained_shop.runtime, trained_shop.service
+    outbox = make_outbox(runtime.engine, runtime.cipher)
+
+    def deliver() -> tuple[AudienceDelivery, pd.DataFrame]:
+        audience = service.audiences.lookalike_audience(service.frames(), top_n=20)
+        done = deliver_audiences(
+            runtime.engine, service.audiences, audience, receiver.url, outbox.enqueue
+        )
+        return done, audience.rows
+
+    first, rows = deliver()
+    assert (first.entered, first.exited) == (len(rows), 0) and len(rows) == 20
+    assert first.bid_rows > 0
+    leaver = str(rows.index[0])
+    _withdraw_advertising(runtime, leaver)  # after the enqueue, before the send
+    sent = outbox.dispatch_due(limit=1000)
+    assert (sent.delivered, sent.suppressed) == (20, 1)  # 19 entries and the bids
+    entered = _bodies(receiver, "audience.entered")
+    assert len(entered) == 19 and all("@" not in r.body.decode() for r in receiver.requests)
+    assert all(len(str(body["data"]["hashed_email"])) == 64 for body in entered)  # type: ignore[index]
+    assert [b["data"]["segments"] for b in _bodies(receiver, "audience.bids")]  # type: ignore[index]
+
+    second, rows = deliver()  # the leaver's features and the seed moved too: others may swap
+    assert leaver not in rows.index and second.entered == second.exited >= 1
+    outbox.dispatch_due(limit=1000)
+    exits = {str(body["data"]["hashed_email"]) for body in _bodies(receiver, "audience.exited")}  # type: ignore[index]
+    assert len(exits) == second.exited  # sent although the leaver refuses advertising now
+    assert service.audiences.hashed_emails([leaver])[leaver] in exits
+
+    third, _ = deliver()
+    assert (third.entered, third.exited) == (0, 0)
+    job = audiences_job(runtime, receiver.url, every_seconds=3600)
+    detail = Scheduler(runtime.engine, [job]).run_once(job)
+    assert detail is not None and detail["exited"] == 0  # the job's audience is larger
+    with runtime.engine.connect() as conn:
+        delivered = last_delivered(conn)
+    assert len(delivered) == 20 + detail["entered"] and leaver not in delivered

@@ -16,7 +16,7 @@ from shopwise.customers._artifacts import (
     SegmentArtifact,
     rolling_cutoffs,
 )
-from shopwise.customers._audience_export import AudienceExport
+from shopwise.customers._audience_export import AudienceExport, LookalikeAudience, record_export
 from shopwise.customers._champions import FAMILIES, CustomerModels
 from shopwise.customers._scores import ScoreStore
 from shopwise.customers._scoring import score_profiles
@@ -32,9 +32,11 @@ __all__ = [
     "CustomerModels",
     "CustomerModelsConfig",
     "CustomerTrainer",
+    "LookalikeAudience",
     "PropensityArtifact",
     "ScoreStore",
     "SegmentArtifact",
+    "record_export",
     "rolling_cutoffs",
     "score_profiles",
 ]

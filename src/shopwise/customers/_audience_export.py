@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,6 +22,7 @@ from shopwise.customers._scoring import score_profiles, span
 from shopwise.customers.segments import (
     audience_rows,
     bid_multipliers,
+    hash_email,
     lookalike_scores,
     write_audience,
     write_bids_csv,
@@ -32,6 +34,33 @@ from shopwise.schema import Columns, Purpose
 from shopwise.store import audience_exports, profiles, write_transaction
 
 Target = str | Path | IO[str]
+BIDS_UNTRAINED = "bids need trained propensity, CLV and segment models"
+
+
+@dataclass(frozen=True)
+class LookalikeAudience:
+    """One computed lookalike audience: ``rows`` (``hashed_email`` and ``score`` by profile id,
+    best first, consented only), the seed and candidate counts, and the bid table (``None`` until
+    the propensity, CLV and segment models are trained)."""
+
+    rows: pd.DataFrame
+    seed: int
+    candidates: int
+    bids: pd.DataFrame | None
+
+
+def record_export(conn: sa.Connection, profile_ids: Iterable[str], kind: str) -> str:
+    """Keep who was written in an export (``audience_exports``), so a person can be told where
+    their data went; returns the export's id."""
+    export_id = uuid.uuid4().hex[:16]
+    now = int(time.time() * 1000)
+    rows = [
+        {"export_id": export_id, Columns.PROFILE: str(p), "kind": kind, "exported_at": now}
+        for p in profile_ids
+    ]
+    if rows:
+        conn.execute(audience_exports.insert(), rows)
+    return export_id
 
 
 class AudienceExport:
@@ -68,6 +97,26 @@ class AudienceExport:
         SHA-256-hashed emails. Bids are per K-Means segment: purchase propensity times expected
         order value, bounded and explained.
         """
+        audience = self.lookalike_audience(frames, seed_share=seed_share, top_n=top_n)
+        written = write_audience(target, audience.rows)
+        with write_transaction(self.engine) as conn:
+            export_id = record_export(conn, audience.rows.index, "lookalike")
+        result: dict[str, Any] = {
+            "export_id": export_id,
+            "seed": audience.seed,
+            "candidates": audience.candidates,
+            "rows": written,
+        }
+        if bids is not None:
+            if audience.bids is None:
+                raise ModelNotTrained(BIDS_UNTRAINED)
+            result["bid_rows"] = write_bids_csv(bids, audience.bids)
+        return result
+
+    def lookalike_audience(
+        self, frames: StoreFrames, *, seed_share: float = 0.1, top_n: int = 1000
+    ) -> LookalikeAudience:
+        """The rows :meth:`lookalikes` writes (consent-filtered, hashed emails), with the bids."""
         scores, members = score_profiles(self.models, frames)
         _, last = span(frames)
         features = customer_features(frames.events, frames.orders, last)
@@ -76,31 +125,8 @@ class AudienceExport:
         similar = lookalike_scores(features, list(seed), self.config.lookalike)
         allowed = self.policy.allowed_profiles(self.engine, Purpose.ADVERTISING)
         rows = audience_rows(similar, self._emails(), allowed, top_n=top_n)
-        written = write_audience(target, rows)
-        export_id = self._record(rows.index, "lookalike")
-        result: dict[str, Any] = {
-            "export_id": export_id,
-            "seed": len(seed),
-            "candidates": len(similar),
-            "rows": written,
-        }
-        if bids is not None:
-            result["bid_rows"] = write_bids_csv(bids, self.bid_table(scores, members))
-        return result
-
-    def _record(self, profiles: Iterable[str], kind: str) -> str:
-        """Keep who was written in this export (``audience_exports``), so a person can be told
-        where their data went; returns the export's id."""
-        export_id = uuid.uuid4().hex[:16]
-        now = int(time.time() * 1000)
-        rows = [
-            {"export_id": export_id, Columns.PROFILE: str(p), "kind": kind, "exported_at": now}
-            for p in profiles
-        ]
-        if rows:
-            with write_transaction(self.engine) as conn:
-                conn.execute(audience_exports.insert(), rows)
-        return export_id
+        bids = self.bid_table(scores, members) if _can_bid(scores, members) else None
+        return LookalikeAudience(rows, len(seed), len(similar), bids)
 
     def bids(self, frames: StoreFrames, target: Target) -> int:
         """Write the current bid table as CSV; returns the number of rows."""
@@ -109,12 +135,17 @@ class AudienceExport:
 
     def bid_table(self, scores: pd.DataFrame, members: pd.DataFrame) -> pd.DataFrame:
         """Bid multipliers per K-Means segment (see :func:`bid_multipliers`)."""
+        if not _can_bid(scores, members):
+            raise ModelNotTrained(BIDS_UNTRAINED)
         segments = members.loc[members["kind"] == SEGMENT].set_index(Columns.PROFILE)[SEGMENT]
-        if segments.empty or "purchase_7d" not in scores or "expected_order_value" not in scores:
-            raise ModelNotTrained("bids need trained propensity, CLV and segment models")
         return bid_multipliers(
             segments, scores["purchase_7d"], scores["expected_order_value"], self.config.bids
         )
+
+    def hashed_emails(self, profile_ids: Iterable[str]) -> dict[str, str]:
+        """The SHA-256-hashed email of each of ``profile_ids`` that has one."""
+        emails = self._emails()
+        return {p: hash_email(str(emails[p])) for p in profile_ids if p in emails.index}
 
     def _emails(self) -> pd.Series:
         emails: dict[str, str] = {}
@@ -128,6 +159,13 @@ class AudienceExport:
                 if isinstance(opened, str) and opened:
                     emails[row.profile_id] = opened
         return pd.Series(emails, dtype=object)
+
+
+def _can_bid(scores: pd.DataFrame, members: pd.DataFrame) -> bool:
+    """Whether the propensity, CLV and segment models that :meth:`AudienceExport.bid_table`
+    reads ran."""
+    has_segments = bool((members["kind"] == SEGMENT).any())
+    return has_segments and "purchase_7d" in scores and "expected_order_value" in scores
 
 
 def _seed_value(scores: pd.DataFrame) -> pd.Series:

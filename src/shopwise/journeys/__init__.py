@@ -16,6 +16,12 @@ which records every decision and enqueues a fired one's message (:class:`Compose
 :class:`Templates`) with it.
 """
 
+from shopwise.journeys._audiences import (
+    DELIVERED_KIND,
+    AudienceDelivery,
+    deliver_audiences,
+    last_delivered,
+)
 from shopwise.journeys._message import (
     CHANNELS,
     DEAD,
@@ -89,6 +95,7 @@ __all__ = [
     "CHANNELS",
     "DEAD",
     "DELIVERED",
+    "DELIVERED_KIND",
     "FAILED",
     "IDEMPOTENCY_HEADER",
     "OUTCOMES",
@@ -99,6 +106,7 @@ __all__ = [
     "SUPPRESSED",
     "TIMESTAMP_HEADER",
     "TRIGGER_KINDS",
+    "AudienceDelivery",
     "Caps",
     "CatalogChange",
     "Channel",
@@ -129,9 +137,11 @@ __all__ = [
     "backoff_seconds",
     "check_url",
     "default_triggers_text",
+    "deliver_audiences",
     "due",
     "idempotency_key",
     "in_holdout",
+    "last_delivered",
     "message_id",
     "offer_of",
     "quiet_until",

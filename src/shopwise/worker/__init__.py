@@ -18,6 +18,7 @@ from shopwise.worker._deliver import DELIVER_JOB, deliver_job
 from shopwise.worker._drift import DRIFT_JOB, check_drift, drift_job, drift_monitor, drift_notifier
 from shopwise.worker._gate import GATE_METRIC, GateDecision, gate
 from shopwise.worker._jobs import kpis_job, privacy_job, worker_jobs
+from shopwise.worker._journeys import AUDIENCES_JOB, audiences_job
 from shopwise.worker._models import (
     FAMILIES,
     list_models,
@@ -45,6 +46,7 @@ from shopwise.worker._scheduler import (
 )
 
 __all__ = [
+    "AUDIENCES_JOB",
     "DELIVER_JOB",
     "DRIFT_JOB",
     "FAMILIES",
@@ -58,6 +60,7 @@ __all__ = [
     "Lane",
     "Outcome",
     "Scheduler",
+    "audiences_job",
     "check_drift",
     "customer_jobs",
     "delete_expired",

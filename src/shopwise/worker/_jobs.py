@@ -10,7 +10,7 @@ from shopwise.runtime import Runtime
 from shopwise.worker._customers import customer_jobs
 from shopwise.worker._deliver import deliver_job
 from shopwise.worker._drift import drift_job
-from shopwise.worker._journeys import journeys_job
+from shopwise.worker._journeys import audiences_job, journeys_job
 from shopwise.worker._recommenders import recommender_jobs
 from shopwise.worker._retention import retention_job
 from shopwise.worker._scheduler import Job
@@ -27,9 +27,14 @@ def worker_jobs(
     """The recommender's jobs (candidate refresh, retraining ``model``), the customer job, the
     privacy job (pending erasures), the retention job (expired events and dead letters), the
     online KPIs, the drift check (which requests the retraining when it finds drift), the
-    journeys' triggers and the delivery of the journeys' outbox messages."""
+    journeys' triggers, the delivery of the journeys' outbox messages and, when
+    ``audience_webhook_url`` is set, the delivery of the acquisition audiences."""
     jobs = recommender_jobs(runtime, model, refresh_seconds, retrain_seconds)
     retrain = next(job.name for job in jobs if job.lane == "long")
+    settings = runtime.settings
+    if settings.audience_webhook_url is not None:
+        hours = settings.audience_webhook_hours
+        jobs.append(audiences_job(runtime, str(settings.audience_webhook_url), hours * 3600))
     return [
         *jobs,
         *customer_jobs(runtime.customers),

@@ -9,6 +9,7 @@ and orders attribute to.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final
@@ -20,6 +21,7 @@ from shopwise.journeys import (
     Recommended,
     Templates,
     TriggerRunner,
+    deliver_audiences,
     trigger_store,
 )
 from shopwise.logs import Progress
@@ -30,6 +32,7 @@ from shopwise.worker._scheduler import Job
 JOURNEYS_SECONDS: Final = 60.0
 """How often the worker runs the triggers."""
 JOURNEYS_JOB: Final = "journeys"
+AUDIENCES_JOB: Final = "deliver-audiences"
 
 
 class ServingPersonalizer:
@@ -94,3 +97,24 @@ def journeys_job(
         return runner.run(int(clock() * 1000))
 
     return Job(JOURNEYS_JOB, every_seconds, run)
+
+
+def audiences_job(runtime: Runtime, destination: str, every_seconds: float) -> Job:
+    """Deliver the lookalike audience's changes and the bids to ``destination``
+    (:func:`~shopwise.journeys.deliver_audiences`); waits for the customer models."""
+    outbox = Outbox.from_settings(runtime.settings, runtime.engine, runtime.consent, runtime.cipher)
+    customers = runtime.customers
+
+    def waits_for() -> str | None:
+        if customers.models.needs_training(math.inf):
+            return "the customer models are not trained yet (the lookalike seed needs them)"
+        return None
+
+    def run(_progress: Progress) -> dict[str, Any]:
+        audience = customers.audiences.lookalike_audience(customers.frames())
+        delivered = deliver_audiences(
+            runtime.engine, customers.audiences, audience, destination, outbox.enqueue
+        )
+        return delivered.public()
+
+    return Job(AUDIENCES_JOB, every_seconds, run, waits_for=waits_for)
