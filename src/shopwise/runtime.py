@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from shopwise import store
 from shopwise.audit import AuditLog
 from shopwise.auth import KeyService, RateLimits
-from shopwise.bus import Bus, EmbeddedBus, StoredEvent
+from shopwise.bus import Bus, EmbeddedBus, RedisBusConfig, RedisStreamBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Minimizer, Sessionizer
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
@@ -94,7 +94,11 @@ class Runtime:
         engine = store.create_engine(settings)
         if migrate and not store.is_current(engine):
             store.upgrade(engine)
-        bus = EmbeddedBus(engine)
+        bus: Bus = (
+            RedisStreamBus(engine, RedisBusConfig(url=str(settings.redis_url)))
+            if settings.redis_url is not None
+            else EmbeddedBus(engine)
+        )
         audit = AuditLog(engine)
         consent = ConsentPolicy.from_settings(settings)
         cipher = PiiCipher(engine, settings.secret_key.get_secret_value().encode())

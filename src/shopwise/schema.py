@@ -63,6 +63,7 @@ class EventType(StrEnum):
     """The built-in event vocabulary (e-commerce spec, snake_case)."""
 
     PAGE_VIEWED = "page_viewed"
+    PAGE_PING = "page_ping"
     PRODUCT_LIST_VIEWED = "product_list_viewed"
     PRODUCT_VIEWED = "product_viewed"
     PRODUCTS_SEARCHED = "products_searched"
@@ -327,12 +328,22 @@ class AliasProps(_Open):
     previous_id: Id
 
 
+class PagePingProps(_Open):
+    """Activity on the page since it was viewed (Snowplow's page pings): the seconds the shopper
+    was active on it and how far down it they scrolled, at most."""
+
+    active_seconds: Annotated[float, Field(ge=0, allow_inf_nan=False)]
+    scroll_depth: Annotated[float, Field(ge=0, le=100)] | None = None
+    """The deepest point seen, in percent of the page's height."""
+
+
 class NoProps(_Open):
     """Types that require no property."""
 
 
 PROPERTIES: Final[dict[str, type[_Open]]] = {
     EventType.PAGE_VIEWED: NoProps,
+    EventType.PAGE_PING: PagePingProps,
     EventType.PRODUCT_LIST_VIEWED: ProductListProps,
     EventType.PRODUCT_VIEWED: ProductProps,
     EventType.PRODUCTS_SEARCHED: SearchProps,

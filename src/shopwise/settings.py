@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
+from pydantic import Field, HttpUrl, RedisDsn, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_SECRET = "dev-only-secret-change-me"
@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     """Where the embedded database, model artifacts and logs live."""
     database_url: str | None = None
     """SQLAlchemy URL; unset means a SQLite file ``shopwise.db`` in ``data_dir``."""
+    redis_url: RedisDsn | None = None
+    """Redis server (``redis://host:6379/0``); set, the event bus runs on Redis Streams
+    (``docs/deploy.md``); unset, on the event table in process."""
     host: str = "127.0.0.1"
     """Address ``shopwise serve`` listens on."""
     port: int = Field(default=8000, ge=1, le=65535)

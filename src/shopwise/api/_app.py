@@ -24,7 +24,9 @@ from shopwise.api import (
     profiles,
     rules,
     scores,
+    sdk,
     serving,
+    storefront,
     tracking_api,
     triggers,
 )
@@ -35,6 +37,7 @@ from shopwise.api._metrics import ApiMetrics
 from shopwise.api._middleware import RequestContext
 from shopwise.api._openapi import install_docs
 from shopwise.api._runtime import ShopwiseApi
+from shopwise.api.dashboard import install_dashboard
 from shopwise.logs import configure_logging
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
@@ -91,6 +94,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(models.router)
     app.include_router(metrics.router)
     app.include_router(triggers.router)
+    app.include_router(storefront.router)
+    app.include_router(sdk.router)
+    install_dashboard(app)
     install_docs(app)
     # the remembered shopper queries hold shoppers' ids: an erasure clears them
     rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)

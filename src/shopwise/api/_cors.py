@@ -36,7 +36,14 @@ MAX_AGE_SECONDS: Final = "86400"
 """How long a browser may reuse a preflight answer (a day)."""
 
 _PUBLIC_PATHS: Final = frozenset(
-    {"/v1/events", "/v1/identify", "/v1/alias", "/v1/recommendations", "/v1/decide"}
+    {
+        "/v1/events",
+        "/v1/identify",
+        "/v1/alias",
+        "/v1/recommendations",
+        "/v1/decide",
+        "/sdk/products",
+    }
 )
 _PRODUCT_LISTS: Final = re.compile(r"/v1/products/[^/]+/(similar|complementary)")
 

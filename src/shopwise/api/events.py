@@ -11,17 +11,18 @@ the generated OpenAPI schema; the admin routes below are.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request
 from starlette.routing import Route
 
-from shopwise.api._auth import audited, authorize
+from shopwise.api._auth import audited, authorize, grant
 from shopwise.api._json import JsonResponse
 from shopwise.api._runtime import runtime
 from shopwise.auth import ApiKey, Scope
 from shopwise.collect import MAX_BATCH_BYTES, parse_batch
-from shopwise.errors import PayloadTooLarge
+from shopwise.errors import AuthError, PayloadTooLarge
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -36,15 +37,39 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 _events_writer = authorize(Scope.EVENTS_WRITE)
 
+BODY_KEY: Final = "write_key"
+"""The body field that carries the key of a request without an ``Authorization`` header:
+``navigator.sendBeacon``, which the JS SDK uses as a page is hidden, cannot set headers."""
+
+
+def _body_keyed(request: Request, body: bytes) -> tuple[ApiKey, list[Any]]:
+    """The key and batch of a body ``{"batch": [...], "write_key": "..."}``; the key is checked
+    before the batch is."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        payload = None
+    plaintext = payload.pop(BODY_KEY, None) if isinstance(payload, dict) else None
+    if not isinstance(plaintext, str) or not plaintext:
+        raise AuthError(
+            f"missing Authorization header (expected 'Bearer <key>') or {BODY_KEY!r} in the body"
+        )
+    key = grant(runtime(request), plaintext, Scope.EVENTS_WRITE, request)
+    return key, parse_batch(orjson.dumps(payload))
+
 
 async def post_events(request: Request) -> JsonResponse:
     """Store a batch of events; the answer comes after the accepted ones are committed.
 
-    Needs a key with ``events:write``. Response: ``{"accepted": n, "duplicates": d, "rejected":
+    Needs a key with ``events:write``, as a Bearer header or, for a beacon, in the body's
+    ``write_key`` field. Response: ``{"accepted": n, "duplicates": d, "rejected":
     [{"index", "code", "message"}]}``.
     """
-    key = _events_writer(request)
-    batch = parse_batch(await read_body(request, MAX_BATCH_BYTES))
+    if request.headers.get("authorization") is None:
+        key, batch = _body_keyed(request, await read_body(request, MAX_BATCH_BYTES))
+    else:
+        key = _events_writer(request)
+        batch = parse_batch(await read_body(request, MAX_BATCH_BYTES))
     result = await runtime(request).collector.ingest_async(batch, key.id, key.kind)
     return JsonResponse(result.public())
 

@@ -56,20 +56,26 @@ def session_features(
     pandas.DataFrame
         Indexed by profile id: ``sessions``, ``events``, counts per kind (``views``, ``searches``,
         ``cart_adds``, ``checkouts``, ``page_views``), their ``recent_*`` versions,
-        ``dwell_seconds`` (mean session length), ``bounce_rate``, ``cart_rate`` (cart adds per
-        view), ``days_since_event`` and ``days_since_cart_add``.
+        ``dwell_seconds`` (mean session length, to the last page ping), ``bounce_rate``,
+        ``cart_rate`` (cart adds per view), ``days_since_event`` and ``days_since_cart_add``.
     """
     check_events(events)
     stamp = as_timestamp(as_of)
     known = cut(events, stamp)
-    sessions = known.groupby([Columns.PROFILE, Columns.SESSION])[Columns.TIME].agg(
-        ["min", "max", "size"]
+    # page pings (the SDK's activity heartbeats) stretch a session to the shopper's last
+    # active moment, so dwell is time on site, not first to last page view; they are not
+    # actions, so they count neither as events nor against a bounce
+    acts = known[Columns.TYPE] != EventType.PAGE_PING
+    sessions = (
+        known.assign(_acts=acts)
+        .groupby([Columns.PROFILE, Columns.SESSION])
+        .agg(min=(Columns.TIME, "min"), max=(Columns.TIME, "max"), size=("_acts", "sum"))
     )
     per_session = sessions.groupby(level=0)
     frame = pd.DataFrame(
         {
             "sessions": per_session.size().astype(float),
-            "events": known.groupby(Columns.PROFILE).size().astype(float),
+            "events": known.loc[acts].groupby(Columns.PROFILE).size().astype(float),
             "dwell_seconds": ((sessions["max"] - sessions["min"]).dt.total_seconds())
             .groupby(level=0)
             .mean(),
