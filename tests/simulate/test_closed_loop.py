@@ -361,6 +361,15 @@ def test_the_command_names_a_server_it_cannot_reach(monkeypatch: pytest.MonkeyPa
     assert len(result.output.strip().splitlines()) == 1
 
 
+def test_the_command_waits_for_a_server_then_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SHOPWISE_API_KEY", "sk")
+    args = ["simulate", "traffic", "--minutes", "1", "--quick", "--url", "http://127.0.0.1:9"]
+    started = time.monotonic()
+    result = CliRunner().invoke(app, [*args, "--wait", "1.5"])
+    assert time.monotonic() - started >= 1.5  # the demo starts it before its server is up
+    assert result.exit_code == 2 and "cannot reach shopwise" in result.output
+
+
 def test_simulate_still_loads_the_shop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOPWISE_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("SHOPWISE_LOG_LEVEL", "WARNING")

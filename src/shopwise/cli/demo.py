@@ -17,6 +17,8 @@ if TYPE_CHECKING:
     from shopwise.runtime import Runtime
 
 DEMO_KEYS = "demo-keys.json"
+TRAFFIC_MINUTES = 24 * 60
+"""How long ``shopwise demo --traffic`` simulates shoppers (the demo stops it on exit)."""
 
 
 def demo_keys(runtime: Runtime) -> dict[str, str]:
@@ -108,11 +110,31 @@ def _start_worker(model: str) -> subprocess.Popen[bytes]:
     )
 
 
+def _start_traffic(base: str, secret: str, rate: float, quick: bool) -> subprocess.Popen[bytes]:
+    """``shopwise simulate traffic`` against the demo, waiting for the server to come up (the
+    simulator's shoppers act on live answers, so the dashboard's KPIs fill). The key travels in
+    the environment, not on the command line; the process is in the demo's group like the worker.
+    """
+    from shopwise.cli.simulate import KEY_ENV
+
+    command = [sys.executable, "-m", "shopwise.cli", "simulate", "traffic", "--url", base]
+    command += ["--minutes", str(TRAFFIC_MINUTES), "--rate", str(rate), "--wait", "300"]
+    command += ["--quick"] if quick else []
+    return subprocess.Popen(command, env={**os.environ, KEY_ENV: secret}, stdout=subprocess.DEVNULL)
+
+
 def demo(
     host: str | None = typer.Option(None, help="Bind address (default SHOPWISE_HOST)."),
     port: int | None = typer.Option(None, help="Port (default SHOPWISE_PORT)."),
     quick: bool = typer.Option(
         False, "--quick", envvar="SHOPWISE_DEMO_QUICK", help="A small shop, for smoke tests."
+    ),
+    traffic: float = typer.Option(
+        0.0,
+        "--traffic",
+        min=0.0,
+        help="Also run the closed-loop traffic simulator at this many visits a second, so the "
+        "dashboard fills with live KPIs (0: off).",
     ),
 ) -> None:
     """Build the demo shop (first run), train, start the worker, serve, and print where to look."""
@@ -127,14 +149,21 @@ def demo(
     bind_host, bind_port = host or settings.host, port or settings.port
     base = f"http://{bind_host}:{bind_port}"
     console.print(f"[bold]shopwise demo[/] data in {settings.data_dir.resolve()}")
+    console.print(f"  storefront       {base}/demo")
+    console.print(f"  dashboard        {base}/dashboard  (log in with the admin key below)")
     console.print(f"  API docs         {base}/docs")
     console.print(f"  readiness        {base}/readyz")
     console.print(f"  recommendations  {base}/v1/recommendations?placement=home&anonymous_id=demo")
     for kind, key in keys.items():
         console.print(f"  {kind:<7} key {key}", markup=False)
-    worker = _start_worker("transition" if quick else "shopwise")
+    helpers = [_start_worker("transition" if quick else "shopwise")]
+    if traffic > 0:
+        console.print(f"  traffic          {traffic} simulated visits a second, once ready")
+        helpers.append(_start_traffic(base, keys["secret"], traffic, quick))
     try:
         run_server(settings, runtime, bind_host, bind_port)
     finally:
-        worker.terminate()
-        worker.wait(timeout=30)
+        for helper in helpers:
+            helper.terminate()
+        for helper in helpers:
+            helper.wait(timeout=30)

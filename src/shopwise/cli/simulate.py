@@ -4,6 +4,7 @@ shoppers to a running shopwise and report what each experiment variant earned.""
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import typer
@@ -12,7 +13,7 @@ from shopwise.cli._common import console, fail, load_settings, open_runtime
 from shopwise.errors import ShopwiseError
 
 if TYPE_CHECKING:
-    from shopwise.simulate import SimulationConfig, TrafficSummary
+    from shopwise.simulate import SimulationConfig, TrafficSimulator, TrafficSummary
 
 KEY_ENV = "SHOPWISE_API_KEY"
 
@@ -68,6 +69,9 @@ def traffic(
     new_share: float = typer.Option(
         0.2, "--new-share", min=0.0, max=1.0, help="Share of visits by new visitors."
     ),
+    wait: float = typer.Option(
+        0.0, "--wait", min=0.0, help="Seconds to wait for the server to come up (0: none)."
+    ),
 ) -> None:
     """Simulated shoppers browse the demo shop on a running shopwise, act on its live answers
     by their hidden tastes, and a table shows what each experiment variant got."""
@@ -92,7 +96,7 @@ def traffic(
                 new_share=new_share,
                 window_hours=load_settings().attribution_window_hours,
             )
-            sim.check()
+            _reach(sim, wait)
             with progress_bar() as bar:
                 task = bar.add_task("simulating visits", total=100)
 
@@ -105,6 +109,22 @@ def traffic(
     except ShopwiseError as exc:
         fail(exc.message)
     _report(summary)
+
+
+def _reach(sim: TrafficSimulator, wait: float) -> None:
+    """Check the server and key (:meth:`TrafficSimulator.check`), retrying for ``wait`` seconds
+    while the server cannot be reached."""
+    import httpx
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            sim.check()
+            return
+        except httpx.TransportError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(1.0)
 
 
 def _rate(value: float | None, form: str) -> str:
