@@ -69,9 +69,13 @@ class RedisBusConfig(BaseModel):
     """The Redis server (``SHOPWISE_REDIS_URL``)."""
     prefix: str = "shopwise"
     """Prefix of every key the bus writes."""
-    partitions: int = Field(default=8, ge=1)
+    partitions: int = Field(default=1, ge=1)
     """Streams the events are spread over; the most processes one consumer can use in parallel.
-    Change it only with the bus drained: it moves shoppers between streams."""
+    One keeps every consumer in event-id order, which the profile fold needs: a person's events
+    under their anonymous id and under their user id hash to different streams, and an event
+    handled after a later one of the same (linked) profile is passed over by its watermark. More
+    only for order-insensitive consumers. Change it only with the bus drained: it moves shoppers
+    between streams."""
     stream_cap: int = Field(default=50_000, ge=1)
     """Entries a stream may hold before the relay waits (back-pressure)."""
     lease_seconds: float = Field(default=10.0, gt=0)
