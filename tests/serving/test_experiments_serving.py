@@ -126,6 +126,17 @@ def test_outside_experiments_answers_and_exposures_carry_none(shop: Shop) -> Non
     assert "experiment" not in row["properties"] and "variant" not in row["properties"]
 
 
+def test_a_preview_assigns_no_one_and_logs_no_exposure(shop: Shop) -> None:
+    _client, runtime, _keys = shop
+    assigner = FakeAssigner(B)
+    service, logged = _serving(runtime, assigner)
+    decision = service.decide(HOME, {}, preview=True)  # the dashboard's look at a shopper
+    assert decision["experiment"] is None and decision["items"]
+    assert assigner.asked == [] and logged == []
+    service.decide(HOME, {})  # the shopper's own page
+    assert assigner.asked and len(logged) == 1
+
+
 def test_the_popular_variant_serves_the_rules_fallback_list(shop: Shop) -> None:
     _client, runtime, _keys = shop
     control = _serving(runtime, None)[0].recommend(HOME)

@@ -431,12 +431,13 @@ class Recommendations:
         return self._recommend(request, decide=False)[0]
 
     def _recommend(
-        self, request: RecommendationRequest, decide: bool
+        self, request: RecommendationRequest, decide: bool, preview: bool = False
     ) -> tuple[Served, Shopper | None, Choices, Arm]:
         """The served answer, the shopper as personalization may use it (``None`` without
         consent), the shopper's consent choices and the arm that served the answer; ``decide``:
         asked for :meth:`decide`, which shows every experiment (a plain answer only those that
-        change product lists)."""
+        change product lists); ``preview``: an operator looking, not the shopper: no exposure
+        is logged and no experiment assigns the shopper (the answer is the one outside them)."""
         degraded: list[str] = []
         if request.product_id is not None and request.product_id not in self._catalog.snapshot():
             degraded.append("unknown_product")
@@ -461,7 +462,7 @@ class Recommendations:
         # without consent the answer holds nothing of the shopper's: one entry serves them all
         key: object = request if personal else request._replace(anonymous_id=None, user_id=None)
         arm = Arm(None, artifact, self._champion.version, precomputed, rules, self._engine)
-        if personal and analytics and self._arms.enabled:
+        if personal and analytics and self._arms.enabled and not preview:
             arm = self._arm(request, view, arm, degraded, decide)
         if arm.treatment is not None:
             # variants never share an answer; what a variant serves is compared per entry, so
@@ -484,7 +485,7 @@ class Recommendations:
             if not degraded:
                 self._answers.put(key, generation, inputs, answer)
         served = Served(self._new_id(), answer)
-        if analytics:
+        if analytics and not preview:
             self._log_exposure(request, served)
         return served, view, choices, arm
 
@@ -647,6 +648,8 @@ class Recommendations:
         scores: dict[str, float],
         segments: tuple[str, ...] = (),
         landing: Landing | None = None,
+        *,
+        preview: bool = False,
     ) -> dict[str, Any]:
         """One call for a page slot: products, banner, triggered message, section order.
 
@@ -656,9 +659,10 @@ class Recommendations:
         personalization consent none of the shopper's data (profile, scores, segments) shapes
         the slot; a triggered message also needs marketing consent. An experiment variant may
         set the content set, the banner and the section order (reason
-        ``experiment:<id>:<variant>``).
+        ``experiment:<id>:<variant>``). ``preview``: the operator's look at what the shopper
+        would get, logged nowhere and outside experiments (see :meth:`_recommend`).
         """
-        served, view, choices, arm = self._recommend(request, decide=True)
+        served, view, choices, arm = self._recommend(request, decide=True, preview=preview)
         personal = self._consent.allows(choices, Purpose.PERSONALIZATION)
         if not personal or (request.browser and view is None):
             # a browser without a profile of its own may hold a claimed link: the scores and

@@ -163,7 +163,7 @@ def _decide(rt: Runtime, form: dict[str, str]) -> tuple[dict[str, Any], str]:
     request = serving_request(query)
     asked = user_id or anonymous_id
     decision = rt.recommendations.decide(
-        request, rt.scores(asked), rt.segments(asked), query.landing(None)
+        request, rt.scores(asked), rt.segments(asked), query.landing(None), preview=True
     )
     profile_id = rt.profiles.canonical(shopper) or shopper
     return decision, profile_id
