@@ -38,6 +38,7 @@ FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "filters": st.lists(st.fixed_dictionaries({"type": st.text(text, max_size=5)}), max_size=3),
     "rating": st.floats(min_value=0, max_value=5),
     "url": st.text(text, max_size=40),
+    "active_seconds": st.floats(min_value=0, max_value=86_400),
 }
 
 

@@ -66,7 +66,11 @@ class Fixed:
 
 
 def add_shopper(
-    runtime: Runtime, profile_id: str = "p-1", marketing: bool = True, at: int = T0
+    runtime: Runtime,
+    profile_id: str = "p-1",
+    marketing: bool = True,
+    at: int = T0,
+    email: str | None = None,
 ) -> None:
     runtime.catalog.upsert(
         [
@@ -80,7 +84,13 @@ def add_shopper(
         last_seen=at,
         carted=[[at, f"m-{profile_id}", "sku-1"]],
         traits={
-            "email": [seal("email", f"{profile_id}@example.com"), at, "i1", "identify", True],
+            "email": [
+                seal("email", email or f"{profile_id}@example.com"),
+                at,
+                "i1",
+                "identify",
+                True,
+            ],
             "first_name": [seal("first_name", "Ann"), at, "i1", "identify", True],
         },
         consent={"marketing": [marketing, at, "c1"]},
@@ -160,6 +170,19 @@ def test_the_decision_and_the_message_commit_together(runtime: Runtime) -> None:
     assert rows(runtime, trigger_decisions) == [] and rows(runtime, outbox_messages) == []
     assert runner(runtime).run(T0 + HOUR + MIN) == {"fired": 1}
     assert len(rows(runtime, outbox_messages)) == 1
+
+
+def test_an_address_the_outbox_refuses_costs_no_one_else_their_message(runtime: Runtime) -> None:
+    trigger_store(runtime.engine).put(CART_ONLY, None)
+    add_shopper(runtime, "p-0", email="no address at all")  # decided first (profile id order)
+    add_shopper(runtime, "p-1")
+    assert runner(runtime).run(T0 + HOUR) == {"undeliverable": 1, "fired": 1}
+    decided = {r["profile_id"]: r for r in rows(runtime, trigger_decisions)}
+    assert decided["p-0"]["outcome"] == "undeliverable" and decided["p-0"]["message_id"] is None
+    assert decided["p-0"]["reason"] == "refused by the outbox: destination"  # no address in it
+    (message,) = rows(runtime, outbox_messages)
+    assert message["profile_id"] == "p-1"
+    assert runner(runtime).run(T0 + HOUR + MIN) == {}  # final: not retried every run
 
 
 @pytest.fixture

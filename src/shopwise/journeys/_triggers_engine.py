@@ -37,7 +37,10 @@ WEEK_MS: Final = 7 * DAY_MS
 
 FIRED, HOLDOUT, CAPPED, QUIET = "fired", "holdout", "capped", "quiet"
 CANCELLED, NO_CONSENT, SKIPPED = "cancelled", "no_consent", "skipped"
-OUTCOMES: Final = (FIRED, HOLDOUT, CAPPED, QUIET, CANCELLED, NO_CONSENT, SKIPPED)
+UNDELIVERABLE: Final = "undeliverable"
+"""Fired, but its message could not be sent anywhere (an address no channel takes): recorded
+with the reason, final, and no one else's decision waits on it."""
+OUTCOMES: Final = (FIRED, HOLDOUT, CAPPED, QUIET, CANCELLED, NO_CONSENT, SKIPPED, UNDELIVERABLE)
 SENT: Final = frozenset({FIRED, HOLDOUT})
 """Outcomes that count against the caps: a held-out person lives the same capped life."""
 

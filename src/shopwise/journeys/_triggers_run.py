@@ -23,7 +23,8 @@ import sqlalchemy as sa
 
 from shopwise.catalog import Product
 from shopwise.decide import VersionedStore
-from shopwise.journeys._message import Enqueued, Message
+from shopwise.errors import InvalidInput
+from shopwise.journeys._message import Enqueued, Message, check_message
 from shopwise.journeys._messages import Composer, Rendered, Templates
 from shopwise.journeys._triggers import TriggerConfig, TriggerSet
 from shopwise.journeys._triggers_engine import (
@@ -32,6 +33,7 @@ from shopwise.journeys._triggers_engine import (
     MINUTE_MS,
     QUIET,
     SENT,
+    UNDELIVERABLE,
     WEEK_MS,
     CatalogChange,
     Decision,
@@ -207,8 +209,7 @@ class TriggerRunner:
             for loaded in self._people(chunk, since, now):
                 person = loaded.person
                 for decision in due(person, live.value, now, changes, interval_of):
-                    self._record(loaded, decision, live.value, live.version, now)
-                    counts[decision.outcome] += 1
+                    counts[self._record(loaded, decision, live.value, live.version, now)] += 1
         return dict(counts)
 
     # -- loading ---------------------------------------------------------------------------
@@ -348,7 +349,10 @@ class TriggerRunner:
 
     def _record(
         self, loaded: _Loaded, decision: Decision, triggers: TriggerSet, version: int, now: int
-    ) -> None:
+    ) -> str:
+        """Record ``decision`` (and enqueue its message); the outcome recorded. A fired message
+        no channel could send (an address the outbox refuses) is recorded ``undeliverable``
+        with the refusal, and the run goes on to the next person."""
         person = loaded.person
         row: dict[str, Any] = {
             "trigger": decision.trigger,
@@ -369,11 +373,18 @@ class TriggerRunner:
             trigger = triggers.named(decision.trigger)
             assert trigger is not None  # the engine decides only for triggers of this set
             message, context = self._message(loaded, trigger, decision, now)
-            row["context"] = self._cipher.seal_json(context)
+            try:
+                check_message(message)
+                row["context"] = self._cipher.seal_json(context)
+            except InvalidInput as refused:
+                message = None  # the reason names the field only: the refusal quotes the address
+                fields = ",".join(str(d.get("field")) for d in refused.details or ())
+                row.update(outcome=UNDELIVERABLE, reason=f"refused by the outbox: {fields}")
         with write_transaction(self._engine) as conn:
             if message is not None:
                 row["message_id"] = self._enqueue(conn, message).message_id
             _upsert(conn, row)
+        return str(row["outcome"])
 
     def _message(
         self, loaded: _Loaded, trigger: TriggerConfig, decision: Decision, now: int
