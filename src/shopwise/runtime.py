@@ -13,8 +13,16 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from shopwise import store
+from shopwise._redis_events import (
+    AnnouncedCatalog,
+    AnnouncedKeys,
+    AnnouncedVersions,
+    Changes,
+    announced_rights,
+    listen,
+)
 from shopwise.audit import AuditLog
-from shopwise.auth import KeyService, RateLimits
+from shopwise.auth import KeyService, RateLimits, shared_rate_limits
 from shopwise.bus import Bus, EmbeddedBus, RedisBusConfig, RedisStreamBus, StoredEvent
 from shopwise.catalog import Catalog
 from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Minimizer, Sessionizer
@@ -86,6 +94,8 @@ class Runtime:
     """Which variant of a running experiment each shopper sees (sticky, off the request path)."""
     score_provider: Callable[[str], dict[str, float]] | None = None
     """Overrides where decision thresholds read scores (default: :attr:`customers`)."""
+    changes: Changes | None = None
+    """Change announcements between processes through Redis (``SHOPWISE_REDIS_URL``)."""
 
     @classmethod
     def build(cls, settings: Settings, migrate: bool = False) -> Runtime:
@@ -95,7 +105,9 @@ class Runtime:
         if migrate and not store.is_current(engine):
             store.upgrade(engine)
         bus: Bus = (
-            RedisStreamBus(engine, RedisBusConfig(url=str(settings.redis_url)))
+            RedisStreamBus(
+                engine, RedisBusConfig(url=str(settings.redis_url), prefix=settings.redis_prefix)
+            )
             if settings.redis_url is not None
             else EmbeddedBus(engine)
         )
@@ -104,7 +116,16 @@ class Runtime:
         cipher = PiiCipher(engine, settings.secret_key.get_secret_value().encode())
         suppression = Suppression(engine, cipher.key_hash)
         online = OnlineState()
-        catalog = Catalog(engine)
+        changes = (
+            Changes(str(settings.redis_url), settings.redis_prefix)
+            if settings.redis_url is not None
+            else None
+        )
+        catalog = (
+            Catalog(engine)
+            if changes is None
+            else AnnouncedCatalog(engine, changes.announcer("catalog"))
+        )
         profiles = Profiles(engine, item_info=catalog.item_info)
 
         def on_commit(committed: Sequence[StoredEvent]) -> None:
@@ -126,7 +147,14 @@ class Runtime:
         champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
         precomputed_registry = ModelRegistry(settings.models_dir, "candidates", keep=KEEP_LISTS)
         precomputed: Champion[Precomputed] = Champion(precomputed_registry, validate=_precomputed)
-        rules, content = rule_store(engine), content_store(engine)
+        rules, content = (
+            (rule_store(engine), content_store(engine))
+            if changes is None
+            else (
+                AnnouncedVersions(engine, "rules", RuleSet, changes.announcer("rules")),
+                AnnouncedVersions(engine, "content", ContentSet, changes.announcer("content")),
+            )
+        )
         exposures: ExposureLog[tuple[RecommendationRequest, Served]] = ExposureLog(
             exposure_rows, collector.enqueue_system
         )
@@ -150,7 +178,7 @@ class Runtime:
             assign=assigner,
             models=variant_models,
         )
-        rights = SubjectRights(
+        rights = (SubjectRights if changes is None else announced_rights(changes))(
             engine,
             profiles,
             cipher,
@@ -183,8 +211,16 @@ class Runtime:
             settings=settings,
             engine=engine,
             audit=audit,
-            keys=KeyService(engine, audit),
-            limits=RateLimits.from_settings(settings),
+            keys=(
+                KeyService(engine, audit)
+                if changes is None
+                else AnnouncedKeys(engine, audit, changes.announcer("keys"))
+            ),
+            limits=(
+                shared_rate_limits(settings, str(settings.redis_url), prefix=settings.redis_prefix)
+                if settings.redis_url is not None
+                else RateLimits.from_settings(settings)
+            ),
             bus=bus,
             writer=writer,
             collector=collector,
@@ -209,7 +245,17 @@ class Runtime:
                 references=References(recommenders, rules, content),
             ),
             assigner=assigner,
+            changes=changes,
         )
+        if changes is not None:
+            listen(
+                changes,
+                catalog=catalog,
+                rules=rules,
+                content=content,
+                keys=runtime.keys,
+                rights=rights,
+            )
         return runtime
 
     def scores(self, any_id: str | None) -> dict[str, float]:
@@ -257,9 +303,13 @@ class Runtime:
         self.precomputed.start()
         self.rights.start()
         self.assigner.start()
+        if self.changes is not None:
+            self.changes.start()
 
     def stop(self) -> None:
         """Drain the writer, stop consumers and release connections."""
+        if self.changes is not None:
+            self.changes.stop()
         self.assigner.stop()
         self.rights.stop()
         self.keys.stop()

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     redis_url: RedisDsn | None = None
     """Redis server (``redis://host:6379/0``); set, the event bus runs on Redis Streams
     (``docs/deploy.md``); unset, on the event table in process."""
+    redis_prefix: str = Field(default="shopwise", min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    """Prefix of every Redis key and channel shopwise writes (the bus, rate limits, change
+    announcements): shops sharing one Redis need different prefixes."""
     host: str = "127.0.0.1"
     """Address ``shopwise serve`` listens on."""
     port: int = Field(default=8000, ge=1, le=65535)

@@ -2,6 +2,7 @@
 
 from shopwise.auth._keys import SCOPES, ApiKey, KeyKind, KeyService, Scope, parse_kind
 from shopwise.auth._ratelimit import RateLimiter, RateLimits
+from shopwise.auth._redis_limits import RedisRateLimiter, shared_rate_limits
 
 __all__ = [
     "SCOPES",
@@ -10,6 +11,8 @@ __all__ = [
     "KeyService",
     "RateLimiter",
     "RateLimits",
+    "RedisRateLimiter",
     "Scope",
     "parse_kind",
+    "shared_rate_limits",
 ]

@@ -2,7 +2,8 @@
 
 :class:`RateLimits` holds the three limits every authorised request passes (see its docstring):
 per key, per shopper of a public (write) key, and per client address for keys that fail to verify.
-Kept in process memory (one server); the Redis online state shares buckets between servers.
+Kept in process memory (one server); with ``SHOPWISE_REDIS_URL`` set, the buckets live in Redis
+and every server shares them (:mod:`shopwise.auth._redis_limits`).
 """
 
 from __future__ import annotations
@@ -130,23 +131,30 @@ class RateLimits:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, clock: Callable[[], float] = time.monotonic
+        cls,
+        settings: Settings,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        limiter: Callable[..., RateLimiter] = RateLimiter,
+        salt: bytes | None = None,
     ) -> RateLimits:
+        """The limits ``settings`` set, counted by ``limiter`` buckets; shopper and address
+        digests keyed by ``salt`` (default: random, this process's own)."""
         return cls(
-            per_key=RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst, clock),
-            per_shopper=RateLimiter(
+            per_key=limiter(settings.rate_limit_per_second, settings.rate_limit_burst, clock),
+            per_shopper=limiter(
                 settings.rate_limit_per_shopper_per_second,
                 settings.rate_limit_per_shopper_burst,
                 clock,
                 what="shopper",
             ),
-            per_address=RateLimiter(
+            per_address=limiter(
                 settings.rate_limit_unknown_key_per_second,
                 settings.rate_limit_unknown_key_burst,
                 clock,
                 what="client address's invalid keys",
             ),
-            salt=secrets.token_bytes(16),
+            salt=secrets.token_bytes(16) if salt is None else salt,
         )
 
     def before_verify(self, address: str | None) -> None:

@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 
 console = Console()
 err_console = Console(stderr=True)
+KEY_ENV = "SHOPWISE_API_KEY"
+"""Where ``shopwise simulate traffic`` reads its API key when ``--key`` is not given (the demo
+passes it there, not on a command line)."""
 
 
 def fail(message: str) -> NoReturn:

@@ -58,11 +58,17 @@ app.command("kpis")(kpis.kpis)
 def serve(
     host: str | None = typer.Option(None, help="Bind address (default SHOPWISE_HOST)."),
     port: int | None = typer.Option(None, help="Port (default SHOPWISE_PORT)."),
+    workers: int = typer.Option(
+        1, min=1, help="API processes on the one port, each with its own runtime."
+    ),
 ) -> None:
     """Serve the HTTP API (migrating a new store first)."""
-    from shopwise.cli.serve import prepare_runtime, run_server
+    from shopwise.cli.serve import prepare_runtime, run_server, run_workers
 
     settings = load_settings()
+    if workers > 1:
+        run_workers(settings, host or settings.host, port or settings.port, workers)
+        return
     runtime = prepare_runtime(settings)
     run_server(settings, runtime, host or settings.host, port or settings.port)
 

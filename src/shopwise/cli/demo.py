@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from shopwise.cli._common import console, load_settings
+from shopwise.cli._common import KEY_ENV, console, load_settings
 
 if TYPE_CHECKING:
     from shopwise.runtime import Runtime
@@ -115,8 +115,6 @@ def _start_traffic(base: str, secret: str, rate: float, quick: bool) -> subproce
     simulator's shoppers act on live answers, so the dashboard's KPIs fill). The key travels in
     the environment, not on the command line; the process is in the demo's group like the worker.
     """
-    from shopwise.cli.simulate import KEY_ENV
-
     command = [sys.executable, "-m", "shopwise.cli", "simulate", "traffic", "--url", base]
     command += ["--minutes", str(TRAFFIC_MINUTES), "--rate", str(rate), "--wait", "300"]
     command += ["--quick"] if quick else []

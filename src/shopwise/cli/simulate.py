@@ -9,13 +9,11 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from shopwise.cli._common import console, fail, load_settings, open_runtime
+from shopwise.cli._common import KEY_ENV, console, fail, load_settings, open_runtime
 from shopwise.errors import ShopwiseError
 
 if TYPE_CHECKING:
     from shopwise.simulate import SimulationConfig, TrafficSimulator, TrafficSummary
-
-KEY_ENV = "SHOPWISE_API_KEY"
 
 app = typer.Typer(
     help="Generate the demo shop, or send simulated shoppers to a running shopwise.",

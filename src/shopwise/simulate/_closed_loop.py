@@ -430,17 +430,28 @@ class TrafficSimulator:
     def _page(self, visit: _Visit, path: str) -> None:
         self._emit(visit, EventType.PAGE_VIEWED, {}, path)
 
-    def _emit(self, visit: _Visit, kind: EventType, props: dict[str, Any], path: str) -> None:
+    def _emit(
+        self,
+        visit: _Visit,
+        kind: EventType,
+        props: dict[str, Any],
+        path: str,
+        query: str = "",
+        campaign: dict[str, str] | None = None,
+    ) -> None:
+        """Queue one event of the visit (``query`` and ``campaign``: a landing from a tracked
+        link, its query string and UTM parameters, as the browser SDK reads them)."""
         visit.t = max(visit.t + 1, int(time.time() * 1000))
         customer, device = visit.shopper.customer, visit.device
         site = self.shop.config.site_url
+        url = site + path + (f"?{query}" if query else "")
         event: dict[str, Any] = {
             "message_id": str(uuid.uuid4()),
             "type": kind.value,
             "anonymous_id": device.anonymous_id,
             "timestamp": _iso(visit.t),
             "context": {
-                "page": {"url": site + path, "path": path},
+                "page": {"url": url, "path": path},
                 "user_agent": device.user_agent,
                 "ip": device.ip,
                 "locale": customer.locale,
@@ -452,6 +463,8 @@ class TrafficSimulator:
             },
             "properties": props,
         }
+        if campaign is not None:
+            event["context"]["campaign"] = dict(campaign)
         if visit.user_id is not None:
             event["user_id"] = visit.user_id
         self._pending.append(event)
@@ -465,6 +478,11 @@ class TrafficSimulator:
         lift = 1.5 if visit.banner_clicked else 1.0
         if self._rng.random() >= min(0.95, customer.params.checkout_prob * lift):
             return
+        self._order(visit)
+
+    def _order(self, visit: _Visit) -> None:
+        """Order the cart: a customer logs in first, a new visitor orders as a guest."""
+        customer = visit.shopper.customer
         if visit.user_id is None and visit.shopper.user_id is not None:
             visit.user_id = visit.shopper.user_id
             visit.shopper.logged_in.add(visit.device.anonymous_id)
