@@ -197,6 +197,31 @@ def test_never_in_quiet_hours_and_sent_when_they_end() -> None:
     assert [d.outcome for d in due(tokyo, triggers, start + HOUR)] == ["fired"]
 
 
+def test_a_waiting_cart_superseded_by_a_newer_one_is_settled_not_left_waiting() -> None:
+    """A cart waits for quiet hours; the shopper fills a newer one meanwhile: when the hours
+    end the old row is cancelled as superseded and the newer cart is decided in its place."""
+    start = int(datetime(2026, 1, 6, 22, 0, tzinfo=UTC).timestamp() * 1000)
+    triggers = trigger_set(
+        trigger("cart_abandonment", delay_minutes=60),
+        quiet_hours={"start": "21:00", "end": "08:00"},
+    )
+    (waiting,) = due(person(carted(start)), triggers, start + HOUR)
+    assert waiting.outcome == "quiet" and waiting.retry_at is not None
+    state = carted(start)
+    state.carted.append([start + 2 * HOUR, "c2", "sku-2"])
+    known = {
+        (waiting.trigger, waiting.anchor): Known("quiet", waiting.retry_at, start, start + HOUR)
+    }
+    decided = due(person(state, known=known), triggers, waiting.retry_at)
+    assert [(d.anchor, d.outcome, d.reason) for d in decided] == [
+        ("cart:c1", "cancelled", "superseded"),
+        ("cart:c2", "fired", None),
+    ]
+    assert (decided[0].anchor_at, decided[0].due_at) == (start, start + HOUR)  # kept as decided
+    before = due(person(state, known=known), triggers, waiting.retry_at - 1)
+    assert [(d.anchor, d.outcome) for d in before] == [("cart:c2", "quiet")]  # c1 waits on
+
+
 def test_quiet_hours_within_one_day_and_none() -> None:
     lunch = QuietHours(start=time(12, 0), end=time(14, 0))
     assert quiet_until(lunch, UTC_ZONE, T0) == T0 + 2 * HOUR

@@ -70,6 +70,8 @@ class Known:
 
     outcome: str
     retry_at: int | None = None
+    anchor_at: int = 0
+    due_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -372,6 +374,21 @@ def _newest_per_trigger(anchors: list[Anchor]) -> list[Anchor]:
     return list(newest.values())
 
 
+def _superseded(person: Person, found: Mapping[str, list[Anchor]], now: int) -> list[Decision]:
+    """``cancelled`` (reason ``superseded``) for each anchor waiting for quiet hours to end that
+    its trigger no longer has: the shopper filled a newer cart (or viewed, checked out) since, and
+    the newer one is decided in its place. Without this the old row would wait for good."""
+    current = {(name, anchor.key) for name, anchors in found.items() for anchor in anchors}
+    return [
+        Decision(name, key, known.anchor_at, known.due_at, CANCELLED, "superseded", ())
+        for (name, key), known in sorted(person.known.items())
+        if known.outcome == QUIET
+        and (known.retry_at or 0) <= now
+        and name in found
+        and (name, key) not in current
+    ]
+
+
 def due(
     person: Person,
     triggers: TriggerSet,
@@ -394,14 +411,16 @@ def due(
     interval_of
         A product's own repurchase interval in days, if it has one.
     """
+    enabled = triggers.enabled()
+    found = {trigger.name: anchors_of(trigger, person, changes, interval_of) for trigger in enabled}
     anchors = [
         anchor
-        for trigger in triggers.enabled()
+        for trigger in enabled
         if _audience(trigger, person)
-        for anchor in anchors_of(trigger, person, changes, interval_of)
+        for anchor in found[trigger.name]
         if _open(anchor, person, now)
     ]
-    decisions: list[Decision] = []
+    decisions = _superseded(person, found, now)
     live: list[Anchor] = []
     for anchor in anchors:
         reason = conversion(anchor, person)

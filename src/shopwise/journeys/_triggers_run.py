@@ -278,13 +278,20 @@ class TriggerRunner:
     ) -> tuple[dict[str, dict[tuple[str, str], Known]], dict[str, list[int]]]:
         t = trigger_decisions.c
         query = sa.select(
-            t.trigger, t[Columns.PROFILE], t.anchor, t.outcome, t.retry_at, t.decided_at
+            t.trigger,
+            t[Columns.PROFILE],
+            t.anchor,
+            t.outcome,
+            t.retry_at,
+            t.decided_at,
+            t.anchor_at,
+            t.due_at,
         ).where(t[Columns.PROFILE].in_(chunk))
         known: dict[str, dict[tuple[str, str], Known]] = {}
         sent: dict[str, list[int]] = {}
         for row in conn.execute(query):
             known.setdefault(row.profile_id, {})[(row.trigger, row.anchor)] = Known(
-                row.outcome, row.retry_at
+                row.outcome, row.retry_at, row.anchor_at, row.due_at
             )
             if row.outcome in SENT and row.decided_at > now - WEEK_MS:
                 sent.setdefault(row.profile_id, []).append(row.decided_at)
