@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -104,7 +105,25 @@ def internal_error(path: str) -> JsonResponse:
     return error_response(500, "internal_error", "internal error; see the server log", path=path)
 
 
+STORE_RETRY_SECONDS: Final = 1
+"""``Retry-After`` of the 503 answered while the store cannot be reached."""
+
+
+async def _store_unreachable(request: Request, exc: Exception) -> JsonResponse:
+    """A lost or refused database connection (a PostgreSQL restart): 503 at once, so clients
+    retry; the engine's pre-ping replaces the dead pooled connections on the next request."""
+    return error_response(
+        503,
+        "store_unreachable",
+        f"store unreachable ({exc.__class__.__name__}); retry shortly",
+        headers={"Retry-After": str(STORE_RETRY_SECONDS)},
+        path=request.url.path,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(sa.exc.OperationalError, _store_unreachable)
+    app.add_exception_handler(sa.exc.InterfaceError, _store_unreachable)
     app.add_exception_handler(ShopwiseError, _shopwise_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import sqlalchemy as sa
@@ -15,6 +15,10 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 from shopwise.files import private_dir, private_file, restrict
 from shopwise.settings import Settings
+
+CONNECT_TIMEOUT_SECONDS: Final = 3
+"""How long a new PostgreSQL connection may take: a server that is down or restarting fails the
+request at once (503) instead of holding it."""
 
 
 def _json_dumps(value: Any) -> str:
@@ -36,7 +40,11 @@ def create_engine(settings: Settings) -> sa.Engine:
     if url.drivername == "postgresql":
         url = url.set(drivername="postgresql+psycopg")
     return sa.create_engine(
-        url, json_serializer=_json_dumps, json_deserializer=_json_loads, pool_pre_ping=True
+        url,
+        json_serializer=_json_dumps,
+        json_deserializer=_json_loads,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
     )
 
 
