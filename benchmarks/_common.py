@@ -10,6 +10,7 @@ to 127.0.0.1.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import ctypes
@@ -26,7 +27,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -380,6 +381,35 @@ def percentile_ms(latencies: Sequence[float], q: float) -> float:
 
 def median(values: Sequence[float]) -> float:
     return round(float(np.median(np.asarray(values))), 2) if values else float("nan")
+
+
+def record_run(
+    script: str,
+    name: str,
+    args: argparse.Namespace,
+    defaults: dict[str, Any],
+    run: Callable[[argparse.Namespace], dict[str, Any]],
+    markdown: Callable[[dict[str, Any]], str],
+) -> int:
+    """Run ``run(args)`` and write ``results/<name>.json`` and ``.md`` (printed too): the
+    machine, the command that reproduces the run (``script`` with the options that differ from
+    ``defaults``, and ``--quick``), the arguments, the results and the seconds it took."""
+    command = script
+    for option, default in defaults.items():
+        if getattr(args, option) != default:
+            command += f" --{option.replace('_', '-')} {getattr(args, option)}"
+    if args.quick:
+        command += " --quick"
+    started = time.perf_counter()
+    config = {**vars(args), "reuse": None if args.reuse is None else str(args.reuse)}
+    payload: dict[str, Any] = {"machine": machine(), "command": command, "config": config}
+    payload["results"] = run(args)
+    payload["seconds"] = round(time.perf_counter() - started, 1)
+    write_json(RESULTS / f"{name}.json", payload)
+    text = markdown(payload)
+    (RESULTS / f"{name}.md").write_text(text)
+    print(text)
+    return 0
 
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:

@@ -45,7 +45,15 @@ from typing import Any
 
 import httpx
 
-from _common import REPO, RESULTS, Server, machine, shopwise_command, temp_dir, write_json
+from _common import (
+    REPO,
+    RESULTS,
+    Server,
+    record_run,
+    shopwise_command,
+    temp_dir,
+    write_json,
+)
 from shopwise.simulate import SimulationConfig, Storefront, TrafficSimulator, TrafficSummary
 
 OUT = RESULTS / "experiments_e2e"
@@ -479,21 +487,14 @@ def main() -> int:
     args = parser.parse_args()
     TAG[0] = "-quick" if args.quick else ""
     defaults = {"pre_minutes": 1.5, "minutes": 12.0, "rate": 24.0, "look_minutes": 1, "seed": 24}
-    command = "nice -n 5 python benchmarks/experiments_e2e.py"
-    for name, default in defaults.items():
-        if getattr(args, name) != default:
-            command += f" --{name.replace('_', '-')} {getattr(args, name)}"
-    if args.quick:
-        command += " --quick"
-    started = time.perf_counter()
-    config = {**vars(args), "reuse": None if args.reuse is None else str(args.reuse)}
-    payload: dict[str, Any] = {"machine": machine(), "command": command, "config": config}
-    payload["results"] = run(args)
-    payload["seconds"] = round(time.perf_counter() - started, 1)
-    write_json(RESULTS / f"experiments_e2e{TAG[0]}.json", payload)
-    (RESULTS / f"experiments_e2e{TAG[0]}.md").write_text(markdown(payload))
-    print(markdown(payload))
-    return 0
+    return record_run(
+        "nice -n 5 python benchmarks/experiments_e2e.py",
+        f"experiments_e2e{TAG[0]}",
+        args,
+        defaults,
+        run,
+        markdown,
+    )
 
 
 if __name__ == "__main__":

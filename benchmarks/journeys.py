@@ -59,7 +59,7 @@ import yaml
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from _common import RESULTS, Server, free_port, machine, temp_dir, write_json
+from _common import Server, free_port, record_run, temp_dir
 from experiments_e2e import demo_config, shop_dir
 from shopwise.journeys import Outbox, SmtpConfig, SmtpSender, default_triggers_text
 from shopwise.runtime import Runtime
@@ -737,21 +737,14 @@ def main() -> int:
         "buy": EmailResponseConfig().buy_probability,
         "seed": 26,
     }
-    command = "nice -n 10 python benchmarks/journeys.py"
-    for name, value in defaults.items():
-        if getattr(args, name) != value:
-            command += f" --{name.replace('_', '-')} {getattr(args, name)}"
-    if args.quick:
-        command += " --quick"
-    started = time.perf_counter()
-    config = {**vars(args), "reuse": None if args.reuse is None else str(args.reuse)}
-    payload: dict[str, Any] = {"machine": machine(), "command": command, "config": config}
-    payload["results"] = run(args)
-    payload["seconds"] = round(time.perf_counter() - started, 1)
-    write_json(RESULTS / f"journeys{TAG[0]}.json", payload)
-    (RESULTS / f"journeys{TAG[0]}.md").write_text(markdown(payload))
-    print(markdown(payload))
-    return 0
+    return record_run(
+        "nice -n 10 python benchmarks/journeys.py",
+        f"journeys{TAG[0]}",
+        args,
+        defaults,
+        run,
+        markdown,
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import redis
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
@@ -23,6 +24,25 @@ from shopwise.simulate import SimulatedShop, SimulationConfig, load, simulate
 from shopwise.worker import train_recommenders
 
 POSTGRES_ENV = "SHOPWISE_TEST_POSTGRES_URL"
+REDIS_ENV = "SHOPWISE_TEST_REDIS_URL"
+REDIS_DB = 15
+"""The only Redis database the tests write to (each under a key prefix of its own)."""
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The test Redis in ``SHOPWISE_TEST_REDIS_URL``, which must name db :data:`REDIS_DB`;
+    the test is skipped without one."""
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(reason=f"{REDIS_ENV} is not set (Redis tests need a server)")
+    client = redis.Redis.from_url(url)
+    try:
+        if client.connection_pool.connection_kwargs.get("db") != REDIS_DB:
+            pytest.skip(reason=f"{REDIS_ENV} must name db {REDIS_DB}, the db these tests may clear")
+    finally:
+        client.close()
+    return url
 
 
 def postgres_settings(tmp_path: Path, **fields: Any) -> Iterator[Settings]:

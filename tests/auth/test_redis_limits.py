@@ -7,7 +7,6 @@ under a key prefix of its own and deletes only that prefix's keys afterwards.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import socket
 import subprocess
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from tests.conftest import REDIS_DB
 
 from shopwise.api import create_app
 from shopwise.auth import KeyKind, RateLimits, RedisRateLimiter, shared_rate_limits
@@ -27,23 +27,6 @@ from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 
 pytestmark = pytest.mark.services
-
-REDIS_ENV = "SHOPWISE_TEST_REDIS_URL"
-REDIS_DB = 15
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(reason=f"{REDIS_ENV} is not set (Redis tests need a server)")
-    client = redis.Redis.from_url(url)
-    try:
-        if client.connection_pool.connection_kwargs.get("db") != REDIS_DB:
-            pytest.skip(reason=f"{REDIS_ENV} must name db {REDIS_DB}, the db these tests may clear")
-    finally:
-        client.close()
-    return url
 
 
 @pytest.fixture

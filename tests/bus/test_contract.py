@@ -41,8 +41,6 @@ from shopwise.bus import (
 from shopwise.profiles._identity import event_key
 from shopwise.settings import Settings
 
-REDIS_ENV = "SHOPWISE_TEST_REDIS_URL"
-REDIS_DB = 15
 PARTITIONS = 4
 BUSES = ["embedded", pytest.param("redis", marks=pytest.mark.services)]
 Shopper = tuple[str | None, str | None]
@@ -70,19 +68,6 @@ def engine(settings: Settings) -> Iterator[sa.Engine]:
     engine = store.create_engine(settings)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture
-def redis_url() -> Iterator[str]:
-    """A db-15 URL of the test Redis, with the bus keys of this case's prefix removed after."""
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(reason=f"{REDIS_ENV} is not set (Redis tests need a server)")
-    client = redis.Redis.from_url(url)
-    if client.connection_pool.connection_kwargs.get("db") != REDIS_DB:
-        pytest.skip(reason=f"{REDIS_ENV} must name db {REDIS_DB}, the db these tests may clear")
-    yield url
-    client.close()
 
 
 @pytest.fixture

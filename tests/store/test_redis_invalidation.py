@@ -10,7 +10,6 @@ after it (pub/sub itself keeps none).
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import redis
+from tests.conftest import REDIS_DB
 
 from shopwise._redis_events import AnnouncedCatalog, Changes
 from shopwise.auth import KeyKind
@@ -31,24 +31,8 @@ from shopwise.settings import Settings
 
 pytestmark = pytest.mark.services
 
-REDIS_ENV = "SHOPWISE_TEST_REDIS_URL"
-REDIS_DB = 15
 HEARD_WITHIN = 2.0
 """Seconds a message may take to arrive on a loaded machine (it takes milliseconds)."""
-
-
-@pytest.fixture
-def redis_url() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(reason=f"{REDIS_ENV} is not set (Redis tests need a server)")
-    client = redis.Redis.from_url(url)
-    try:
-        if client.connection_pool.connection_kwargs.get("db") != REDIS_DB:
-            pytest.skip(reason=f"{REDIS_ENV} must name db {REDIS_DB}, the db these tests may clear")
-    finally:
-        client.close()
-    return url
 
 
 @pytest.fixture

@@ -144,14 +144,17 @@ class AudienceExport:
 
     def hashed_emails(self, profile_ids: Iterable[str]) -> dict[str, str]:
         """The SHA-256-hashed email of each of ``profile_ids`` that has one."""
-        emails = self._emails()
-        return {p: hash_email(str(emails[p])) for p in profile_ids if p in emails.index}
+        emails = self._emails(list(profile_ids))
+        return {str(p): hash_email(str(email)) for p, email in emails.items()}
 
-    def _emails(self) -> pd.Series:
+    def _emails(self, profile_ids: list[str] | None = None) -> pd.Series:
+        """Every unmerged profile's email, or only those of ``profile_ids``."""
         emails: dict[str, str] = {}
         query = sa.select(profiles.c.profile_id, profiles.c.state).where(
             profiles.c.merged_into.is_(None)
         )
+        if profile_ids is not None:
+            query = query.where(profiles.c.profile_id.in_(profile_ids))
         with self.engine.connect() as conn:
             for row in conn.execute(query):
                 email = (row.state.get("traits") or {}).get("email")
