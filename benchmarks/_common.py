@@ -6,6 +6,12 @@ create``, and event batches posted to ``/v1/events``. The load generator is a le
 keep-alive client on asyncio (uvloop when installed) that sends pre-encoded requests, so on a
 2-core machine shared with the server the client costs as little CPU as possible; it speaks only
 to 127.0.0.1.
+
+A :class:`Backend` says where the server keeps its store and online state: the embedded defaults
+(SQLite in the data dir, state in the process), or PostgreSQL and Redis as ``docs/deploy.md``
+runs several processes, with a fresh database made for the run and dropped after it. The same
+:class:`Server` then runs ``shopwise serve --workers N`` and, when asked, one ``shopwise worker``
+beside it; its CPU figures add up every process of the API.
 """
 
 from __future__ import annotations
@@ -113,17 +119,164 @@ def free_port() -> int:
 
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used so far (Linux ``/proc``; 0 elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = _stat_fields(pid)
+    if fields is None:
         return 0.0
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name, ``None`` when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live descendant of ``pid`` (children, their children, ...), from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat_fields(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, frontier = [], [pid]
+    while frontier:
+        below = children.get(frontier.pop(), [])
+        found += below
+        frontier += below
+    return sorted(found)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live descendants (``serve --workers N``: every worker).
+
+    A descendant that exited is not counted; the servers' processes live for the whole run."""
+    return sum(process_cpu_seconds(p) for p in (pid, *descendants(pid)))
+
+
+def redis_cpu_seconds() -> float:
+    """CPU seconds of the ``redis-server`` processes so far (other clients' work included)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == "redis-server":
+                total += process_cpu_seconds(int(entry.name))
+    return total
+
+
+def spent_since(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds spent between two :meth:`Backend.store_cpu` readings: a process that
+    started in between counts from zero; one that ended in between is lost (an undercount)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where a benchmark's server keeps its store and online state.
+
+    ``embedded`` is the one-machine default (SQLite in the data dir, state in the process);
+    ``postgres-redis`` sets ``SHOPWISE_DATABASE_URL``, ``SHOPWISE_REDIS_URL`` and
+    ``SHOPWISE_REDIS_PREFIX`` (:func:`open_backend` makes the database and clears the prefix).
+    """
+
+    name: str = "embedded"
+    database_url: str | None = None
+    redis_url: str | None = None
+    redis_prefix: str = "shopwise"
+
+    def settings(self) -> dict[str, Any]:
+        """Keyword arguments for ``Settings`` in the benchmark's own process."""
+        if self.database_url is None:
+            return {}
+        return {
+            "database_url": self.database_url,
+            "redis_url": self.redis_url,
+            "redis_prefix": self.redis_prefix,
+        }
+
+    def env(self) -> dict[str, str]:
+        """The same settings as ``SHOPWISE_*`` variables for the server's processes."""
+        return {f"SHOPWISE_{k.upper()}": str(v) for k, v in self.settings().items()}
+
+    def store_cpu(self) -> dict[int, float]:
+        """CPU seconds so far of each PostgreSQL process connected to this backend's database,
+        by pid (PostgreSQL runs one process a connection): the store's work for this run only,
+        not that of other databases on the same server. Empty for the embedded backend."""
+        if self.database_url is None:
+            return {}
+        import psycopg
+
+        url = self.database_url.replace("postgresql+psycopg://", "postgresql://")
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            ).fetchall()
+        return {pid: process_cpu_seconds(pid) for (pid,) in rows}
+
+
+BACKENDS = ("embedded", "postgres-redis")
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--postgres-url`` and ``--redis-url``: the servers a ``postgres-redis`` run uses."""
+    parser.add_argument(
+        "--postgres-url",
+        default="postgresql+psycopg://postgres@127.0.0.1:5432",
+        help="PostgreSQL server (no database): each run makes its own and drops it",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="Redis database; each run's keys live under a prefix 'bench.<token>' of its own",
+    )
+
+
+@contextlib.contextmanager
+def open_backend(name: str, postgres_url: str, redis_url: str) -> Iterator[Backend]:
+    """A ready backend: for ``postgres-redis`` a new, empty database (dropped afterwards) and no
+    keys under the Redis prefix (deleted before and after)."""
+    if name == "embedded":
+        yield Backend()
+        return
+    import redis
+    import sqlalchemy as sa
+
+    token = uuid.uuid4().hex[:10]
+    database = f"bench_{token}"
+    admin = sa.create_engine(f"{postgres_url}/postgres", isolation_level="AUTOCOMMIT")
+    client = redis.Redis.from_url(redis_url)
+    # a prefix of its own, so that runs side by side on one Redis database never share a key
+    backend = Backend(name, f"{postgres_url}/{database}", redis_url, f"bench.{token}")
+    try:
+        clear_prefix(client, backend.redis_prefix)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
+        yield backend
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+        admin.dispose()
+        clear_prefix(client, backend.redis_prefix)
+        client.close()
+
+
+def clear_prefix(client: Any, prefix: str) -> int:
+    """Delete every Redis key under ``prefix`` (a previous run's); returns how many."""
+    keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
+    for start in range(0, len(keys), 500):
+        client.delete(*keys[start : start + 500])
+    return len(keys)
 
 
 @dataclass
 class Server:
-    """A ``shopwise serve`` subprocess over ``data_dir``; :meth:`start` waits for ``/readyz``."""
+    """A ``shopwise serve`` subprocess over ``data_dir``; :meth:`start` waits for ``/readyz``.
+
+    With ``workers`` above one it is ``shopwise serve --workers N`` (a parent and N uvicorn
+    processes); with ``worker`` a ``shopwise worker`` starts beside it and stops with it.
+    """
 
     data_dir: Path
     synchronous: str = "FULL"
@@ -135,7 +288,14 @@ class Server:
     """Another server command over the same environment (default: ``shopwise serve``)."""
     extra_env: dict[str, str] = field(default_factory=dict)
     """More settings for the server (``SHOPWISE_...`` variables)."""
+    backend: Backend = field(default_factory=Backend)
+    """Where the store and the online state live."""
+    workers: int = 1
+    """API processes (``shopwise serve --workers``)."""
+    worker: bool = False
+    """Start one ``shopwise worker`` (bus consumers and jobs) beside the API."""
     process: subprocess.Popen[bytes] | None = None
+    worker_process: subprocess.Popen[bytes] | None = None
 
     @property
     def database(self) -> Path:
@@ -152,10 +312,15 @@ class Server:
             SHOPWISE_LOG_LEVEL=self.log_level,
             SHOPWISE_RATE_LIMIT_PER_SECOND="1000000",
             SHOPWISE_RATE_LIMIT_BURST="1000000",
+            # every request comes from one address, which a write key's limit takes for one shopper
+            SHOPWISE_RATE_LIMIT_PER_SHOPPER_PER_SECOND="1000000",
+            SHOPWISE_RATE_LIMIT_PER_SHOPPER_BURST="1000000",
             SHOPWISE_API_CONSUMERS="true" if self.consumers else "false",
         )
+        for name in ("SHOPWISE_DATABASE_URL", "SHOPWISE_REDIS_URL", "SHOPWISE_REDIS_PREFIX"):
+            env.pop(name, None)
+        env.update(self.backend.env())
         env.update(self.extra_env)
-        env.pop("SHOPWISE_DATABASE_URL", None)
         return env
 
     def create_key(self, kind: str = "write") -> str:
@@ -171,23 +336,54 @@ class Server:
         return out.strip().splitlines()[-1].strip()
 
     def start(self, timeout: float = 120.0) -> None:
-        log = (self.data_dir / "server.log").open("ab")
+        """Start the API (and the worker), wait for ``/readyz`` and for the worker's start-up
+        jobs to finish (:meth:`wait_worker_idle`), so that they do not land in a measurement."""
         command = [*shopwise_command(), "serve", "--host", HOST, "--port", str(self.port)]
         if self.command is not None:
             command = self.command
-        self.process = subprocess.Popen(
-            command, env=self.env(), stdout=log, stderr=log, preexec_fn=_die_with_parent
-        )
-        log.close()
+        if self.workers > 1:
+            command += ["--workers", str(self.workers)]
+        self.process = self._spawn(command, "server.log")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}; see {log.name}")
+                raise RuntimeError(f"server exited with {self.process.returncode}; see logs")
             if _ready(self.port):
-                return
+                break
             time.sleep(0.05)
-        self.stop()
-        raise TimeoutError(f"server not ready after {timeout} s")
+        else:
+            self.stop()
+            raise TimeoutError(f"server not ready after {timeout} s")
+        if self.worker:
+            self.worker_process = self._spawn([*shopwise_command(), "worker"], "worker.log")
+            self.wait_worker_idle()
+
+    def _spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        with (self.data_dir / log_name).open("ab") as log:
+            return subprocess.Popen(
+                command, env=self.env(), stdout=log, stderr=log, preexec_fn=_die_with_parent
+            )
+
+    def wait_worker_idle(self, timeout: float = 600.0, window: float = 2.0) -> None:
+        """Wait until the worker used under a tenth of a core over ``window`` seconds: its
+        jobs that fall due at start (customers, KPIs, drift) have run."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            before = self.worker_cpu_seconds()
+            time.sleep(window)
+            if self.worker_cpu_seconds() - before < 0.1 * window:
+                return
+        raise TimeoutError(f"worker still busy after {timeout} s")
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the API so far: the server process and all its children."""
+        return tree_cpu_seconds(self.pid)
+
+    def worker_cpu_seconds(self) -> float:
+        """CPU seconds of the ``shopwise worker`` so far (0 without one)."""
+        if self.worker_process is None:
+            return 0.0
+        return tree_cpu_seconds(self.worker_process.pid)
 
     @property
     def pid(self) -> int:
@@ -203,15 +399,20 @@ class Server:
             self.process = None
 
     def stop(self) -> None:
-        """A graceful stop (SIGTERM, then SIGKILL after 30 s)."""
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=30)
-            self.process = None
+        """A graceful stop of the worker and the API (SIGTERM, then SIGKILL after 30 s)."""
+        for process in (self.worker_process, self.process):
+            if process is not None:
+                _terminate(process)
+        self.worker_process = self.process = None
+
+
+def _terminate(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=30)
 
 
 def exit_on_sigterm() -> None:
@@ -415,3 +616,14 @@ def record_run(
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def write_report(
+    out: Path, report: dict[str, Any], markdown: Callable[[dict[str, Any]], str]
+) -> str:
+    """Write ``report`` as ``out`` (JSON) and its ``markdown`` beside it (``.md``); returns the
+    markdown."""
+    text = markdown(report)
+    write_json(out, report)
+    out.with_suffix(".md").write_text(text)
+    return text

@@ -47,7 +47,7 @@ from _common import (
     request_bytes,
     run_async,
     temp_dir,
-    write_json,
+    write_report,
 )
 
 Batch = list[dict[str, Any]]
@@ -278,9 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         verdict="PASS" if missing == 0 and twice == 0 else "FAIL",
         rounds=[asdict(r) for r in rounds],
     )
-    write_json(args.out, report)
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(args.out.with_suffix(".md").read_text())
+    print(write_report(args.out, report, markdown))
     return 0 if report["verdict"] == "PASS" else 1
 
 

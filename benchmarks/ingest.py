@@ -1,8 +1,10 @@
-"""Ingestion benchmark: events/s and ack latency of ``POST /v1/events`` on SQLite (issue 3).
+"""Ingestion benchmark: events/s and ack latency of ``POST /v1/events`` (issues 3 and 28).
 
-Starts ``shopwise serve`` (one uvicorn process) on 127.0.0.1 over a fresh SQLite data directory,
-for each server configuration asked for (``SHOPWISE_SQLITE_SYNCHRONOUS`` FULL or NORMAL, with or
-without the in-process bus consumers), and measures:
+Starts ``shopwise serve`` on 127.0.0.1 over a fresh data directory, for each server
+configuration asked for: on SQLite (``SHOPWISE_SQLITE_SYNCHRONOUS`` FULL or NORMAL, with or
+without the in-process bus consumers, one uvicorn process), or on PostgreSQL + Redis (a fresh
+database, ``shopwise serve --workers N`` without in-process consumers and one ``shopwise worker``
+running them, as ``docs/deploy.md`` scales out), and measures:
 
 * ``batch100_max``: closed loop, batches of 100 events on 8 keep-alive connections (throughput at
   saturation, with the latency that comes with it);
@@ -15,14 +17,16 @@ without the in-process bus consumers), and measures:
 * the in-process baseline of the same rows without HTTP: the group-commit writer alone (rows
   validated beforehand) and the whole collector (validation + sessions + writer).
 
-Every figure is the median over ``--repeats`` runs, with the CPU the server process used (so a
-rate can be read per dedicated core when other work shares the machine). The client is a lean
-asyncio HTTP/1.1 client on the same cores (its CPU time is reported). Results go to
-``benchmarks/results/ingest.json`` and ``ingest.md``; ``--quick`` is a short smoke run whose
-results go to ``benchmarks/results/tmp/``.
+Every figure is the median over ``--repeats`` runs, with the CPU the server's processes used
+(so a rate can be read per dedicated core when other work shares the machine), and the CPU of the
+worker, PostgreSQL and Redis where they run. The client is a lean asyncio HTTP/1.1 client on the
+same cores (its CPU time is reported). Results go to ``benchmarks/results/ingest.json`` and
+``ingest.md`` (``ingest-postgres-redis.*`` when a configuration runs on PostgreSQL + Redis);
+``--quick`` is a short smoke run whose results go to ``benchmarks/results/tmp/``.
 
     python benchmarks/ingest.py [--quick] [--configs FULL NORMAL FULL:api-only]
                                 [--repeats 3] [--seconds 4]
+    python benchmarks/ingest.py --configs postgres-redis:workers=2:worker
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import shlex
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -45,21 +49,26 @@ import numpy as np
 import orjson
 
 from _common import (
+    BACKENDS,
     RESULTS,
+    Backend,
     HttpError,
     Server,
+    add_backend_options,
     connect,
     exit_on_sigterm,
     fsync_latency_ms,
     machine,
     make_events,
     median,
+    open_backend,
     percentile_ms,
-    process_cpu_seconds,
+    redis_cpu_seconds,
     request_bytes,
     run_async,
+    spent_since,
     temp_dir,
-    write_json,
+    write_report,
 )
 from shopwise import store
 from shopwise.collect import Collector, GroupCommitWriter, Rejection, Sessionizer, validate_event
@@ -83,24 +92,46 @@ class Phase:
 
 @dataclass(frozen=True)
 class Config:
-    """A server configuration: SQLite durability, and whether bus consumers run in-process."""
+    """A server configuration: the backend (SQLite's durability, or PostgreSQL + Redis), API
+    processes, and where the bus consumers run (in the API, or in a ``shopwise worker``)."""
 
     synchronous: str
     consumers: bool = True
     log_level: str = "INFO"
+    backend: str = "embedded"
+    workers: int = 1
+    worker: bool = False
 
     @property
     def name(self) -> str:
+        if self.backend != "embedded":
+            consumers = " + worker" if self.worker else ("" if self.consumers else " api-only")
+            return f"{self.backend} {self.workers} API{consumers}"
         return self.synchronous + ("" if self.consumers else " api-only")
 
     @classmethod
     def parse(cls, text: str) -> Config:
-        """``FULL``, ``NORMAL``, ``FULL:api-only`` (no in-process consumers), ``...:warning``."""
-        sync, *flags = text.split(":")
-        if sync not in ("FULL", "NORMAL") or not set(flags) <= {"api-only", "warning"}:
+        """``FULL``, ``NORMAL`` or ``postgres-redis``, then flags: ``api-only`` (no in-process
+        consumers), ``worker`` (a ``shopwise worker`` runs them), ``workers=N`` (API
+        processes), ``warning`` (log level); for example ``postgres-redis:workers=2:worker``."""
+        head, *flags = text.split(":")
+        workers = [f for f in flags if f.startswith("workers=")]
+        rest = set(flags) - set(workers)
+        if head not in ("FULL", "NORMAL", *BACKENDS[1:]) or not rest <= {
+            "api-only",
+            "warning",
+            "worker",
+        }:
             raise argparse.ArgumentTypeError(f"unknown configuration {text!r}")
-        level = "WARNING" if "warning" in flags else "INFO"
-        return cls(sync, consumers="api-only" not in flags, log_level=level)
+        count = int(workers[-1].partition("=")[2]) if workers else 1
+        return cls(
+            "FULL" if head in BACKENDS else head,
+            consumers=not rest & {"api-only", "worker"},
+            log_level="WARNING" if "warning" in rest else "INFO",
+            backend=head if head in BACKENDS else "embedded",
+            workers=count,
+            worker="worker" in rest,
+        )
 
 
 @dataclass
@@ -114,6 +145,9 @@ class Measurement:
     errors: int
     server_cpu_pct: float
     client_cpu_pct: float
+    worker_cpu_pct: float = 0.0
+    postgres_cpu_pct: float = 0.0
+    redis_cpu_pct: float = 0.0
 
 
 PHASES = (
@@ -226,13 +260,20 @@ def prepare(server: Server, key: str, phase: Phase, seconds: float, seed: int) -
 
 
 def drive(server: Server, phase: Phase, requests: Requests, seconds: float) -> Measurement:
-    """One timed run of ``phase`` against the running server, with both sides' CPU use."""
-    server_cpu, client_cpu = process_cpu_seconds(server.pid), time.process_time()
+    """One timed run of ``phase`` against the running server, with every side's CPU use."""
+    server_cpu, client_cpu = server.cpu_seconds(), time.process_time()
+    worker_cpu, store_cpu = server.worker_cpu_seconds(), server.backend.store_cpu()
+    redis_cpu = redis_cpu_seconds()
     wall = time.perf_counter()
     result: Measurement = run_async(_drive(server.port, phase, requests, seconds))
     wall = time.perf_counter() - wall
-    result.server_cpu_pct = round(100 * (process_cpu_seconds(server.pid) - server_cpu) / wall, 1)
+    result.server_cpu_pct = round(100 * (server.cpu_seconds() - server_cpu) / wall, 1)
     result.client_cpu_pct = round(100 * (time.process_time() - client_cpu) / wall, 1)
+    result.worker_cpu_pct = round(100 * (server.worker_cpu_seconds() - worker_cpu) / wall, 1)
+    if server.backend.database_url is not None:
+        store = spent_since(store_cpu, server.backend.store_cpu())
+        result.postgres_cpu_pct = round(100 * store / wall, 1)
+        result.redis_cpu_pct = round(100 * (redis_cpu_seconds() - redis_cpu) / wall, 1)
     if requests.next >= len(requests.items):
         print(f"  warning: {phase.name} used every prepared request", file=sys.stderr)
     return result
@@ -242,22 +283,31 @@ def measure(server: Server, key: str, phase: Phase, seconds: float, seed: int) -
     return drive(server, phase, prepare(server, key, phase, seconds, seed), seconds)
 
 
-def http_runs(config: Config, repeats: int, seconds: float) -> dict[str, list[Measurement]]:
-    """Every phase ``repeats`` times against one server over a fresh data directory."""
-    runs: dict[str, list[Measurement]] = {p.name: [] for p in PHASES}
+def http_runs(
+    config: Config,
+    backend: Backend,
+    repeats: int,
+    seconds: float,
+    phases: Sequence[Phase] = PHASES,
+) -> dict[str, list[Measurement]]:
+    """Each of ``phases`` ``repeats`` times against one server over a fresh data directory."""
+    runs: dict[str, list[Measurement]] = {p.name: [] for p in phases}
     with temp_dir("shopwise-bench-") as data_dir:
         server = Server(
             data_dir,
             synchronous=config.synchronous,
             log_level=config.log_level,
             consumers=config.consumers,
+            backend=backend,
+            workers=config.workers,
+            worker=config.worker,
         )
         key = server.create_key()
         server.start()
         try:
             measure(server, key, PHASES[0], min(seconds, 2.0), seed=999)  # warm-up
             for r in range(repeats):
-                for i, phase in enumerate(PHASES):
+                for i, phase in enumerate(phases):
                     m = measure(server, key, phase, seconds, seed=1000 * r + i)
                     runs[phase.name].append(m)
                     print(f"  {config.name} {phase.name} run {r + 1}: {asdict(m)}", flush=True)
@@ -272,7 +322,9 @@ def _timed(fn: Callable[[], int]) -> float:
     return round(events / (time.perf_counter() - started), 1)
 
 
-def raw_runs(synchronous: str, repeats: int, events_per_run: int) -> dict[str, list[float]]:
+def raw_runs(
+    synchronous: str, backend: Backend, repeats: int, events_per_run: int
+) -> dict[str, list[float]]:
     """The same rows stored in-process, without HTTP: writer alone and the whole collector.
 
     Built from the store and the collector directly (not the whole runtime): the ingestion path
@@ -280,7 +332,7 @@ def raw_runs(synchronous: str, repeats: int, events_per_run: int) -> dict[str, l
     """
     out: dict[str, list[float]] = {"writer_batch100": [], "writer_single": [], "collector": []}
     with temp_dir("shopwise-raw-") as data_dir:
-        settings = Settings(data_dir=data_dir, sqlite_synchronous=synchronous)
+        settings = Settings(data_dir=data_dir, sqlite_synchronous=synchronous, **backend.settings())
         engine = store.create_engine(settings)
         store.upgrade(engine)
         writer = GroupCommitWriter(engine, on_commit=lambda _events: None)
@@ -372,10 +424,25 @@ def verdict(summary: dict[str, dict[str, float]]) -> dict[str, bool]:
     }
 
 
+SCALED_SETUP = (
+    "PostgreSQL + Redis: the store in a fresh PostgreSQL database (`SHOPWISE_DATABASE_URL`), "
+    "the bus on Redis Streams and the online state in Redis (`SHOPWISE_REDIS_URL`), `shopwise "
+    "serve --workers N` with `SHOPWISE_API_CONSUMERS=false` (`N API` in the first column; server "
+    "CPU adds up the parent and its uvicorn processes) and one `shopwise worker` running the bus "
+    "consumers and the scheduled jobs (`+ worker`). PostgreSQL, Redis, the worker and the client "
+    "share the same cores; `postgres CPU` is the PostgreSQL processes connected to the run's "
+    "database (a connection closed during a run loses its share: an undercount), `redis CPU` "
+    "the `redis-server` process (another benchmark's low-rate traffic on it included). Raw "
+    "rows go through the same writer into a fresh PostgreSQL database."
+)
+
+
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
+    scaled = any(b["config"]["backend"] != "embedded" for b in report["results"].values())
+    backend = "PostgreSQL + Redis" if scaled else "SQLite"
     lines = [
-        "# Ingestion benchmark (`POST /v1/events`, SQLite)",
+        f"# Ingestion benchmark (`POST /v1/events`, {backend})",
         "",
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB, Python "
         f"{m['python']}; fsync of the SQLite disk p50 {report['fsync_ms']['p50']} ms, p99 "
@@ -399,9 +466,15 @@ def markdown(report: dict[str, Any]) -> str:
         "rows through the group-commit writer without HTTP (8 batches of 100, or 64 single "
         "rows, in flight), and the whole collector (validation + sessions + writer, 8 threads).",
         "",
+    ]
+    if scaled:
+        lines += [SCALED_SETUP, ""]
+    extra = ("worker", "postgres", "redis") if scaled else ()
+    lines += [
         "| server | phase | events/s | requests/s | p50 ms | p99 ms | server CPU % "
-        "| events per server CPU-s | client CPU % | errors |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| events per server CPU-s | client CPU % | errors |"
+        + "".join(f" {name} CPU % |" for name in extra),
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(extra),
     ]
     for config, block in report["results"].items():
         for phase in PHASES:
@@ -412,10 +485,12 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {config} | {phase.name} | {s['events_per_s']:,.0f} "
                 f"| {s['requests_per_s']:,.0f} | {s['p50_ms']} | {s['p99_ms']} "
                 f"| {s['server_cpu_pct']} | {per_cpu} | {s['client_cpu_pct']} | {s['errors']:.0f} |"
+                + "".join(f" {s.get(f'{name}_cpu_pct', 0.0)} |" for name in extra)
             )
         for name in ("writer_batch100", "writer_single", "collector"):
             rate = block["summary"][f"raw_{name}"]["events_per_s"]
-            lines.append(f"| {config} | raw {name} (no HTTP) | {rate:,.0f} | | | | | | | |")
+            blanks = " |" * (7 + len(extra))
+            lines.append(f"| {config} | raw {name} (no HTTP) | {rate:,.0f} |{blanks}")
     lines += ["", "Targets (10,000 batched events/s, 2,000 single events/s, p99 < 25 ms):", ""]
     for config, block in report["results"].items():
         met = ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in block["targets"].items())
@@ -442,17 +517,21 @@ def main(argv: list[str] | None = None) -> int:
         nargs="+",
         type=Config.parse,
         default=[Config.parse(c) for c in ("FULL", "NORMAL", "FULL:api-only")],
-        help="server configurations: FULL, NORMAL, with :api-only and/or :warning",
+        help="server configurations (see Config.parse): FULL, NORMAL or postgres-redis, "
+        "with :api-only, :worker, :workers=N and/or :warning",
     )
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--out", type=Path, default=None, help="results JSON path")
+    add_backend_options(parser)
     args = parser.parse_args(argv)
     exit_on_sigterm()
     if args.quick:
         args.repeats, args.seconds, args.configs = 1, 1.5, args.configs[:1]
     if args.out is None:  # a smoke run never overwrites the committed results
-        args.out = RESULTS / ("tmp" if args.quick else "") / "ingest.json"
+        backends = sorted({c.backend for c in args.configs} - {"embedded"})
+        name = "-".join(["ingest", *backends])
+        args.out = RESULTS / ("tmp" if args.quick else "") / f"{name}.json"
     report: dict[str, Any] = {
         "command": shlex.join(["python", "benchmarks/ingest.py", *sys.argv[1:]]),
         "started": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -465,22 +544,23 @@ def main(argv: list[str] | None = None) -> int:
     }
     raw: dict[str, dict[str, list[float]]] = {}
     for config in args.configs:
-        http = http_runs(config, args.repeats, args.seconds)
-        if config.synchronous not in raw:
+        with open_backend(config.backend, args.postgres_url, args.redis_url) as backend:
+            http = http_runs(config, backend, args.repeats, args.seconds)
+        store_name = config.synchronous if config.backend == "embedded" else config.backend
+        if store_name not in raw:
             events = 2_000 if args.quick else 20_000
-            raw[config.synchronous] = raw_runs(config.synchronous, args.repeats, events)
-        summary = summarize(http, raw[config.synchronous])
+            with open_backend(config.backend, args.postgres_url, args.redis_url) as backend:
+                raw[store_name] = raw_runs(config.synchronous, backend, args.repeats, events)
+        summary = summarize(http, raw[store_name])
         report["results"][config.name] = {
             "config": asdict(config),
             "summary": summary,
             "targets": verdict(summary),
             "runs": {name: [asdict(m) for m in runs] for name, runs in http.items()},
-            "raw_runs": raw[config.synchronous],
+            "raw_runs": raw[store_name],
         }
     report["load_avg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    write_json(args.out, report)
-    args.out.with_suffix(".md").write_text(markdown(report))
-    print(args.out.with_suffix(".md").read_text())
+    print(write_report(args.out, report, markdown))
     return 0
 
 

@@ -17,7 +17,14 @@ its CPU includes storing every answer's exposure event (exposures are not folded
 ``--api-only`` runs it as when ``shopwise worker`` owns the consumers
 (``SHOPWISE_API_CONSUMERS=false``; no worker is started, so the folding happens nowhere).
 
-Run: ``.venv/bin/python benchmarks/serve.py [--quick] [--api-only] [--model shopwise|transition]``
+``--backend postgres-redis`` builds the shop in a fresh PostgreSQL database with the online state
+in Redis and serves it as ``docs/deploy.md`` scales out: ``--workers N`` API processes (the floor
+route in each), ``SHOPWISE_API_CONSUMERS=false`` and one ``shopwise worker``; the server's CPU adds
+up every API process, and the worker's, PostgreSQL's and Redis's CPU a request are reported
+beside it. ``--shop quick`` serves the small demo shop (the tests' preset) instead of the full one.
+
+Run: ``.venv/bin/python benchmarks/serve.py [--quick] [--api-only] [--model shopwise|transition]
+[--backend embedded|postgres-redis] [--workers N] [--shop full|quick] [--rounds R]``
 (needs Debian's ``wrk``).
 """
 
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -39,17 +47,23 @@ from shopwise.profiles import LOCAL_TTL, REMOTE_TTL
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    BACKENDS,
     HOST,
     RESULTS,
+    Backend,
     Server,
+    add_backend_options,
     machine,
     median,
-    process_cpu_seconds,
+    open_backend,
+    redis_cpu_seconds,
+    spent_since,
     temp_dir,
     write_json,
 )
 
 RATES = (200, 500, 1000)
+ROUNDS = 5
 DURATION = 12
 SETTLE = 1.5
 """Seconds between the end of a CPU-measured run and reading the server's CPU (see
@@ -78,14 +92,17 @@ end
 """
 
 
-def build_shop(data_dir: Path, quick: bool, model: str) -> tuple[list[str], dict[str, Any]]:
+def build_shop(
+    data_dir: Path, quick: bool, model: str, backend: Backend
+) -> tuple[list[str], dict[str, Any]]:
     from shopwise.runtime import Runtime
     from shopwise.settings import Settings
     from shopwise.simulate import SimulationConfig, load, simulate
     from shopwise.worker import train_recommenders
 
     shop = simulate(SimulationConfig.quick() if quick else SimulationConfig())
-    runtime = Runtime.build(Settings(data_dir=data_dir, log_level="WARNING"), migrate=True)
+    settings = Settings(data_dir=data_dir, log_level="WARNING", **backend.settings())
+    runtime = Runtime.build(settings, migrate=True)
     runtime.start()
     last = 0
 
@@ -112,23 +129,48 @@ def build_shop(data_dir: Path, quick: bool, model: str) -> tuple[list[str], dict
     }
 
 
-def serve_with_floor() -> None:
-    """``shopwise serve`` plus ``/floor`` (the fixed payload), run as the benchmark's server.
-
-    ``/floor`` is built the way ``GET /v1/recommendations`` is: a plain Starlette route on the
-    event loop answering with the app's orjson response, behind the same middleware, so the
-    cost ratio compares serving work, not two ways of routing.
-    """
+def serve_with_floor(workers: int) -> None:
+    """``shopwise serve`` plus ``/floor`` (the fixed payload), run as the benchmark's server;
+    with ``workers`` above one, as ``shopwise serve --workers N`` runs its processes (each
+    builds its app with :func:`floor_worker_app`)."""
     import uvicorn
-    from starlette.requests import Request
 
     from shopwise.api import create_app
-    from shopwise.api._json import JsonResponse
     from shopwise.cli.serve import prepare_runtime
     from shopwise.settings import Settings
 
     settings = Settings()
-    app = create_app(settings, prepare_runtime(settings))
+    if workers > 1:
+        uvicorn.run(
+            "serve:floor_worker_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=workers,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+        )
+        return
+    app = add_floor(create_app(settings, prepare_runtime(settings)))
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+
+
+def floor_worker_app() -> Any:
+    """One ``serve --workers`` process's app with ``/floor`` added."""
+    from shopwise.cli.serve import worker_app
+
+    return add_floor(worker_app())
+
+
+def add_floor(app: Any) -> Any:
+    """``app`` with ``/floor`` built the way ``GET /v1/recommendations`` is: a plain Starlette
+    route on the event loop answering with the app's orjson response, behind the same
+    middleware, so the cost ratio compares serving work, not two ways of routing."""
+    from starlette.requests import Request
+
+    from shopwise.api._json import JsonResponse
+
     payload = {
         "items": [
             {"product_id": f"sku-{i:05d}", "score": 1.0 / (i + 1), "reasons": ["floor"]}
@@ -143,7 +185,7 @@ def serve_with_floor() -> None:
     # matched right after /v1/recommendations, so both pay the same routing (the doc pages)
     routes = app.router.routes
     routes.insert(_after_recommendations(routes), routes.pop())
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False)
+    return app
 
 
 def _after_recommendations(routes: list[Any]) -> int:
@@ -204,12 +246,22 @@ def cpu_run(
     behind (its exposure, buffered for a second and then written by another thread) is charged
     to the run that caused it, not to the next one; every run gets the same wait.
     """
-    cpu = process_cpu_seconds(server.pid)
+    scaled = server.backend.database_url is not None
+    cpu, worker_cpu = server.cpu_seconds(), server.worker_cpu_seconds()
+    store_cpu, redis_cpu = server.backend.store_cpu(), redis_cpu_seconds()
     stats = wrk(server.port, paths, key, rate, connections)
     time.sleep(SETTLE)
-    stats["server_cpu_us_per_request"] = round(
-        (process_cpu_seconds(server.pid) - cpu) * 1e6 / max(stats["requests"], 1), 1
-    )
+    requests = max(stats["requests"], 1)
+    stats["server_cpu_us_per_request"] = round((server.cpu_seconds() - cpu) * 1e6 / requests, 1)
+    if scaled:
+        spent = {
+            "worker": server.worker_cpu_seconds() - worker_cpu,
+            "postgres": spent_since(store_cpu, server.backend.store_cpu()),
+            "redis": redis_cpu_seconds() - redis_cpu,
+        }
+        for name, seconds in spent.items():
+            stats[f"{name}_cpu_us_per_request"] = round(seconds * 1e6 / requests, 1)
+    print(f"  {paths[0].split('?')[0]} at {rate or 'saturation'}: {stats}", flush=True)
     return stats
 
 
@@ -238,7 +290,7 @@ def measure(server: Server, key: str, rec_paths: list[str], rounds: int) -> dict
             runs.setdefault(f"{name}@saturation", []).append(saturate(server, key, paths))
         if not equal_rate:  # fixed by the first round, the same for every round
             saturated = runs["recommendations@saturation"][0]["rps"]
-            equal_rate = int(saturated * EQUAL_LOAD_SHARE) // 100 * 100
+            equal_rate = max(100, int(saturated * EQUAL_LOAD_SHARE) // 100 * 100)
         for name, paths in (("recommendations", rec_paths), ("floor", ["/floor"])):
             runs.setdefault(f"{name}@equal_load", []).append(
                 cpu_run(server, key, paths, equal_rate, connections_for(equal_rate))
@@ -247,17 +299,31 @@ def measure(server: Server, key: str, rec_paths: list[str], rounds: int) -> dict
     return runs
 
 
+def floor_server(
+    data_dir: Path, backend: Backend, workers: int, api_only: bool, **env: str
+) -> Server:
+    """The benchmark's server (``shopwise serve`` plus ``/floor``) over ``data_dir``: on
+    PostgreSQL + Redis without in-process consumers and with one ``shopwise worker``."""
+    scaled = backend.database_url is not None
+    return Server(
+        data_dir,
+        log_level="WARNING",
+        consumers=not (api_only or scaled),
+        command=[sys.executable, __file__, "serve-with-floor"],
+        extra_env=env,
+        backend=backend,
+        workers=workers,
+        worker=scaled,
+    )
+
+
 def measure_uncached(
-    data_dir: Path, rec_paths: list[str], rounds: int, consumers: bool
+    data_dir: Path, rec_paths: list[str], rounds: int, args: argparse.Namespace, backend: Backend
 ) -> dict[str, Any]:
     """Saturation with the answer cache off (every request fuses and rules its candidates),
     beside the floor of the same server."""
-    server = Server(
-        data_dir,
-        log_level="WARNING",
-        consumers=consumers,
-        command=[sys.executable, __file__, "serve-with-floor"],
-        extra_env={"SHOPWISE_ANSWER_CACHE_SIZE": "0"},
+    server = floor_server(
+        data_dir, backend, args.workers, args.api_only, SHOPWISE_ANSWER_CACHE_SIZE="0"
     )
     server.start()
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -275,36 +341,57 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--model", default="shopwise", choices=["shopwise", "transition"])
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
     parser.add_argument(
         "--api-only", action="store_true", help="no in-process bus consumers (worker setup)"
     )
+    parser.add_argument("--backend", default="embedded", choices=BACKENDS)
+    parser.add_argument("--workers", type=int, default=1, help="API processes")
+    parser.add_argument("--shop", default="full", choices=["full", "quick"])
+    add_backend_options(parser)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install wrk)")
+    with (
+        temp_dir("shopwise-serve-bench-") as data_dir,
+        open_backend(args.backend, args.postgres_url, args.redis_url) as backend,
+    ):
+        result = run(args, data_dir, backend)
+    name = "serve-api-only" if args.api_only else "serve"
+    if args.backend != "embedded":
+        name = f"serve-{args.backend}"
+    if args.quick:
+        name = f"tmp/{name}-quick"  # quick runs are not results
+    write_json(RESULTS / f"{name}.json", result)
+    markdown = render(result)
+    (RESULTS / f"{name}.md").write_text(markdown)
+    print(markdown)
+
+
+def recommendation_paths(shoppers: list[str], rng: np.random.Generator) -> list[str]:
+    """``GET /v1/recommendations`` paths for 2,000 shoppers drawn from ``shoppers``."""
+    return [
+        f"/v1/recommendations?placement=home&n=10&"
+        f"{'user_id' if s.startswith('cust') else 'anonymous_id'}={s}"
+        for s in rng.choice(shoppers, size=2000)
+    ]
+
+
+def run(args: argparse.Namespace, data_dir: Path, backend: Backend) -> dict[str, Any]:
+    """Build the shop, measure the server and the uncached server; the result as written."""
     rng = np.random.default_rng(5)
-    with temp_dir("shopwise-serve-bench-") as data_dir:
-        shoppers, shop = build_shop(data_dir, args.quick, args.model)
-        server = Server(
-            data_dir,
-            log_level="WARNING",
-            consumers=not args.api_only,
-            command=[sys.executable, __file__, "serve-with-floor"],
-        )
-        server.start()
-        try:
-            key = server.create_key("secret")
-            picks = rng.choice(shoppers, size=2000)
-            paths = [
-                f"/v1/recommendations?placement=home&n=10&"
-                f"{'user_id' if s.startswith('cust') else 'anonymous_id'}={s}"
-                for s in picks
-            ]
-            runs = measure(server, key, paths, 1 if args.quick else args.rounds)
-        finally:
-            server.stop()
-        rounds = 1 if args.quick else args.rounds
-        runs |= measure_uncached(data_dir, paths, rounds, consumers=not args.api_only)
+    started = machine()
+    shoppers, shop = build_shop(data_dir, args.quick or args.shop == "quick", args.model, backend)
+    rounds = 1 if args.quick else args.rounds
+    server = floor_server(data_dir, backend, args.workers, args.api_only)
+    server.start()
+    try:
+        key = server.create_key("secret")
+        paths = recommendation_paths(shoppers, rng)
+        runs = measure(server, key, paths, rounds)
+    finally:
+        server.stop()
+    runs |= measure_uncached(data_dir, paths, rounds, args, backend)
     summary = {
         name: {k: median([r[k] for r in values]) for k in values[0] if k != "seconds"}
         for name, values in runs.items()
@@ -312,14 +399,24 @@ def main() -> None:
     ratios = _round_ratios(runs, "recommendations@saturation", "floor@saturation")
     uncached_ratios = _round_ratios(runs, "recommendations@uncached", "floor@uncached")
     equal_ratios = _round_ratios(runs, "recommendations@equal_load", "floor@equal_load")
-    result: dict[str, Any] = {
+    consumer = "worker (not run)" if args.api_only else "in the server process"
+    if backend.database_url is not None:
+        consumer = "one shopwise worker beside the API"
+    return {
         "benchmark": "serving",
         "command": "python benchmarks/serve.py"
         + (" --quick" if args.quick else "")
         + (" --api-only" if args.api_only else "")
-        + f" --model {args.model}",
-        "profile_consumer": "worker (not run)" if args.api_only else "in the server process",
-        "machine": machine(),
+        + f" --model {args.model}"
+        + (f" --backend {args.backend}" if args.backend != "embedded" else "")
+        + (f" --workers {args.workers}" if args.workers != 1 else "")
+        + (f" --shop {args.shop}" if args.shop != "full" else "")
+        + (f" --rounds {args.rounds}" if args.rounds != ROUNDS else ""),
+        "backend": args.backend,
+        "api_processes": args.workers,
+        "profile_consumer": consumer,
+        "machine": started,
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
         "shop": shop,
         "runs": runs,
         "median": summary,
@@ -331,13 +428,6 @@ def main() -> None:
         "cost_ratio_vs_floor_answer_cache_off": median(uncached_ratios),
         "cost_ratio_vs_floor_answer_cache_off_per_round": uncached_ratios,
     }
-    name = "serve-api-only" if args.api_only else "serve"
-    if args.quick:
-        name = f"tmp/{name}-quick"  # quick runs are not results
-    write_json(RESULTS / f"{name}.json", result)
-    markdown = render(result)
-    (RESULTS / f"{name}.md").write_text(markdown)
-    print(markdown)
 
 
 def render(result: dict[str, Any]) -> str:
@@ -373,9 +463,25 @@ def render(result: dict[str, Any]) -> str:
         "the last rows restart the server with the cache off (`SHOPWISE_ANSWER_CACHE_SIZE=0`), "
         "as for a shopper with new events on every page.",
         "",
+    ]
+    extra: tuple[str, ...] = ()
+    if result.get("backend", "embedded") != "embedded":
+        extra = ("worker", "postgres", "redis")
+        lines += [
+            f"Backend: PostgreSQL (a fresh database) + Redis (bus, online state), "
+            f"`shopwise serve --workers {result['api_processes']}` with "
+            "`SHOPWISE_API_CONSUMERS=false` (each process with the floor route; server CPU adds "
+            "up the parent and its uvicorn processes) and one `shopwise worker`; the last columns "
+            "are the worker's, PostgreSQL's (the processes connected to the run's database) and "
+            "Redis's (another benchmark's low-rate traffic included) CPU a request. Load "
+            "average at the end: "
+            f"{result['load_avg_at_end']}.",
+            "",
+        ]
+    lines += [
         "| endpoint | offered rps | achieved rps | p50 ms | p99 ms | errors "
-        "| server CPU us/request |",
-        "|---|---|---|---|---|---|---|",
+        "| server CPU us/request |" + "".join(f" {name} CPU us/request |" for name in extra),
+        "|---|---|---|---|---|---|---|" + "---|" * len(extra),
     ]
     table = [
         (e, r, f"{e}@{r}") for e in ("recommendations", "floor") for r in (*RATES, "saturation")
@@ -392,6 +498,7 @@ def render(result: dict[str, Any]) -> str:
         lines.append(
             f"| {endpoint} | {rate} | {row['rps']} | {row['p50_ms']} | {row['p99_ms']} "
             f"| {row['errors']} | {row['server_cpu_us_per_request']} |"
+            + "".join(f" {row[f'{name}_cpu_us_per_request']} |" for name in extra)
         )
     lines += [
         "",
@@ -424,7 +531,8 @@ def render(result: dict[str, Any]) -> str:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["serve-with-floor"]:
-        serve_with_floor()
+    if sys.argv[1:2] == ["serve-with-floor"]:
+        workers = sys.argv[3] if sys.argv[2:3] == ["--workers"] else "1"
+        serve_with_floor(int(workers))
     else:
         main()

@@ -134,8 +134,8 @@ class Changes:
     def _heard(self, message: dict[str, Any]) -> None:
         origin, _, topic = bytes(message["data"]).decode().partition(" ")
         if origin != self._origin and topic in self._reactions:
-            self.heard += 1
             self._react([topic])
+            self.heard += 1  # after the reaction: a waiter on the count sees its effect
 
     def _react(self, topics: Sequence[str]) -> None:
         for topic in topics:

@@ -25,7 +25,14 @@ from shopwise.audit import AuditLog
 from shopwise.auth import KeyService, RateLimits, shared_rate_limits
 from shopwise.bus import Bus, EmbeddedBus, RedisBusConfig, RedisStreamBus, StoredEvent
 from shopwise.catalog import Catalog
-from shopwise.collect import Collector, DeadLetters, GroupCommitWriter, Minimizer, Sessionizer
+from shopwise.collect import (
+    Collector,
+    DeadLetters,
+    GroupCommitWriter,
+    Minimizer,
+    Sessionizer,
+    shared_sessionizer,
+)
 from shopwise.decide import ContentSet, RuleSet, VersionedStore, content_store, rule_store
 from shopwise.experiments import ExperimentAssigner, Experiments, References, ThompsonSampler
 from shopwise.files import private_dir
@@ -136,7 +143,11 @@ class Runtime:
         writer = GroupCommitWriter(engine, on_commit=on_commit)
         collector = Collector(
             writer,
-            Sessionizer(settings.session_idle_minutes),
+            (
+                shared_sessionizer(settings, str(settings.redis_url), prefix=settings.redis_prefix)
+                if settings.redis_url is not None
+                else Sessionizer(settings.session_idle_minutes)
+            ),
             suppression.suppressed,
             Minimizer(settings.extra_properties),
             cipher,
@@ -295,8 +306,10 @@ class Runtime:
         self.writer.start()
         self.keys.start()
         self.exposures.start()
-        # without the consumers here, profile states are written elsewhere: a short cache ttl
-        self.profiles.cache.written_through(consumers)
+        # without the consumers here, profile states are written elsewhere: a short cache ttl.
+        # On Redis Streams a process folds only the partitions it leases, and a lease moves
+        # between processes, so every process's profile states may be written by another
+        self.profiles.cache.written_through(consumers and isinstance(self.bus, EmbeddedBus))
         if consumers:
             self.bus.start()
         self.champion.start()

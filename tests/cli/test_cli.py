@@ -126,3 +126,42 @@ def test_usage_errors_are_one_line_with_status_2(
         assert info.value.code == 2
         err = capsys.readouterr().err
         assert err.startswith("error: ") and err.count("\n") == 1, err
+
+
+def test_a_consumers_only_worker_folds_profiles_and_runs_no_jobs(env: Path) -> None:
+    """The demo's builder: ``worker --consumers-only`` folds what another process stores, runs
+    no job, and stops on SIGTERM with status 0; it goes with neither ``--jobs-only`` nor
+    ``--once``."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from shopwise.runtime import Runtime
+    from shopwise.settings import Settings
+    from shopwise.worker import recent_runs
+
+    for clash in ("--jobs-only", "--once"):
+        refused = runner.invoke(app, ["worker", "--consumers-only", clash])
+        assert refused.exit_code == 2 and "--consumers-only runs no jobs" in refused.output
+    runtime = Runtime.build(Settings(data_dir=env / "var"), migrate=True)
+    runtime.start(consumers=False)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "shopwise.cli", "worker", "--consumers-only"],
+        env={**os.environ, "SHOPWISE_DATA_DIR": str(env / "var")},
+    )
+    try:
+        event = {"type": "product_viewed", "anonymous_id": "a1", "message_id": "m1"}
+        event |= {"timestamp": "2026-01-02T03:04:05Z", "properties": {"product_id": "p1"}}
+        result = runtime.collector.ingest([event])
+        assert result.accepted == 1
+        assert runtime.bus.wait_until_consumed(result.last_event_id, timeout=60)
+        profile = runtime.profiles.get("a1")
+        assert profile is not None and profile.state.events == 1
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert recent_runs(runtime.engine) == []
+    finally:
+        worker.kill()
+        worker.wait()
+        runtime.stop()

@@ -139,3 +139,53 @@ def test_exposures_are_kept_but_not_folded_into_profiles(tmp_path: Path, cut: in
         assert kept == 2
     finally:
         runtime.writer.stop()
+
+
+def _identified_view(i: int, user: str, anon: str) -> dict[str, Any]:
+    return {**_view(i, anon), "user_id": user}
+
+
+# a browser identified again and again (one link per event), then claimed by an earlier alias
+RELINKED = [
+    *(_identified_view(i, "u1", "a1") for i in range(20, 26)),
+    _view(1, "a2"),
+    *(_identified_view(i, "u2", "a2") for i in range(30, 33)),
+    _alias(15, "u2", "a1"),
+    _identified_view(40, "u1", "a1"),
+    _order(41, "u1"),
+]
+
+
+def _graph(runtime: Runtime) -> list[tuple[Any, ...]]:
+    with runtime.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                store.identities.c.id_key,
+                store.identities.c.profile_id,
+                store.identities.c.link_user,
+                store.identities.c.link_ts,
+            ).order_by(store.identities.c.id_key)
+        )
+        return [tuple(row) for row in rows]
+
+
+@pytest.mark.parametrize("size", [1, 4, len(RELINKED)])
+def test_a_batchs_repeated_links_fold_as_one_event_at_a_time(tmp_path: Path, size: int) -> None:
+    """A batch applies only each anonymous id's best link: the identities and profiles are
+    those of folding the events one at a time."""
+    graphs, counts = [], []
+    for run, step in enumerate((1, size)):
+        runtime = Runtime.build(Settings(data_dir=tmp_path / str(run)), migrate=True)
+        runtime.writer.start()
+        try:
+            assert runtime.collector.ingest(RELINKED).accepted == len(RELINKED)
+            stored = _stored(runtime)
+            for start in range(0, len(stored), step):
+                runtime.profiles.consume(stored[start : start + step])
+            graphs.append(_graph(runtime))
+            views = [runtime.profiles.get(user) for user in ("u1", "u2")]
+            counts.append([(v.state.events, v.anonymous_ids) for v in views if v is not None])
+        finally:
+            runtime.writer.stop()
+    assert graphs[0] == graphs[1]
+    assert counts[0] == counts[1] == [(8, []), (5, ["a1", "a2"])]

@@ -20,28 +20,18 @@ once, and asks Redis again after ``retry_seconds``; it logs once more when Redis
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Hashable
-from typing import Final
 
 import redis
 
 from shopwise.auth._ratelimit import MAX_BUCKETS, RateLimiter, RateLimits
+from shopwise.redis_state import PREFIX, RETRY_SECONDS, TIMEOUT_SECONDS, Outage, shared_salt
 from shopwise.settings import Settings
 
 log = logging.getLogger("shopwise.auth")
-
-PREFIX: Final = "shopwise"
-"""Prefix of the bucket keys (the bus uses the same by default: ``<prefix>:ratelimit:...``)."""
-RETRY_SECONDS: Final = 5.0
-"""How long a limiter counts in process after Redis failed before asking Redis again."""
-TIMEOUT_SECONDS: Final = 0.25
-"""Connect and read timeout of a bucket call: a hung Redis delays a request by at most this."""
 
 # KEYS: the bucket. ARGV: rate, burst, cost, ttl in ms, '1' to take (else only look).
 # Returns the wait in seconds as a string (0 when the tokens were there): Lua numbers returned
@@ -104,14 +94,18 @@ class RedisRateLimiter(RateLimiter):
         self._namespace = f"{prefix}:ratelimit:{what}:"
         # a bucket untouched this long is full again: the same as none
         self._ttl_ms = math.ceil(burst / rate * 1000) + 1000
-        self._retry_seconds = retry_seconds
-        self._down_since: float | None = None
-        self._state_lock = threading.Lock()
+        self._outage = Outage(
+            log,
+            f"{what} rate limits count per process",
+            f"{what} rate limits are shared",
+            retry_seconds,
+            clock,
+        )
 
     @property
     def shared(self) -> bool:
         """Whether buckets are counted in Redis now (false while falling back after an outage)."""
-        return self._down_since is None
+        return self._outage.up
 
     def key_of(self, bucket_id: Hashable) -> str:
         """The Redis key of ``bucket_id``'s bucket (digests are written as hex)."""
@@ -121,10 +115,10 @@ class RedisRateLimiter(RateLimiter):
     def __len__(self) -> int:
         """Buckets that may refuse: unknown here while Redis holds them, so never zero then
         (:meth:`RateLimits.before_verify` then asks Redis)."""
-        return max(1, super().__len__()) if self._use_redis() else super().__len__()
+        return max(1, super().__len__()) if self._outage.ask_redis() else super().__len__()
 
     def take(self, bucket_id: Hashable, cost: float = 1.0) -> None:
-        if not self._use_redis():
+        if not self._outage.ask_redis():
             super().take(bucket_id, cost)
             return
         wait = self._call(bucket_id, cost, take=True)
@@ -134,7 +128,7 @@ class RedisRateLimiter(RateLimiter):
             raise self._refusal(wait * self._rate)
 
     def check(self, bucket_id: Hashable) -> None:
-        if not self._use_redis():
+        if not self._outage.ask_redis():
             super().check(bucket_id)
             return
         wait = self._call(bucket_id, 1.0, take=False)
@@ -143,46 +137,16 @@ class RedisRateLimiter(RateLimiter):
         elif wait > 0:
             raise self._refusal(wait * self._rate)
 
-    def _use_redis(self) -> bool:
-        down = self._down_since
-        return down is None or self._clock() - down >= self._retry_seconds
-
     def _call(self, bucket_id: Hashable, cost: float, *, take: bool) -> float | None:
         """The wait Redis answers for ``bucket_id``; None when Redis failed (fall back)."""
         args = [self._rate, self._burst, cost, self._ttl_ms, "1" if take else "0"]
         try:
             answer = self._script(keys=[self.key_of(bucket_id)], args=args)
         except redis.RedisError as exc:
-            self._failed(exc)
+            self._outage.failed(exc)
             return None
-        if self._down_since is not None:
-            self._recovered()
+        self._outage.answered()
         return float(answer)
-
-    def _failed(self, exc: redis.RedisError) -> None:
-        with self._state_lock:
-            first = self._down_since is None
-            self._down_since = self._clock()
-        if first:
-            log.warning(
-                "redis unreachable: %s rate limits count per process until it answers (%s)",
-                self._what,
-                exc,
-            )
-
-    def _recovered(self) -> None:
-        with self._state_lock:
-            was_down = self._down_since is not None
-            self._down_since = None
-        if was_down:
-            log.warning("redis answers again: %s rate limits are shared again", self._what)
-
-
-def shared_salt(settings: Settings) -> bytes:
-    """The digest salt every process derives alike from the secret key (the buckets of one
-    shopper must have one name in all of them); it is not the key itself."""
-    secret = settings.secret_key.get_secret_value().encode()
-    return hmac.new(secret, b"shopwise rate-limit buckets", hashlib.sha256).digest()[:16]
 
 
 def shared_rate_limits(
@@ -211,4 +175,6 @@ def shared_rate_limits(
             retry_seconds=retry_seconds,
         )
 
-    return RateLimits.from_settings(settings, clock, limiter=limiter, salt=shared_salt(settings))
+    return RateLimits.from_settings(
+        settings, clock, limiter=limiter, salt=shared_salt(settings, b"shopwise rate-limit buckets")
+    )

@@ -78,6 +78,8 @@ def _store_is_empty(runtime: Runtime) -> bool:
 
 
 def _build(runtime: Runtime, quick: bool) -> None:
+    """Simulate the shop, load it while a consumers-only worker folds the profiles in a second
+    process, then train once every profile (and so every consent) is current."""
     from shopwise.simulate import SimulationConfig
     from shopwise.simulate import simulate as generate
     from shopwise.worker import train_recommenders
@@ -87,7 +89,8 @@ def _build(runtime: Runtime, quick: bool) -> None:
     config = base.model_copy(update={"start": date.today() - timedelta(days=base.days)})
     with console.status("simulating the shop"):
         shop = generate(config)
-    runtime.start()
+    runtime.start(consumers=False)
+    folder = _start_worker("--consumers-only")
     try:
         counts = load_shop(runtime, shop)
         console.print(f"loaded {len(shop.products)} products and {counts['accepted']} events")
@@ -100,14 +103,22 @@ def _build(runtime: Runtime, quick: bool) -> None:
         )
     finally:
         runtime.stop()
+        _stop([folder])
 
 
-def _start_worker(model: str) -> subprocess.Popen[bytes]:
-    """The demo's worker, in the demo's process group so Ctrl-C or a group kill stops both."""
+def _start_worker(*options: str) -> subprocess.Popen[bytes]:
+    """A ``shopwise worker`` with ``options``, in the demo's process group so Ctrl-C or a group
+    kill stops it with the demo."""
     return subprocess.Popen(
-        [sys.executable, "-m", "shopwise.cli", "worker", "--jobs-only", "--model", model],
-        env=os.environ.copy(),
+        [sys.executable, "-m", "shopwise.cli", "worker", *options], env=os.environ.copy()
     )
+
+
+def _stop(helpers: list[subprocess.Popen[bytes]]) -> None:
+    for helper in helpers:
+        helper.terminate()
+    for helper in helpers:
+        helper.wait(timeout=30)
 
 
 def _start_traffic(base: str, secret: str, rate: float, quick: bool) -> subprocess.Popen[bytes]:
@@ -138,7 +149,9 @@ def demo(
     """Build the demo shop (first run), train, start the worker, serve, and print where to look."""
     from shopwise.cli.serve import prepare_runtime, run_server
 
-    settings = load_settings()
+    # the API and the bus consumers run in two processes (the worker folds the profiles), as in
+    # production: ingestion then never waits on a fold
+    settings = load_settings().model_copy(update={"api_consumers": False})
     runtime = prepare_runtime(settings)
     if _store_is_empty(runtime):
         _build(runtime, quick)
@@ -154,14 +167,11 @@ def demo(
     console.print(f"  recommendations  {base}/v1/recommendations?placement=home&anonymous_id=demo")
     for kind, key in keys.items():
         console.print(f"  {kind:<7} key {key}", markup=False)
-    helpers = [_start_worker("transition" if quick else "shopwise")]
+    helpers = [_start_worker("--model", "transition" if quick else "shopwise")]
     if traffic > 0:
         console.print(f"  traffic          {traffic} simulated visits a second, once ready")
         helpers.append(_start_traffic(base, keys["secret"], traffic, quick))
     try:
         run_server(settings, runtime, bind_host, bind_port)
     finally:
-        for helper in helpers:
-            helper.terminate()
-        for helper in helpers:
-            helper.wait(timeout=30)
+        _stop(helpers)

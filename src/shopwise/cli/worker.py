@@ -19,6 +19,9 @@ def worker(
     jobs_only: bool = typer.Option(
         False, "--jobs-only", help="Leave the bus consumers to 'shopwise serve'."
     ),
+    consumers_only: bool = typer.Option(
+        False, "--consumers-only", help="Run only the bus consumers, no scheduled jobs."
+    ),
     once: bool = typer.Option(False, "--once", help="Run the jobs that are due once, then exit."),
 ) -> None:
     """Run bus consumers and scheduled jobs; a job runs when due, in one worker at a time (a
@@ -31,11 +34,17 @@ def worker(
     def _stop(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
+    if consumers_only and (jobs_only or once):
+        fail("--consumers-only runs no jobs: it goes with neither --jobs-only nor --once")
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     runtime = Runtime.build(load_settings(), migrate=True)
     runtime.start(consumers=not jobs_only)
     try:
+        if consumers_only:
+            console.print("worker running the bus consumers; Ctrl-C stops it")
+            stop.wait()
+            return
         jobs = worker_jobs(runtime, model, refresh_minutes * 60, retrain_hours * 3600)
         scheduler = Scheduler(runtime.engine, jobs)
         if once:

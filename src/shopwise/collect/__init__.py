@@ -2,6 +2,7 @@
 
 from shopwise.collect._import import ImportSummary, import_events, read_events
 from shopwise.collect._minimize import ALWAYS_KEPT, EVERY_TYPE, Minimizer, truncate_ip
+from shopwise.collect._redis_sessions import RedisSessionizer, shared_sessionizer
 from shopwise.collect._service import (
     CLAIMED,
     IDENTITY,
@@ -45,6 +46,7 @@ __all__ = [
     "IngestResult",
     "Minimizer",
     "NoHashes",
+    "RedisSessionizer",
     "Rejection",
     "ReplayResult",
     "Sealer",
@@ -54,6 +56,7 @@ __all__ = [
     "import_events",
     "parse_batch",
     "read_events",
+    "shared_sessionizer",
     "system_row",
     "truncate_ip",
     "validate_event",

@@ -1,8 +1,9 @@
 """Server-side sessionisation: a session ends after ``idle`` minutes without an event.
 
 State is kept per identity (the anonymous id when present, else the user id) in process memory;
-the Redis-backed online state replaces it when several servers share the load. Session ids are
-derived from the identity and the session's first timestamp, so they are stable and readable.
+with ``SHOPWISE_REDIS_URL`` set, :class:`~shopwise.collect.RedisSessionizer` keeps it in Redis so
+that every server continues the same sessions. Session ids are derived from the identity and the
+session's first timestamp, so they are stable and readable.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class Sessionizer:
                 self._evict()
 
     def _session_of(self, row: dict[str, Any]) -> str:
-        identity = row[Columns.ANONYMOUS] or row[Columns.USER]
+        identity = identity_of(row)
         ts = row[Columns.TIME]
         current = self._open.get(identity)
         if current is not None and current.first - self._idle <= ts <= current.last + self._idle:
@@ -48,8 +49,8 @@ class Sessionizer:
             current.last = max(current.last, ts)
             return current.session_id
         if current is not None and ts < current.first:
-            return _session_id(identity, ts)
-        session = _Open(_session_id(identity, ts), ts, ts)
+            return session_id(identity, ts)
+        session = _Open(session_id(identity, ts), ts, ts)
         self._open[identity] = session
         return session.session_id
 
@@ -58,6 +59,13 @@ class Sessionizer:
         self._open = dict(newest)
 
 
-def _session_id(identity: str, first: int) -> str:
+def identity_of(row: dict[str, Any]) -> str:
+    """Whose session an event row continues: its anonymous id when present, else its user id."""
+    identity: str = row[Columns.ANONYMOUS] or row[Columns.USER]
+    return identity
+
+
+def session_id(identity: str, first: int) -> str:
+    """The id of ``identity``'s session that began at ``first`` (epoch milliseconds)."""
     digest = hashlib.blake2b(identity.encode(), digest_size=6).hexdigest()
     return f"s_{digest}_{first}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -51,6 +52,17 @@ class Link:
         return (not self.verified, self.timestamp, self.user_id)
 
 
+def best_links(links: list[Link]) -> list[Link]:
+    """Each anonymous id's best link of ``links``: the graph keeps only the best link it has
+    seen (see the module docstring), so a batch's others can never move an id."""
+    best: dict[str, Link] = {}
+    for link in links:
+        held = best.get(link.anonymous_id)
+        if held is None or link.rank() < held.rank():
+            best[link.anonymous_id] = link
+    return list(best.values())
+
+
 def _now() -> int:
     return int(time.time() * 1000)
 
@@ -82,21 +94,36 @@ class IdentityGraph:
         cache[key] = profile
         return profile
 
-    def link(
+    def link_all(self, conn: sa.Connection, links: list[Link], cache: dict[str, str]) -> set[str]:
+        """Apply a batch's ``links``; returns the profiles whose membership changed (to be
+        rebuilt). Only each anonymous id's best link can move it (:func:`best_links`), and the
+        identities those links name are read with one query."""
+        best = best_links(links)
+        verified_now = frozenset((k.anonymous_id, k.user_id) for k in links if k.verified)
+        keys = sorted(anon_key(link.anonymous_id) for link in best)
+        query = sa.select(identities).where(identities.c.id_key.in_(keys))
+        rows = {row.id_key: row for row in conn.execute(query)}
+        dirty: set[str] = set()
+        for link in best:
+            row = rows.get(anon_key(link.anonymous_id))
+            dirty |= self._link(conn, link, row, cache, verified_now)
+        return dirty
+
+    def _link(
         self,
         conn: sa.Connection,
         link: Link,
+        row: sa.Row[Any] | None,
         cache: dict[str, str],
-        verified_now: frozenset[tuple[str, str]] = frozenset(),
+        verified_now: frozenset[tuple[str, str]],
     ) -> set[str]:
-        """Apply ``link``; returns the profiles whose membership changed (to be rebuilt).
+        """Apply ``link`` to its anonymous id's stored ``row`` (``None``: a new id).
 
         ``verified_now``: the (anonymous id, user id) pairs of the verified links of the batch
         being applied, which the stored profiles do not show yet.
         """
         target = self.ensure(conn, user_key(link.user_id), cache)
         key = anon_key(link.anonymous_id)
-        row = conn.execute(sa.select(identities).where(identities.c.id_key == key)).first()
         if row is None:
             conn.execute(
                 identities.insert().values(

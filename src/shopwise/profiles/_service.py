@@ -176,11 +176,8 @@ class Profiles:
                 return
             keys = {event_key(e.anonymous_id, e.user_id) for e in batch}
             cache = self._graph.preload(conn, keys)
-            dirty: set[str] = set()
             links = [link for event in batch for link in links_of(event)]
-            proven = frozenset((k.anonymous_id, k.user_id) for k in links if k.verified)
-            for link in links:
-                dirty |= self._graph.link(conn, link, cache, proven)
+            dirty = self._graph.link_all(conn, links, cache)
             owners = [
                 self._graph.ensure(conn, event_key(e.anonymous_id, e.user_id), cache) for e in batch
             ]
