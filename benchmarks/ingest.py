@@ -107,6 +107,8 @@ class Config:
         if self.backend != "embedded":
             consumers = " + worker" if self.worker else ("" if self.consumers else " api-only")
             return f"{self.backend} {self.workers} API{consumers}"
+        if self.worker:
+            return f"{self.synchronous} + worker"
         return self.synchronous + ("" if self.consumers else " api-only")
 
     @classmethod
@@ -457,7 +459,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         "Server: `shopwise serve` (one uvicorn process) on 127.0.0.1 over a fresh SQLite file; "
         "`FULL` / `NORMAL` is `SHOPWISE_SQLITE_SYNCHRONOUS`; `api-only` runs the same app "
-        "without in-process bus consumers (as when `shopwise worker` runs them). Client: one "
+        "without in-process bus consumers (as when `shopwise worker` runs them); `+ worker` is "
+        "that app with a `shopwise worker` running the consumers and the jobs beside it on the "
+        "same cores (the setup `shopwise demo` starts). Client: one "
         "asyncio process (pre-encoded requests, keep-alive) on the same cores. Phases: `*_max` "
         "closed loop (8 connections with batches of 100; 64 connections with one event each); "
         "`*_at_target` open loop at 10,000 events/s (batches) and 2,000 events/s (singles), "
