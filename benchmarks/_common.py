@@ -618,6 +618,23 @@ def write_json(path: Path, payload: dict[str, Any]) -> None:
     path.write_bytes(orjson.dumps(payload, option=orjson.OPT_INDENT_2) + b"\n")
 
 
+def load_into(runtime: Any, shop: Any) -> int:
+    """Push ``shop`` through the runtime's catalog and collector (``shopwise.simulate.load``);
+    returns the last stored event id, for ``runtime.bus.wait_until_consumed``."""
+    from shopwise.simulate import load
+
+    last = 0
+
+    def ingest(batch: list[dict[str, Any]]) -> object:
+        nonlocal last
+        result = runtime.collector.ingest(batch)
+        last = max(last, result.last_event_id)
+        return result
+
+    load(shop, ingest, runtime.catalog.upsert)
+    return last
+
+
 def write_report(
     out: Path, report: dict[str, Any], markdown: Callable[[dict[str, Any]], str]
 ) -> str:

@@ -49,6 +49,7 @@ from _common import (
     REPO,
     RESULTS,
     Server,
+    load_into,
     record_run,
     shopwise_command,
     temp_dir,
@@ -93,7 +94,7 @@ def build_shop(data_dir: Path, config: SimulationConfig, model: str) -> dict[str
     """Load the shop through the collector and train the champion, as the demo does."""
     from shopwise.runtime import Runtime
     from shopwise.settings import Settings
-    from shopwise.simulate import load, simulate
+    from shopwise.simulate import simulate
     from shopwise.worker import train_recommenders
 
     shop = simulate(config)
@@ -101,15 +102,7 @@ def build_shop(data_dir: Path, config: SimulationConfig, model: str) -> dict[str
     runtime.start()
     try:
         started = time.perf_counter()
-        last = 0
-
-        def ingest(batch: list[dict[str, Any]]) -> object:
-            nonlocal last
-            result = runtime.collector.ingest(batch)
-            last = max(last, result.last_event_id)
-            return result
-
-        load(shop, ingest, runtime.catalog.upsert)
+        last = load_into(runtime, shop)
         assert runtime.bus.wait_until_consumed(last, timeout=600)
         loaded = time.perf_counter() - started
         trained = train_recommenders(runtime, model, lambda _m: None)

@@ -26,6 +26,7 @@ from _common import (
     RESULTS,
     Server,
     connect,
+    load_into,
     machine,
     median,
     percentile_ms,
@@ -35,7 +36,7 @@ from _common import (
 )
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
-from shopwise.simulate import SimulationConfig, load, simulate
+from shopwise.simulate import SimulationConfig, simulate
 
 
 def _load(data_dir: Path, quick: bool) -> tuple[list[str], dict[str, Any]]:
@@ -43,16 +44,8 @@ def _load(data_dir: Path, quick: bool) -> tuple[list[str], dict[str, Any]]:
     shop = simulate(config)
     runtime = Runtime.build(Settings(data_dir=data_dir, log_level="WARNING"), migrate=True)
     runtime.start()
-    last = 0
     started = time.perf_counter()
-
-    def ingest(batch: list[dict[str, Any]]) -> object:
-        nonlocal last
-        result = runtime.collector.ingest(batch)
-        last = max(last, result.last_event_id)
-        return result
-
-    load(shop, ingest, runtime.catalog.upsert)
+    last = load_into(runtime, shop)
     loaded = time.perf_counter() - started
     assert runtime.bus.wait_until_consumed(last, timeout=1800)
     consumed = time.perf_counter() - started

@@ -53,6 +53,7 @@ from _common import (
     Backend,
     Server,
     add_backend_options,
+    load_into,
     machine,
     median,
     open_backend,
@@ -97,23 +98,15 @@ def build_shop(
 ) -> tuple[list[str], dict[str, Any]]:
     from shopwise.runtime import Runtime
     from shopwise.settings import Settings
-    from shopwise.simulate import SimulationConfig, load, simulate
+    from shopwise.simulate import SimulationConfig, simulate
     from shopwise.worker import train_recommenders
 
     shop = simulate(SimulationConfig.quick() if quick else SimulationConfig())
     settings = Settings(data_dir=data_dir, log_level="WARNING", **backend.settings())
     runtime = Runtime.build(settings, migrate=True)
     runtime.start()
-    last = 0
-
-    def ingest(batch: list[dict[str, Any]]) -> object:
-        nonlocal last
-        result = runtime.collector.ingest(batch)
-        last = max(last, result.last_event_id)
-        return result
-
     started = time.perf_counter()
-    load(shop, ingest, runtime.catalog.upsert)
+    last = load_into(runtime, shop)
     assert runtime.bus.wait_until_consumed(last, timeout=3600)
     loaded = time.perf_counter() - started
     result = train_recommenders(runtime, model, lambda _m: None)

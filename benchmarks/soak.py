@@ -59,6 +59,7 @@ from _common import (
     clear_prefix,
     connect,
     descendants,
+    load_into,
     machine,
     percentile_ms,
     process_cpu_seconds,
@@ -440,7 +441,7 @@ def build_shop(data_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     """The quick demo shop loaded over PostgreSQL + Redis, with a trained, promoted model."""
     from shopwise.runtime import Runtime
     from shopwise.settings import Settings
-    from shopwise.simulate import SimulationConfig, load, simulate
+    from shopwise.simulate import SimulationConfig, simulate
     from shopwise.worker import train_recommenders
 
     shop = simulate(SimulationConfig.quick())
@@ -453,16 +454,8 @@ def build_shop(data_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     )
     runtime = Runtime.build(settings, migrate=True)
     runtime.start()
-    last = 0
-
-    def ingest(batch: list[dict[str, Any]]) -> object:
-        nonlocal last
-        result = runtime.collector.ingest(batch)
-        last = max(last, result.last_event_id)
-        return result
-
     try:
-        load(shop, ingest, runtime.catalog.upsert)
+        last = load_into(runtime, shop)
         if not runtime.bus.wait_until_consumed(last, timeout=3600):
             raise TimeoutError("the shop's events were not consumed")
         model = train_recommenders(runtime, "shopwise", lambda _m: None)
