@@ -38,7 +38,6 @@ from _common import RESULTS, machine, median, temp_dir, write_json
 from experiments_e2e import shop_dir
 from shopwise.collect import MAX_BATCH_EVENTS
 from shopwise.logs import quiet
-from shopwise.recommend import Precomputed
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 from shopwise.store import profiles
@@ -106,10 +105,12 @@ def timed(refresh: Any) -> tuple[dict[str, Any], float, float]:
     return result, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def current(runtime: Runtime) -> Precomputed:
-    lists = runtime.precomputed.get()
-    assert lists is not None
-    return lists
+def current(runtime: Runtime) -> dict[str, tuple[list[str], list[float]]]:
+    """Each profile's stored list (products, scores) of the record serving holds."""
+    record = runtime.precomputed.get()
+    assert record is not None
+    stored = runtime.candidate_lists.read_all(record.model_version)
+    return {p: (entry.items, entry.scores) for p, entry in stored.items()}
 
 
 def full_refresh(runtime: Runtime) -> tuple[dict[str, Any], float, float]:
@@ -122,12 +123,12 @@ def run(runtime: Runtime, repeats: int, share: float, seed: int) -> list[dict[st
     rng = np.random.default_rng(seed)
     products = sorted(runtime.catalog.snapshot())
     rows: list[dict[str, Any]] = []
-    previous: Precomputed | None = None
+    previous: dict[str, tuple[list[str], list[float]]] | None = None
     for repetition in range(repeats + 1):
         waited = wait_past_overlap(runtime)
         full, full_wall, full_cpu = full_refresh(runtime)
         if previous is not None:  # the last incremental lists against this full pass's
-            rows[-1]["identical_to_full"] = previous.lists == current(runtime).lists
+            rows[-1]["identical_to_full"] = previous == current(runtime)
         if repetition == repeats:
             break
         population = live_profiles(runtime)

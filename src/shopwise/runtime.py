@@ -39,6 +39,7 @@ from shopwise.files import private_dir
 from shopwise.privacy import ConsentPolicy, PiiCipher, Suppression
 from shopwise.profiles import CONSUMER, IdentityVerifier, Profiles
 from shopwise.recommend import Precomputed, RecommenderArtifact
+from shopwise.recommend.lists import CandidateLists
 from shopwise.registry import Champion, ModelRegistry
 from shopwise.rights import SubjectRights, unit_ids
 from shopwise.schema import SYSTEM_EVENT_TYPES
@@ -58,8 +59,8 @@ if TYPE_CHECKING:
     from shopwise.customers import CustomerIntelligence
 
 KEEP_LISTS = 8
-"""Precomputed-list versions kept on disk besides the champion's; each holds every shopper's
-list, and older ones are deleted as new ones are saved."""
+"""Precomputed-list records kept besides the champion's; the store keeps the lists of every
+recommender version a kept record ranked with, and deletes the others."""
 
 
 @dataclass
@@ -84,6 +85,8 @@ class Runtime:
     champion: Champion[RecommenderArtifact]
     precomputed_registry: ModelRegistry
     precomputed: Champion[Precomputed]
+    candidate_lists: CandidateLists
+    """The shoppers' precomputed lists, in the store."""
     rules: VersionedStore[RuleSet]
     content: VersionedStore[ContentSet]
     consent: ConsentPolicy
@@ -122,7 +125,7 @@ class Runtime:
         consent = ConsentPolicy.from_settings(settings)
         cipher = PiiCipher(engine, settings.secret_key.get_secret_value().encode())
         suppression = Suppression(engine, cipher.key_hash)
-        online = OnlineState()
+        online = OnlineState(idle_seconds=settings.session_idle_minutes * 60)
         changes = (
             Changes(str(settings.redis_url), settings.redis_prefix)
             if settings.redis_url is not None
@@ -158,6 +161,7 @@ class Runtime:
         champion: Champion[RecommenderArtifact] = Champion(recommenders, validate=_artifact)
         precomputed_registry = ModelRegistry(settings.models_dir, "candidates", keep=KEEP_LISTS)
         precomputed: Champion[Precomputed] = Champion(precomputed_registry, validate=_precomputed)
+        candidate_lists = CandidateLists(engine)
         rules, content = (
             (rule_store(engine), content_store(engine))
             if changes is None
@@ -181,6 +185,7 @@ class Runtime:
             online,
             champion,
             precomputed,
+            candidate_lists,
             rules,
             content,
             consent,
@@ -196,7 +201,7 @@ class Runtime:
             suppression,
             audit,
             [recommenders, precomputed_registry],
-            [champion, precomputed],
+            [champion],
         )
         rights.add_cache(
             "profile cache",
@@ -243,6 +248,7 @@ class Runtime:
             champion=champion,
             precomputed_registry=precomputed_registry,
             precomputed=precomputed,
+            candidate_lists=candidate_lists,
             rules=rules,
             content=content,
             consent=consent,
@@ -352,4 +358,8 @@ def _artifact(value: Any) -> RecommenderArtifact:
 def _precomputed(value: Any) -> Precomputed:
     if not isinstance(value, Precomputed):
         raise TypeError(f"expected Precomputed candidates, got {type(value).__name__}")
+    if "lists" in vars(value):
+        raise TypeError(
+            "a record of an earlier version that holds the lists: a full refresh follows"
+        )
     return value

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from shopwise.profiles import ProfileCache, ProfileState
+from shopwise.profiles._cache import IDLE
 from shopwise.runtime import Runtime
 
 
@@ -135,6 +136,27 @@ def test_the_cache_is_bounded() -> None:
     assert cache.get("id0") == (False, None) and cache.get("id4")[0]
     with pytest.raises(ValueError):
         ProfileCache(max_profiles=0)
+
+
+def test_entries_past_their_time_go_as_new_ones_come() -> None:
+    """Memory follows the shoppers served lately, not the cap: states unused for IDLE seconds,
+    ids past their ttl and old fences are dropped at the next write, far below the bound."""
+    clock = Clock()
+    cache = ProfileCache(max_profiles=1_000, clock=clock)
+    cache.written_through(False)  # another process folds: a short ttl, stored ids fenced
+    for i in range(50):
+        cache.put(f"id{i}", (f"p{i}", state()), cache.sequence())
+    cache.stored(["id1"])
+    clock.now = IDLE / 2
+    assert cache.get("id0") == (False, None)  # the id is past its ttl...
+    cache.put("id0", ("p0", state()), cache.sequence())  # ...read again: p0 used now
+    clock.now = IDLE + 1
+    cache.put("new", ("p-new", state()), cache.sequence())
+    assert len(cache) == 2  # p0 (used at IDLE / 2) and p-new
+    assert cache.holds(["id0", "new"], []) and not cache.holds(["id2"], ["p2"])
+    cache.stored(["new"])  # the fence of id1 goes: a read begun before it is still not cached
+    assert cache.put("id1", ("p1", state()), 0) == ("p1", state())
+    assert not cache.holds(["id1"], [])
 
 
 def _view(anon: str, product: str) -> dict[str, Any]:

@@ -89,6 +89,9 @@ def test_fifty_people_erased_through_the_api_are_found_nowhere(demo: Demo) -> No
     assert isinstance(trained, RecommenderArtifact)
     their_rows = [i for i, p in enumerate(trained.profile_ids) if p in profiles]
     assert len(their_rows) >= ERASED
+    listed = runtime.precomputed.get()
+    assert listed is not None
+    assert len(profiles & set(runtime.candidate_lists.read_all(listed.model_version))) >= ERASED
 
     statuses = []
     for customer in erased:
@@ -121,7 +124,8 @@ def test_fifty_people_erased_through_the_api_are_found_nowhere(demo: Demo) -> No
     knn = next(g for g in artifact.model.active if g.name == "sknn")  # type: ignore[attr-defined]
     assert knn.state.sessions[their_rows].nnz == 0
     precomputed = runtime.precomputed.get()
-    assert precomputed is not None and not profiles & set(precomputed.lists)
+    assert precomputed is not None
+    assert not profiles & set(runtime.candidate_lists.read_all(precomputed.model_version))
     assert not runtime.recommendations.holds(sorted(anonymous), users)
     assert not runtime.profiles.cache.holds([*users, *anonymous], profiles)
 

@@ -138,17 +138,22 @@ def _exposed(runtime: Runtime) -> set[str]:
         return {row.anonymous_id for row in conn.execute(query)}
 
 
+def _listed(runtime: Runtime) -> set[str]:
+    """The profiles with a precomputed list of the record serving holds."""
+    record = runtime.precomputed.get()
+    assert record is not None
+    return set(runtime.candidate_lists.read_all(record.model_version))
+
+
 def test_precomputed_lists_and_training_leave_refusing_profiles_out(shop: Shop) -> None:
     client, runtime, keys = shop
     s2 = runtime.profiles.canonical("s2")
     assert s2 is not None
-    precomputed = runtime.precomputed.get()
-    assert precomputed is not None and s2 in precomputed.lists
+    assert s2 in _listed(runtime)
     _send(client, keys, _stating({"personalization": False}, "s2", product_id="k5"))
     _settle(runtime)
     refresh_candidates(runtime, lambda _m: None)
-    precomputed = runtime.precomputed.get()
-    assert precomputed is not None and s2 not in precomputed.lists
+    assert s2 not in _listed(runtime)
     interactions, excluded = consented_interactions(runtime.engine, runtime.consent)
     assert excluded > 0 and s2 not in {i.profile for i in interactions}
 
@@ -173,9 +178,9 @@ def test_with_opt_in_personalization_silence_refuses_and_a_grant_allows(tmp_path
         assert _answer(client, keys, "s4")["personalized"] is True
         silent = _answer(client, keys, "s5")
         assert silent["personalized"] is False and not _personal_reasons(silent)
-        precomputed = runtime.precomputed.get()
-        assert precomputed is not None and runtime.profiles.canonical("s5") not in precomputed.lists
-        assert runtime.profiles.canonical("s4") in precomputed.lists
+        listed = _listed(runtime)
+        assert runtime.profiles.canonical("s5") not in listed
+        assert runtime.profiles.canonical("s4") in listed
         _send(client, keys, _stating({"personalization": True}, "s5", product_id="k2"))
         granted = _answer(client, keys, "s5")
         assert granted["personalized"] is True and _personal_reasons(granted)

@@ -75,6 +75,7 @@ def _serving(
         runtime.online,
         runtime.champion,
         runtime.precomputed,
+        runtime.candidate_lists,
         runtime.rules,
         runtime.content,
         consent or runtime.consent,

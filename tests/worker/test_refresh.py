@@ -21,7 +21,7 @@ from shopwise.logs import quiet
 from shopwise.recommend import Precomputed
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
-from shopwise.store import profiles
+from shopwise.store import candidate_lists, profiles
 from shopwise.worker import refresh_candidates, train_recommenders
 from shopwise.worker._recommenders import HISTORY
 from shopwise.worker._refresh import OVERLAP_MS, plan_pass, refresh_precomputed
@@ -60,10 +60,16 @@ def _age_profiles(runtime: Runtime) -> None:
         conn.execute(profiles.update().values(updated_at=profiles.c.updated_at - HOUR_MS))
 
 
-def _lists(runtime: Runtime) -> Precomputed:
-    lists = runtime.precomputed.get()
-    assert lists is not None
-    return lists
+def _record(runtime: Runtime) -> Precomputed:
+    record = runtime.precomputed.get()
+    assert record is not None
+    return record
+
+
+def _lists(runtime: Runtime) -> dict[str, tuple[list[str], list[float]]]:
+    """Each profile's stored list (products, scores) made with the record's model version."""
+    stored = runtime.candidate_lists.read_all(_record(runtime).model_version)
+    return {p: (entry.items, entry.scores) for p, entry in stored.items()}
 
 
 def _meta(runtime: Runtime) -> dict[str, Any]:
@@ -85,12 +91,12 @@ def _profile(runtime: Runtime, any_id: str) -> str:
 def test_the_first_refresh_is_a_full_pass(shop: Runtime) -> None:
     meta = _meta(shop)
     assert meta["pass"] == "full" and meta["reason"] == "no previous lists"
-    assert meta["recomputed"] == meta["profiles"] == len(_lists(shop).lists) > 0
+    assert meta["recomputed"] == meta["profiles"] == len(_lists(shop)) > 0
     assert meta["carried"] == meta["dropped"] == 0
 
 
 def test_only_changed_profiles_are_recomputed_and_match_a_full_refresh(shop: Runtime) -> None:
-    before = dict(_lists(shop).lists)
+    before = _lists(shop)
     _age_profiles(shop)
     s1 = _profile(shop, "s1")
     _ingest(shop, [_view("s1", "t3")])  # s1 browsed the garden; now a toy
@@ -99,7 +105,7 @@ def test_only_changed_profiles_are_recomputed_and_match_a_full_refresh(shop: Run
 
     assert result["pass"] == "incremental"
     assert (result["recomputed"], result["carried"]) == (1, len(before) - 1)
-    after = _lists(shop).lists
+    after = _lists(shop)
     assert after[s1] != before[s1]
     assert after[s1][0][0].startswith("t")  # ranked from the new toy view
     assert {p: v for p, v in after.items() if p != s1} == {
@@ -107,7 +113,7 @@ def test_only_changed_profiles_are_recomputed_and_match_a_full_refresh(shop: Run
     }
     full = refresh_precomputed(shop, quiet, HISTORY, full_pass_seconds=0)
     assert full["pass"] == "full" and _meta(shop)["reason"] == "periodic full pass"
-    assert _lists(shop).lists == after
+    assert _lists(shop) == after
 
 
 def test_meta_records_the_pass_and_where_the_next_one_starts(shop: Runtime) -> None:
@@ -125,16 +131,16 @@ def test_meta_records_the_pass_and_where_the_next_one_starts(shop: Runtime) -> N
 def test_a_consent_withdrawal_drops_the_list_and_a_grant_brings_it_back(shop: Runtime) -> None:
     _age_profiles(shop)
     s2 = _profile(shop, "s2")
-    assert s2 in _lists(shop).lists
+    assert s2 in _lists(shop)
     refusal = _view("s2", "k5", context={"consent": {"purposes": {"personalization": False}}})
     _ingest(shop, [refusal])
     result = refresh_candidates(shop, quiet)
     assert result["pass"] == "incremental" and result["dropped"] == 1
-    assert s2 not in _lists(shop).lists
+    assert s2 not in _lists(shop)
     grant = _view("s2", "k6", context={"consent": {"purposes": {"personalization": True}}})
     _ingest(shop, [grant])
     assert refresh_candidates(shop, quiet)["recomputed"] == 1
-    assert s2 in _lists(shop).lists
+    assert s2 in _lists(shop)
 
 
 def test_an_erased_profile_is_dropped_and_stays_out_of_every_version(shop: Runtime) -> None:
@@ -143,23 +149,26 @@ def test_an_erased_profile_is_dropped_and_stays_out_of_every_version(shop: Runti
     shop.rights.request_erasure("s4", "test")
     [done] = shop.rights.run_pending()
     assert done["status"] == "verified", done["details"]
-    assert s4 not in _lists(shop).lists
+    assert s4 not in _lists(shop)
     refresh_candidates(shop, quiet)
-    assert s4 not in _lists(shop).lists
-    for version in shop.precomputed_registry.versions():
-        assert s4 not in shop.precomputed_registry.load(version).lists
+    assert s4 not in _lists(shop)
+    with shop.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(sa.func.count()).where(candidate_lists.c.profile_id == s4)
+        ).scalar_one()
+    assert rows == 0
 
 
 def test_a_profile_gone_from_the_store_is_not_carried_over(shop: Runtime) -> None:
-    """The erasure's rows went before its artifacts were scrubbed: the lists serving still holds
-    name the profile, and the refresh must not save them again."""
+    """A profile row deleted without its list (a store restored from a backup of another
+    time, a hand-made delete): the refresh drops the list it finds no profile for."""
     _age_profiles(shop)
     s7 = _profile(shop, "s7")
     with shop.engine.begin() as conn:
         conn.execute(profiles.delete().where(profiles.c.profile_id == s7))
     result = refresh_candidates(shop, quiet)
     assert result["pass"] == "incremental" and result["dropped"] == 1
-    assert s7 not in _lists(shop).lists
+    assert s7 not in _lists(shop)
 
 
 def test_a_merged_away_profile_is_dropped_and_its_new_profile_recomputed(shop: Runtime) -> None:
@@ -170,7 +179,7 @@ def test_a_merged_away_profile_is_dropped_and_its_new_profile_recomputed(shop: R
     assert merged != anonymous
     result = refresh_candidates(shop, quiet)
     assert result["pass"] == "incremental" and result["recomputed"] == 1
-    lists = _lists(shop).lists
+    lists = _lists(shop)
     assert anonymous not in lists and merged in lists
     with shop.engine.connect() as conn:
         gone = conn.execute(
@@ -181,11 +190,11 @@ def test_a_merged_away_profile_is_dropped_and_its_new_profile_recomputed(shop: R
 
 def test_a_new_champion_gets_a_full_pass(shop: Runtime) -> None:
     _age_profiles(shop)
-    old = _lists(shop).model_version
+    old = _record(shop).model_version
     train_recommenders(shop, "transition", quiet)
     meta = _meta(shop)
     assert meta["pass"] == "full" and meta["reason"] == "the champion changed"
-    assert meta["model_version"] == _lists(shop).model_version != old
+    assert meta["model_version"] == _record(shop).model_version != old
     assert meta["recomputed"] == meta["profiles"] > 0
 
 
@@ -198,37 +207,42 @@ def test_a_full_pass_runs_once_the_interval_has_passed(shop: Runtime) -> None:
     assert _meta(shop)["full_at"] == int(later * 1000)
 
 
-BASIS = {"model_version": "v1", "history": 50, "consent_personalization": "opt_out"}
+BASIS = {
+    "model_version": "v1",
+    "history": 50,
+    "consent_personalization": "opt_out",
+    "lists": "store",
+}
 
 
 @pytest.mark.parametrize(
     ("previous", "meta", "expected"),
     [
         (None, None, ("full", "no previous lists")),
-        (Precomputed("v0", 0, {}), BASIS, ("full", "the champion changed")),
+        (Precomputed("v0", 0), BASIS, ("full", "the champion changed")),
         (
-            Precomputed("v1", 0, {}),
+            Precomputed("v1", 0),
             {**BASIS, "consent_personalization": "opt_in"},
             ("full", "consent_personalization changed"),
         ),
-        (Precomputed("v1", 0, {}), {**BASIS, "history": 20}, ("full", "history changed")),
+        (Precomputed("v1", 0), {**BASIS, "history": 20}, ("full", "history changed")),
         (
-            Precomputed("v1", 0, {}),
+            Precomputed("v1", 0),
             {"model_version": "v1", "profiles": 0},
-            ("full", "consent_personalization, history changed"),
+            ("full", "consent_personalization, history, lists changed"),
         ),
         (
-            Precomputed("v1", 0, {}),
+            Precomputed("v1", 0),
             BASIS,
             ("full", "the previous lists were made by a full refresh of an older version"),
         ),
         (
-            Precomputed("v1", 0, {}),
+            Precomputed("v1", 0),
             {**BASIS, "read_at": 10 * HOUR_MS, "full_at": 0},
             ("full", "periodic full pass"),
         ),
         (
-            Precomputed("v1", 0, {}),
+            Precomputed("v1", 0),
             {**BASIS, "read_at": 10 * HOUR_MS, "full_at": 2 * HOUR_MS},
             ("incremental", ""),
         ),
@@ -241,3 +255,32 @@ def test_plan_pass(
     assert (plan.kind, plan.reason) == expected
     if plan.kind == "incremental":
         assert plan.since == 10 * HOUR_MS - OVERLAP_MS and plan.full_at == 2 * HOUR_MS
+
+
+def test_the_saved_record_holds_no_shopper_and_serving_reads_the_store(shop: Runtime) -> None:
+    """What every process loads is a few fields, whatever the number of shoppers: no profile id
+    is in the saved record, and each list is read from the store when its shopper is served."""
+    version = shop.precomputed.version
+    assert version is not None
+    saved = shop.precomputed_registry.artifact_bytes(version)
+    listed = _lists(shop)
+    assert listed and not any(p.encode() in saved for p in listed)
+    s1 = _profile(shop, "s1")
+    stored = shop.candidate_lists.get(_record(shop).model_version, s1)
+    assert stored is not None and (stored.items, stored.scores) == listed[s1]
+
+
+def test_a_record_of_an_earlier_version_holding_the_lists_is_followed_by_a_full_pass(
+    shop: Runtime,
+) -> None:
+    model_version = _record(shop).model_version
+    earlier = Precomputed(model_version, 0, "transition")
+    earlier.lists = {"p": (["t1"], [1.0], [["precomputed:transition"]])}  # type: ignore[attr-defined]
+    shop.precomputed_registry.save(earlier, {"model_version": model_version}, promote=True)
+    shop.precomputed.refresh()
+    assert (
+        shop.precomputed.last_error is not None and "earlier version" in shop.precomputed.last_error
+    )
+    _age_profiles(shop)
+    result = refresh_candidates(shop, quiet)
+    assert result["pass"] == "full" and result["recomputed"] == result["profiles"] > 0

@@ -21,7 +21,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
@@ -40,7 +40,7 @@ from shopwise.kpis._attribution import (
     clicks_by_product,
     in_window,
 )
-from shopwise.privacy import ConsentPolicy, event_allows, identity_owners
+from shopwise.privacy import ConsentPolicy, event_allows, owners_of
 from shopwise.profiles import anon_key, profile_id_for, user_key
 from shopwise.schema import Columns as C
 from shopwise.schema import EventType, Purpose, served_at
@@ -91,7 +91,7 @@ class KpiRefresh:
             end = int(conn.execute(sa.select(sa.func.max(events.c.id))).scalar_one() or 0)
             if end <= start:
                 return {"events": 0, "hours": 0, "days": 0, "position": start}
-            reader = _Reader(conn, self.policy.allowed_profiles(self.engine, Purpose.ANALYTICS))
+            reader = _Reader(conn, self.policy)
             new, hours = self._affected(reader, start, end)
             by_day: defaultdict[int, set[int]] = defaultdict(set)
             for hour in hours:
@@ -171,13 +171,28 @@ class KpiRefresh:
 
 
 class _Reader:
-    """Stored events as attribution records, for consenting profiles only."""
+    """Stored events as attribution records, for consenting profiles only.
 
-    def __init__(self, conn: sa.Connection, allowed: Callable[[str], bool]) -> None:
+    The owners and consent of the ids are read for each batch of events (:meth:`prepare`), not
+    for every shopper in the store: a run's memory follows the events it reads.
+    """
+
+    def __init__(self, conn: sa.Connection, policy: ConsentPolicy) -> None:
         self._conn = conn
-        self._allowed = allowed
-        self._owners = identity_owners(conn)
+        self._policy = policy
         self._rules = _RuleVersions(conn)
+        self._profiles: dict[str, str | None] = {}
+        """Identity key -> its canonical profile when it allows analytics (else ``None``), for
+        the ids of the batch prepared last."""
+
+    def prepare(self, rows: Sequence[sa.Row[Any]]) -> None:
+        """Resolve the ids of a batch of event rows before :meth:`_profile` is asked about them."""
+        keys = {_key(row) for row in rows}
+        with self._conn.engine.connect() as lookup:
+            owners = owners_of(lookup, keys)
+            profiles = {key: owners.get(key) or profile_id_for(key) for key in keys}
+            allowed = self._policy.allowed_among(lookup, Purpose.ANALYTICS, set(profiles.values()))
+        self._profiles = {key: p if p in allowed else None for key, p in profiles.items()}
 
     def exposures(self, start: int, end: int) -> list[Exposure]:
         found = self.read(_between(start, end), (EventType.RECOMMENDATION_VIEWED,))
@@ -205,19 +220,21 @@ class _Reader:
             .where(condition, events.c.type.in_(sorted(types)))
             .order_by(events.c.id)
         )
-        for row in self._conn.execution_options(yield_per=BATCH_ROWS).execute(query):
-            profile = self._profile(row)
-            item = None if profile is None else self._record(row, profile)
-            if item is not None:
-                yield row.type, item
+        result = self._conn.execution_options(yield_per=BATCH_ROWS).execute(query)
+        for rows in result.partitions():
+            self.prepare(rows)
+            for row in rows:
+                profile = self._profile(row)
+                item = None if profile is None else self._record(row, profile)
+                if item is not None:
+                    yield row.type, item
 
     def _profile(self, row: sa.Row[Any]) -> str | None:
-        """The row's canonical profile, or ``None`` when consent refuses analytics."""
-        key = user_key(row.user_id) if row.user_id else anon_key(row.anonymous_id)
-        profile = self._owners.get(key) or profile_id_for(key)
-        if not self._allowed(profile) or not event_allows(row.context, Purpose.ANALYTICS):
+        """The row's canonical profile, or ``None`` when consent refuses analytics (the row's
+        batch was prepared)."""
+        if not event_allows(row.context, Purpose.ANALYTICS):
             return None
-        return profile
+        return self._profiles[_key(row)]
 
     def _record(self, row: sa.Row[Any], profile: str) -> Exposure | Touch | Order | None:
         props: dict[str, Any] = row.properties or {}
@@ -294,6 +311,11 @@ def _served(touch: Touch) -> int:
     served = served_at(touch.recommendation_id)
     assert served is not None  # touches are made only of ids shopwise made
     return served
+
+
+def _key(row: sa.Row[Any]) -> str:
+    """The identity key an event row counts for: its user id's, else its anonymous id's."""
+    return user_key(row.user_id) if row.user_id else anon_key(row.anonymous_id)
 
 
 def _between(start: int, end: int) -> sa.ColumnElement[bool]:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from shopwise.kpis._attribution import HOUR_MS, Exposure, K, Totals, Touch, aggregate_by
 from shopwise.kpis._refresh import BATCH_ROWS, CLICK_TYPES, _order, _Reader
 from shopwise.privacy import ConsentPolicy
-from shopwise.schema import EventType, Purpose
+from shopwise.schema import EventType
 from shopwise.store import events
 
 BEHAVIOUR: Final = ("views", "adds", "orders", "revenue")
@@ -84,7 +84,7 @@ def read_unit_totals(
     """
     window = window_hours * HOUR_MS
     with engine.connect() as conn:
-        reader = _Reader(conn, policy.allowed_profiles(engine, Purpose.ANALYTICS))
+        reader = _Reader(conn, policy)
         exposures = reader.exposures(start_ms, end_ms)
         clicks, adds = _touches(
             reader, start_ms - window, end_ms + 2 * window, click_types or CLICK_TYPES
@@ -145,11 +145,13 @@ def read_unit_behaviour(
         .order_by(events.c.id)
     )
     with engine.connect() as conn:
-        reader = _Reader(conn, policy.allowed_profiles(engine, Purpose.ANALYTICS))
-        for row in conn.execution_options(yield_per=BATCH_ROWS).execute(query):
-            profile = reader._profile(row)  # the KPIs' consent and identity rules
-            if profile is not None and profile in wanted:
-                _count(found.setdefault(profile, [0.0] * len(BEHAVIOUR)), row, profile, orders)
+        reader = _Reader(conn, policy)
+        for rows in conn.execution_options(yield_per=BATCH_ROWS).execute(query).partitions():
+            reader.prepare(rows)
+            for row in rows:
+                profile = reader._profile(row)  # the KPIs' consent and identity rules
+                if profile is not None and profile in wanted:
+                    _count(found.setdefault(profile, [0.0] * len(BEHAVIOUR)), row, profile, orders)
     return {
         profile: Behaviour(int(views), int(adds), int(bought), revenue)
         for profile, (views, adds, bought, revenue) in found.items()

@@ -15,7 +15,12 @@ from shopwise.privacy._consent import (
     profile_consent,
 )
 from shopwise.privacy._crypto import DataKeyError, PiiCipher, is_token
-from shopwise.privacy._events import ConsentedEvent, ConsentedEvents, identity_owners
+from shopwise.privacy._events import (
+    ConsentedEvent,
+    ConsentedEvents,
+    identity_owners,
+    owners_of,
+)
 from shopwise.privacy._suppression import Suppression
 
 __all__ = [
@@ -31,5 +36,6 @@ __all__ = [
     "event_allows",
     "identity_owners",
     "is_token",
+    "owners_of",
     "profile_consent",
 ]

@@ -14,7 +14,7 @@ allowed, and a CCPA opt-out of sale refuses advertising whatever else was said.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,14 @@ class ConsentPolicy:
         decided = {profile: self.allows(chosen, purpose) for profile, chosen in choices.items()}
         return lambda profile: decided.get(profile, silent)
 
+    def allowed_among(
+        self, conn: sa.Connection, purpose: str, profile_ids: Collection[str]
+    ) -> set[str]:
+        """Which of ``profile_ids`` allow ``purpose`` now, read for them alone (a profile the
+        store does not hold yet has stated nothing, so the purpose's mode decides)."""
+        choices = consent_of(conn, profile_ids)
+        return {p for p in profile_ids if self.allows(choices.get(p, {}), purpose)}
+
 
 def _granted(choices: Choices, key: str) -> bool | None:
     choice = choices.get(key)
@@ -97,6 +105,14 @@ def consent_by_profile(engine: sa.Engine) -> dict[str, Choices]:
     )
     with engine.connect() as conn:
         return {row.profile_id: row.state.get("consent") or {} for row in conn.execute(query)}
+
+
+def consent_of(conn: sa.Connection, profile_ids: Collection[str]) -> dict[str, Choices]:
+    """The consent choices of those of ``profile_ids`` the store holds as canonical profiles."""
+    query = sa.select(profiles.c.profile_id, profiles.c.state).where(
+        profiles.c.profile_id.in_(sorted(profile_ids)), profiles.c.merged_into.is_(None)
+    )
+    return {row.profile_id: row.state.get("consent") or {} for row in conn.execute(query)}
 
 
 def profile_consent(conn: sa.Connection, profile_id: str) -> Choices:

@@ -92,6 +92,14 @@ class ConsentedEvents:
                 )
 
 
+def owners_of(conn: sa.Connection, id_keys: Collection[str]) -> dict[str, str]:
+    """The canonical profile of each of ``id_keys`` the identity graph holds."""
+    query = sa.select(identities.c.id_key, identities.c.profile_id).where(
+        identities.c.id_key.in_(sorted(id_keys))
+    )
+    return {row.id_key: row.profile_id for row in conn.execute(query)}
+
+
 def identity_owners(conn: sa.Connection) -> dict[str, str]:
     """Every identity key (``a:...``, ``u:...``) and the canonical profile it belongs to."""
     rows = conn.execute(sa.select(identities.c.id_key, identities.c.profile_id))

@@ -4,7 +4,10 @@ Serving resolves a shopper's id to (canonical profile id, state) on every reques
 decoding that from the store is most of a request's cost. This cache keeps recent answers:
 
 - any id -> canonical profile id (or "no profile yet"), each entry valid for ``ttl`` seconds;
-- canonical profile id -> state, LRU-bounded.
+- canonical profile id -> state, LRU-bounded, dropped after :data:`IDLE` seconds unused.
+
+Entries past their time are dropped as new ones come, so the memory held follows the shoppers
+served lately, not the cap, at any traffic.
 
 When the profile consumer runs in this process it writes every state it commits through to the
 cache (:meth:`ProfileCache.committed`), so what serving reads of a cached state
@@ -42,6 +45,8 @@ LOCAL_TTL: Final = 30.0
 """Seconds an id's entry lives when this process runs the profile consumer (write-through)."""
 REMOTE_TTL: Final = 5.0
 """Seconds an id's entry lives when another process writes profiles (no write-through)."""
+IDLE: Final = 300.0
+"""Seconds a cached state, or the fence of an id or profile, is kept without being used."""
 SETTLING: Final = 2.0
 """Without write-through: seconds after this process stored an event for an id during which the
 id is read from the store, not cached, so the other process's fold of it is seen."""
@@ -62,8 +67,10 @@ class ProfileCache:
         self._max = max_profiles
         self._clock = clock
         self._ids: OrderedDict[str, tuple[str | None, float]] = OrderedDict()
-        self._states: OrderedDict[str, ProfileState] = OrderedDict()
-        self._fence: OrderedDict[str, int] = OrderedDict()
+        self._states: OrderedDict[str, tuple[ProfileState, float]] = OrderedDict()
+        """Profile -> (state, when last used), least recently used first."""
+        self._fence: OrderedDict[str, tuple[int, float]] = OrderedDict()
+        """Id or profile fence -> (sequence number of the commit, when), oldest first."""
         self._settling: OrderedDict[str, float] = OrderedDict()
         """Ids stored here lately and folded elsewhere -> until when they are read uncached."""
         self._local = True
@@ -96,7 +103,7 @@ class ProfileCache:
                 self._ids.pop(raw, None)
                 self._settling[raw] = until
                 self._settling.move_to_end(raw)
-                self._fence_key(_id_fence(raw), self._seq)
+                self._fence_key(_id_fence(raw), self._seq, until - SETTLING)
             while self._settling and next(iter(self._settling.values())) < until - SETTLING:
                 self._settling.popitem(last=False)
 
@@ -110,11 +117,11 @@ class ProfileCache:
             profile = entry[0]
             if profile is None:
                 return True, None
-            state = self._states.get(profile)
-            if state is None:
+            cached = self._states.pop(profile, None)
+            if cached is None:
                 return False, None
-            self._states.move_to_end(profile)
-            return True, (profile, state)
+            self._states[profile] = (cached[0], now)
+            return True, (profile, cached[0])
 
     def put(self, any_id: str, resolved: Resolved, read_at: int) -> Resolved:
         """Remember a store read begun at sequence ``read_at`` unless a commit overtook it.
@@ -125,7 +132,7 @@ class ProfileCache:
         """
         now = self._clock()
         with self._lock:
-            if read_at < self._forgotten or self._fence.get(_id_fence(any_id), -1) > read_at:
+            if read_at < self._forgotten or self._fenced(_id_fence(any_id)) > read_at:
                 return resolved
             if self._unsettled(any_id, now):
                 return resolved
@@ -133,13 +140,13 @@ class ProfileCache:
                 self._remember_id(any_id, None, now)
                 return None
             profile, state = resolved
-            if self._fence.get(_profile_fence(profile), -1) > read_at:
+            if self._fenced(_profile_fence(profile)) > read_at:
                 return resolved
             cached = self._states.get(profile)
-            if cached is not None and served_view(cached) == served_view(state):
-                state = cached  # a re-read after the ttl that changes nothing serving reads
+            if cached is not None and served_view(cached[0]) == served_view(state):
+                state = cached[0]  # a re-read after the ttl that changes nothing serving reads
             self._remember_id(any_id, profile, now)
-            self._remember_state(profile, state)
+            self._remember_state(profile, state, now)
             return profile, state
 
     def committed(
@@ -156,6 +163,7 @@ class ProfileCache:
         (merged or rebuilt), dropped rather than written through. Nothing is written through when
         the cache was cleared meanwhile: an erasure may have deleted those states since.
         """
+        now = self._clock()
         with self._lock:
             self._seq += 1
             seq = self._seq
@@ -163,24 +171,24 @@ class ProfileCache:
             gone = set(dirty)
             for profile in gone:
                 self._states.pop(profile, None)
-                self._fence_key(_profile_fence(profile), seq)
+                self._fence_key(_profile_fence(profile), seq, now)
             for anonymous_id, user_id, owner in owners:
                 for raw in (anonymous_id, user_id):
                     if raw is None:
                         continue
-                    self._fence_key(_id_fence(raw), seq)
+                    self._fence_key(_id_fence(raw), seq, now)
                     entry = self._ids.get(raw)
                     if entry is not None and entry[0] != owner:
                         del self._ids[raw]
             for profile, state in states.items():
                 if profile in gone:
                     continue
-                self._fence_key(_profile_fence(profile), seq)
+                self._fence_key(_profile_fence(profile), seq, now)
                 cached = self._states.get(profile)
                 if cleared:
                     continue
-                if cached is None or served_view(cached) != served_view(state):
-                    self._remember_state(profile, state)
+                if cached is None or served_view(cached[0]) != served_view(state):
+                    self._remember_state(profile, state, now)
 
     def clear(self) -> None:
         with self._lock:
@@ -206,22 +214,30 @@ class ProfileCache:
         return until is not None and now < until
 
     def _remember_id(self, any_id: str, profile: str | None, now: float) -> None:
+        self._ids.pop(any_id, None)
         self._ids[any_id] = (profile, now)
-        self._ids.move_to_end(any_id)
-        while len(self._ids) > 4 * self._max:
-            self._ids.popitem(last=False)
+        ids = self._ids
+        while ids and (len(ids) > 4 * self._max or next(iter(ids.values()))[1] < now - self.ttl):
+            ids.popitem(last=False)
 
-    def _remember_state(self, profile: str, state: ProfileState) -> None:
-        self._states[profile] = state
-        self._states.move_to_end(profile)
-        while len(self._states) > self._max:
-            self._states.popitem(last=False)
+    def _remember_state(self, profile: str, state: ProfileState, now: float) -> None:
+        self._states.pop(profile, None)
+        self._states[profile] = (state, now)
+        states = self._states
+        while len(states) > self._max or next(iter(states.values()))[1] < now - IDLE:
+            states.popitem(last=False)
 
-    def _fence_key(self, key: str, seq: int) -> None:
-        self._fence[key] = seq
-        self._fence.move_to_end(key)
-        while len(self._fence) > 8 * self._max:
-            _key, dropped = self._fence.popitem(last=False)
+    def _fenced(self, key: str) -> int:
+        """The sequence number of the last commit that fenced ``key`` (-1: none kept)."""
+        entry = self._fence.get(key)
+        return -1 if entry is None else entry[0]
+
+    def _fence_key(self, key: str, seq: int, now: float) -> None:
+        self._fence.pop(key, None)
+        self._fence[key] = (seq, now)
+        fence = self._fence
+        while len(fence) > 8 * self._max or next(iter(fence.values()))[1] < now - IDLE:
+            _key, (dropped, _at) = fence.popitem(last=False)
             self._forgotten = max(self._forgotten, dropped)
 
 

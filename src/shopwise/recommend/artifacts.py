@@ -1,4 +1,4 @@
-"""What serving loads from a training run: the recommender artifact and precomputed lists.
+"""What serving loads from a training run: the recommender artifact and the precomputed-list record.
 
 Training (:mod:`shopwise.recommend.training`) makes these and the worker saves them in the model
 registry; serving loads the champions and reads them on every request. Nothing here trains.
@@ -71,17 +71,15 @@ class RecommenderArtifact:
 
 @dataclass
 class Precomputed:
-    """Each profile's ranked list from the full model, refreshed by the worker."""
+    """One refresh of the shoppers' precomputed lists: which recommender version ranked them and
+    when. The lists themselves are in the store, one row per shopper
+    (:class:`~shopwise.recommend.lists.CandidateLists`); this record holds nothing personal."""
 
     model_version: str
     computed_at: int
-    lists: dict[str, tuple[list[str], list[float], list[list[str]]]]
-    """profile id -> (product ids, scores, reason codes), best first."""
-
-    def forget(self, profiles: Collection[str]) -> int:
-        """Drop the lists of ``profiles``; returns how many were dropped."""
-        dropped = [profile for profile in profiles if self.lists.pop(profile, None) is not None]
-        return len(dropped)
+    model_name: str = ""
+    """The full model's name, which each listed product's reason names
+    (``precomputed:<name>``)."""
 
 
 def profile_products(state: ProfileState) -> list[tuple[int, str]]:

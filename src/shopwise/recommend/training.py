@@ -26,7 +26,7 @@ from shopwise.catalog import Catalog
 from shopwise.errors import NotEnoughData
 from shopwise.logs import Progress
 from shopwise.privacy import ConsentedEvent, ConsentedEvents, ConsentPolicy
-from shopwise.recommend.artifacts import Popularity, Precomputed, RecommenderArtifact
+from shopwise.recommend.artifacts import Popularity, RecommenderArtifact
 from shopwise.recommend.candidates import (
     IntArray,
     InteractionData,
@@ -37,6 +37,7 @@ from shopwise.recommend.candidates import (
 )
 from shopwise.recommend.candidates.content import item_documents
 from shopwise.recommend.candidates.linear import EASEConfig, ease_weights
+from shopwise.recommend.lists import Ranked
 from shopwise.recommend.related import ContentNeighbours, ItemNeighbours, product_content
 from shopwise.recommend.related_ranker import RelatedRanker, RelatedRankerConfig
 from shopwise.schema import ITEM_EVENT_WEIGHTS, Columns, EventType, Purpose
@@ -480,16 +481,13 @@ def train_recommender(
 
 def precompute(
     artifact: RecommenderArtifact,
-    model_version: str,
     histories: dict[str, list[str]],
     n: int = 100,
     batch: int = 256,
-    progress: Progress | None = None,
-) -> Precomputed:
-    """Ranked lists for every profile history with the full model (batched)."""
-    lists: dict[str, tuple[list[str], list[float], list[list[str]]]] = {}
+) -> dict[str, Ranked]:
+    """Ranked lists for every non-empty profile history with the full model (batched)."""
+    lists: dict[str, Ranked] = {}
     ids = sorted(p for p, h in histories.items() if h)
-    name = artifact.model.name
     for start in range(0, len(ids), batch):
         chunk = ids[start : start + batch]
         encoded = [artifact.items.encode(histories[p]) for p in chunk]
@@ -499,8 +497,5 @@ def precompute(
             lists[profile] = (
                 [artifact.items.ids[int(i)] for i in items],
                 [float(v) for v in values],
-                [[f"precomputed:{name}"]] * len(items),
             )
-        if progress is not None:
-            progress(f"precomputed {min(start + batch, len(ids))} of {len(ids)} profiles")
-    return Precomputed(model_version, now_ms(), lists)
+    return lists

@@ -3,10 +3,10 @@
 The rows go in one write transaction (events with the exposures made for the person, identities,
 profiles, consent history, scores, memberships, audience-export ledger, experiment assignments,
 dead letters naming their ids, outbox messages about them and their delivery log, the journeys'
-trigger decisions about them), together with the keyed hashes of their ids on the suppression
-list. Every saved version of the model families that keep per-person data is rewritten without
-them (the precomputed lists; the training rows of generators that keep one per user, found
-through the artifact's ``profile_ids``). The verification then searches each table, each
+trigger decisions about them, their precomputed candidate lists), together with the keyed hashes
+of their ids on the suppression list. Every saved version of the model families that keep
+per-person data is rewritten without them (the training rows of generators that keep one per
+user, found through the artifact's ``profile_ids``). The verification then searches each table, each
 artifact file and the caches it is given for every id, profile id and email of the person, and
 reports what it searched.
 """
@@ -22,12 +22,13 @@ import sqlalchemy as sa
 
 from shopwise.privacy import Suppression
 from shopwise.profiles import profile_id_for
-from shopwise.recommend import Precomputed, RecommenderArtifact
+from shopwise.recommend import RecommenderArtifact
 from shopwise.registry import ModelRegistry
 from shopwise.rights._person import Person
 from shopwise.schema import Columns
 from shopwise.store import (
     audience_exports,
+    candidate_lists,
     consent_changes,
     customer_scores,
     dead_letters,
@@ -107,6 +108,7 @@ def _rows_of(person: Person) -> list[tuple[str, sa.Table, sa.ColumnElement[bool]
             trigger_decisions,
             trigger_decisions.c[Columns.PROFILE].in_(owned),
         ),
+        ("candidate_lists", candidate_lists, candidate_lists.c[Columns.PROFILE].in_(owned)),
     ]
 
 
@@ -190,7 +192,7 @@ def scrub_artifacts(
 
 def forget(artifact: object, profiles: set[str]) -> int:
     """Remove ``profiles`` from a loaded artifact in place; how many rows or lists went."""
-    if isinstance(artifact, Precomputed | RecommenderArtifact):
+    if isinstance(artifact, RecommenderArtifact):
         return artifact.forget(profiles)
     return 0
 

@@ -10,8 +10,9 @@ the scale-out setup.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from shopwise.bus import StoredEvent
@@ -24,12 +25,28 @@ RecentItem = tuple[int, str, str]
 
 class OnlineState:
     """Recent product events and consent statements per identity key (``a:<id>``, ``u:<id>``),
-    LRU-bounded."""
+    LRU-bounded.
 
-    def __init__(self, per_identity: int = 50, max_identities: int = 100_000) -> None:
+    An identity's recent events are also dropped once it sent none for ``idle_seconds`` (the
+    session idle time): by then the profile consumer has folded them, and the memory held
+    follows the shoppers active lately, not every shopper seen. Consent statements are kept
+    until the LRU bound drops them, so a withdrawal holds here for as long as possible when the
+    profiles lag (Redis away).
+    """
+
+    def __init__(
+        self,
+        per_identity: int = 50,
+        max_identities: int = 100_000,
+        idle_seconds: float = 30 * 60,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._per_identity = per_identity
         self._max = max_identities
-        self._recent: OrderedDict[str, deque[RecentItem]] = OrderedDict()
+        self._idle = idle_seconds
+        self._clock = clock
+        self._recent: OrderedDict[str, tuple[deque[RecentItem], float]] = OrderedDict()
+        """Identity key -> (its recent events, when the last one was noted), oldest first."""
         self._consent: OrderedDict[str, dict[str, list[Any]]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -76,6 +93,7 @@ class OnlineState:
         An event whose user id is only claimed (a write key without a valid user hash) is kept
         for its anonymous id alone: a browser's claim does not shape the user's session.
         """
+        now = self._clock()
         with self._lock:
             for event in committed:
                 if event.product_id is None or event.type not in ITEM_EVENT_WEIGHTS:
@@ -83,25 +101,24 @@ class OnlineState:
                 item = (event.timestamp, event.type, event.product_id)
                 user_id = event.user_id if verified(event.context) else None
                 for key in _keys(event.anonymous_id, user_id):
-                    self._push(key, item)
+                    self._push(key, item, now)
+            recent = self._recent
+            while recent and next(iter(recent.values()))[1] < now - self._idle:
+                recent.popitem(last=False)
 
-    def _push(self, key: str, item: RecentItem) -> None:
-        queue = self._recent.get(key)
-        if queue is None:
-            queue = deque(maxlen=self._per_identity)
-            self._recent[key] = queue
-            if len(self._recent) > self._max:
-                self._recent.popitem(last=False)
-        else:
-            self._recent.move_to_end(key)
+    def _push(self, key: str, item: RecentItem, now: float) -> None:
+        entry = self._recent.pop(key, None)
+        queue = entry[0] if entry is not None else deque(maxlen=self._per_identity)
         queue.append(item)
+        self._recent[key] = (queue, now)
+        if len(self._recent) > self._max:
+            self._recent.popitem(last=False)
 
     def recent(self, anonymous_id: str | None, user_id: str | None) -> list[RecentItem]:
         """The identities' recent product events, oldest first."""
         with self._lock:
-            items = [
-                item for key in _keys(anonymous_id, user_id) for item in self._recent.get(key, ())
-            ]
+            found = [self._recent.get(key) for key in _keys(anonymous_id, user_id)]
+            items = [item for entry in found if entry is not None for item in entry[0]]
         return sorted(set(items)) if items else items
 
 

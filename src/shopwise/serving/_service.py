@@ -99,6 +99,7 @@ from shopwise.recommend import (
     top_n,
 )
 from shopwise.recommend.candidates import FloatArray, IntArray
+from shopwise.recommend.lists import CandidateLists
 from shopwise.registry import Champion
 from shopwise.schema import EventType, Purpose, served_at
 from shopwise.serving._answers import AnswerCache
@@ -186,6 +187,7 @@ class Recommendations:
         online: OnlineState,
         champion: Champion[RecommenderArtifact],
         precomputed: Champion[Precomputed],
+        lists: CandidateLists,
         rules: VersionedStore[RuleSet],
         content: VersionedStore[ContentSet],
         consent: ConsentPolicy,
@@ -201,6 +203,7 @@ class Recommendations:
         self._online = online
         self._champion = champion
         self._precomputed = precomputed
+        self._lists = lists
         self._rules = rules
         self._content = content
         self._consent = consent
@@ -356,15 +359,21 @@ class Recommendations:
         variant model (``arm.rescored``) puts its own full-model list in place of the worker's.
         """
         precomputed = arm.precomputed
-        listed = precomputed.lists.get(view[0]) if precomputed and view else None
+        stored = (
+            self._lists.get(precomputed.model_version, view[0]) if precomputed and view else None
+        )
+        listed = None
+        if stored is not None and precomputed is not None:
+            listed = (stored.items, stored.scores, [f"precomputed:{precomputed.model_name}"])
         if listed is not None and view is not None and arm.rescored:
             listed = self._variant_list(artifact, view[1])
-        since = precomputed.computed_at if precomputed and listed else 0
+        since = stored.computed_at if stored is not None else 0
         fresh = any(ts > since for ts, _type, _pid in recent)
         ranked: list[tuple[list[Candidate], float]] = []
         if listed is not None:
-            # reason lists are shared: the rule engine never changes one in place
-            long_term = [Candidate(p, s, r) for p, s, r in zip(*listed, strict=True)]
+            # one reason list for all: the rule engine never changes one in place
+            items, scores, reason = listed
+            long_term = [Candidate(p, s, reason) for p, s in zip(items, scores, strict=True)]
             ranked.append((long_term, PRECOMPUTED_WEIGHT))
         if fresh or request.cart or request.product_id or listed is None:
             history = self._history(request, ctx, recent)
@@ -374,9 +383,10 @@ class Recommendations:
 
     def _variant_list(
         self, artifact: RecommenderArtifact, state: ProfileState
-    ) -> tuple[list[str], list[float], list[list[str]]]:
+    ) -> tuple[list[str], list[float], list[str]]:
         """What the worker would precompute for this profile with a variant's full model: its
-        ranked list for the profile's recent products, scored now (remembered per history)."""
+        ranked list for the profile's recent products, scored now (remembered per history), and
+        the reason each product has."""
         history = tuple(pid for _ts, pid in sorted(profile_products(state)))[-LONG_TERM_HISTORY:]
         model = artifact.model
         scored = self._variant_lists.get(artifact, history)
@@ -387,8 +397,7 @@ class Recommendations:
                 (artifact.items.ids[int(i)], float(v)) for i, v in zip(items, values, strict=True)
             ]
             self._variant_lists.put(artifact, history, scored)
-        reason = [f"precomputed:{model.name}"]
-        return [pid for pid, _ in scored], [v for _, v in scored], [reason] * len(scored)
+        return [pid for pid, _ in scored], [v for _, v in scored], [f"precomputed:{model.name}"]
 
     def _session_candidates(
         self, artifact: RecommenderArtifact, history: tuple[str, ...]

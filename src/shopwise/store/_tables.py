@@ -122,6 +122,19 @@ profiles = sa.Table(
 )
 """Unified profiles (a fold of their events); merged ones point at the profile they joined."""
 
+candidate_lists = sa.Table(
+    "candidate_lists",
+    metadata,
+    sa.Column("model_version", sa.String(40), primary_key=True),
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True, index=True),
+    sa.Column("items", sa.JSON, nullable=False),
+    sa.Column("scores", sa.LargeBinary, nullable=False),
+    sa.Column("computed_at", sa.BigInteger, nullable=False),
+)
+"""Each canonical profile's precomputed list per recommender version: product ids best first and
+their scores (little-endian float32), written by the worker's candidate refresh and read by
+serving one shopper at a time. Personal (``profile_id``), so erasure removes a person's."""
+
 products = sa.Table(
     "products",
     metadata,

@@ -1,30 +1,34 @@
 """The candidate refresh: each shopper's precomputed list, recomputed only where it may change.
 
-A precomputed list (:class:`~shopwise.recommend.Precomputed`) is a function of the champion, the
-profile's recent products and its consent, nothing else. So a refresh starts from the lists the
-``candidates`` registry holds, made with the same champion, recomputes only the profiles whose
-row changed since those lists were read (``profiles.updated_at``: new events, a merge, a consent
-choice all rewrite the row), drops the profiles that are gone (erased, merged into another) or no
-longer allow personalization, and carries every other list over as it is.
+A precomputed list is a function of the champion, the profile's recent products and its consent,
+nothing else. The lists live in the store, one row per (recommender version, profile)
+(:class:`~shopwise.recommend.lists.CandidateLists`), and each refresh saves a small record in the
+``candidates`` registry (:class:`~shopwise.recommend.Precomputed`: the version that ranked, when)
+with a meta that says what the pass did. A refresh recomputes only the profiles whose row changed
+since the previous record's read (``profiles.updated_at``: new events, a merge, a consent choice
+all rewrite the row), drops the rows of profiles that are gone (erased, merged into another) or no
+longer allow personalization, and leaves every other row as it is.
 
-A **full pass** recomputes every profile instead: when there is no previous version, when the
-champion changed, when the previous version was read under another history length or
-personalization consent mode, when its lists could not be loaded, and at least every
-:data:`FULL_PASS_SECONDS` whatever happened. Each saved version's meta says which pass made it
-(``pass``, and the ``reason`` of a full one), how many lists were ``recomputed``, ``carried`` and
-``dropped``, and when its profiles were read (``read_at``), which the next incremental pass starts
-from.
+A **full pass** recomputes every profile instead: when there is no previous record, when the
+champion changed, when the previous record was read under another history length, personalization
+consent mode or list storage, when it could not be loaded, and at least every
+:data:`FULL_PASS_SECONDS` whatever happened; it then deletes the rows of the version it did not
+rewrite. Each saved record's meta says which pass made it (``pass``, and the ``reason`` of a full
+one), how many lists were ``recomputed``, ``carried`` and ``dropped``, and when its profiles were
+read (``read_at``), which the next incremental pass starts from.
 
-The incremental pass is exact for the profiles it recomputes: they go through the same
-:func:`~shopwise.recommend.training.precompute` a full pass runs. Erasure still reaches the lists:
-it rewrites every saved version and purges the in-memory one (:mod:`shopwise.rights`), and a
-refresh keeps only profiles still in the store, checked right before it saves.
+Profiles are read a page of :data:`PAGE` at a time (keyset order), ranked and written before the
+next page is read, so the worker's memory does not grow with the number of shoppers. The
+incremental pass is exact for the profiles it recomputes: they go through the same
+:func:`~shopwise.recommend.training.precompute` a full pass runs. Erasure deletes a person's rows
+with their other rows, and a write keeps only profiles still stored (see
+:mod:`shopwise.recommend.lists`).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
@@ -48,8 +52,13 @@ row carries the time it was written on its writer's clock, and a write transacti
 little after that time, so a row changed just before the previous read may not have been seen by
 it; looking back this far recomputes those few profiles once more instead of missing them."""
 
+PAGE: Final = 1000
+"""Profiles a refresh reads, ranks and writes at a time."""
+STORAGE: Final = "store"
+"""Where the lists are kept (a record's meta says it): records of lists kept elsewhere by an
+earlier version are followed by a full pass."""
+
 Pass = Literal["full", "incremental"]
-Lists = dict[str, tuple[list[str], list[float], list[list[str]]]]
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,13 @@ def refresh_precomputed(
     full_pass_seconds: float = FULL_PASS_SECONDS,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Any]:
-    """Refresh the shoppers' precomputed lists with the champion and promote them.
+    """Refresh the shoppers' precomputed lists with the champion and promote the new record.
 
     Parameters
     ----------
     runtime
-        The runtime whose champion ranks and whose ``candidates`` registry keeps the lists.
+        The runtime whose champion ranks, whose store keeps the lists and whose ``candidates``
+        registry keeps the records.
     progress
         Told what the refresh is doing.
     history
@@ -102,66 +112,67 @@ def refresh_precomputed(
         "model_version": version,
         "history": history,
         "consent_personalization": _personalization_mode(runtime.consent),
+        "lists": STORAGE,
     }
     runtime.precomputed.refresh()
     previous = None if runtime.precomputed.last_error else runtime.precomputed.get()
     read_at = int(clock() * 1000)
     plan = plan_pass(previous, _previous_meta(runtime), basis, read_at, full_pass_seconds)
-    lists, counts = _lists(runtime, artifact, version, history, plan, previous, progress)
+    counts = _write_lists(runtime, artifact, version, history, plan, read_at, clock, progress)
     meta = {
         **basis,
         **counts,
-        "profiles": len(lists),
         "pass": plan.kind,
         "reason": plan.reason,
         "read_at": read_at,
         "since": plan.since,
         "full_at": read_at if plan.full_at is None else plan.full_at,
     }
-    saved = runtime.precomputed_registry.save(
-        Precomputed(version, int(clock() * 1000), lists), meta, promote=True
-    )
+    record = Precomputed(version, int(clock() * 1000), artifact.model.name)
+    saved = runtime.precomputed_registry.save(record, meta, promote=True)
     runtime.precomputed.refresh()
-    return {
-        "version": saved,
-        "model_version": version,
-        "profiles": len(lists),
-        "pass": plan.kind,
-        **counts,
-    }
+    _keep_listed_versions(runtime)
+    return {"version": saved, "model_version": version, "pass": plan.kind, **counts}
 
 
-def _lists(
+def _write_lists(
     runtime: Runtime,
     artifact: RecommenderArtifact,
     version: str,
     history: int,
     plan: Plan,
-    previous: Precomputed | None,
+    read_at: int,
+    clock: Callable[[], float],
     progress: Progress,
-) -> tuple[Lists, dict[str, int]]:
-    """The new lists (only profiles still in the store) and how many were recomputed, carried
-    over and dropped."""
+) -> dict[str, int]:
+    """Recompute and write the lists the plan reads, drop the ones that went; the number of
+    ``profiles`` with a list after it, and how many were ``recomputed``, ``carried`` over and
+    ``dropped``."""
     if plan.kind == "full":
         progress(f"reading every profile's history (full pass: {plan.reason})")
     else:
         progress("reading the histories of the profiles changed since the last refresh")
-    histories, changed = read_histories(runtime.engine, runtime.consent, history, plan.since)
-    fresh = precompute(artifact, version, histories, progress=progress).lists
-    carried: Lists = {}
-    if plan.kind == "incremental" and previous is not None:
-        # a copy taken at once: an erasure in this process may drop lists from it meanwhile
-        kept = list(previous.lists.items())
-        carried = {p: entry for p, entry in kept if p not in changed}
-    live = live_profiles(runtime.engine)
-    lists = {p: entry for p, entry in (carried | fresh).items() if p in live}
-    before = set(previous.lists) if previous is not None else set()
-    counts = {
-        "recomputed": sum(p in lists for p in fresh),
-        "carried": sum(p in lists for p in carried),
-        "dropped": len(before - set(lists)),
-    }
-    return lists, counts
+    lists = runtime.candidate_lists
+    recomputed = dropped = read = 0
+    for page in read_histories(runtime.engine, runtime.consent, history, plan.since):
+        fresh = precompute(artifact, page.histories)
+        recomputed += lists.write(version, fresh, int(clock() * 1000))
+        dropped += lists.drop(version, page.read - fresh.keys())
+        read += len(page.read)
+        progress(f"recomputed {recomputed} lists of {read} profiles read")
+    if plan.kind == "full":
+        dropped += lists.drop_stale(version, read_at)
+    dropped += lists.drop_gone(version)
+    listed = lists.count(version)
+    carried = 0 if plan.kind == "full" else listed - recomputed
+    return {"profiles": listed, "recomputed": recomputed, "carried": carried, "dropped": dropped}
+
+
+def _keep_listed_versions(runtime: Runtime) -> None:
+    """Delete the lists of recommender versions no kept record ranked with."""
+    registry = runtime.precomputed_registry
+    kept = {str(registry.meta(v).get("model_version")) for v in registry.versions()}
+    runtime.candidate_lists.keep_versions(kept)
 
 
 def plan_pass(
@@ -202,10 +213,24 @@ def plan_pass(
     return Plan("incremental", "", since=read_at - OVERLAP_MS, full_at=full_at)
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of profiles read for a refresh."""
+
+    histories: dict[str, list[str]]
+    """Profile id -> its recent product ids (oldest first), for those allowing personalization."""
+    read: set[str]
+    """Every profile read (those refusing personalization included)."""
+
+
 def read_histories(
-    engine: sa.Engine, consent: ConsentPolicy, history: int, since: int | None = None
-) -> tuple[dict[str, list[str]], set[str]]:
-    """The recent products of the profiles that allow personalization, and every profile read.
+    engine: sa.Engine,
+    consent: ConsentPolicy,
+    history: int,
+    since: int | None = None,
+    page: int = PAGE,
+) -> Iterator[Page]:
+    """The recent products of the canonical profiles, a page at a time in profile-id order.
 
     Parameters
     ----------
@@ -218,36 +243,31 @@ def read_histories(
     since
         Read only the profiles written after this time (epoch ms); ``None`` reads them all.
         Profiles merged into another are never read.
-
-    Returns
-    -------
-    tuple
-        Profile id -> its recent product ids (oldest first), and the ids of every profile read
-        (those refusing personalization included).
+    page
+        Profiles per page.
     """
-    query = sa.select(profiles.c.profile_id, profiles.c.state).where(
-        profiles.c.merged_into.is_(None)
-    )
-    if since is not None:
-        query = query.where(profiles.c.updated_at > since)
-    histories: dict[str, list[str]] = {}
-    read: set[str] = set()
-    with engine.connect() as conn:
-        for row in conn.execute(query):
-            read.add(row.profile_id)
+    after = ""
+    while True:
+        query = (
+            sa.select(profiles.c.profile_id, profiles.c.state)
+            .where(profiles.c.merged_into.is_(None), profiles.c.profile_id > after)
+            .order_by(profiles.c.profile_id)
+            .limit(page)
+        )
+        if since is not None:
+            query = query.where(profiles.c.updated_at > since)
+        with engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        histories: dict[str, list[str]] = {}
+        for row in rows:
             state = ProfileState.from_json(row.state)
-            if not consent.allows(state.consent, Purpose.PERSONALIZATION):
-                continue
-            entries = sorted(profile_products(state))
-            histories[row.profile_id] = [pid for _ts, pid in entries][-history:]
-    return histories, read
-
-
-def live_profiles(engine: sa.Engine) -> set[str]:
-    """The canonical profiles in the store: not erased, not merged into another."""
-    query = sa.select(profiles.c.profile_id).where(profiles.c.merged_into.is_(None))
-    with engine.connect() as conn:
-        return set(conn.execute(query).scalars())
+            if consent.allows(state.consent, Purpose.PERSONALIZATION):
+                entries = sorted(profile_products(state))
+                histories[row.profile_id] = [pid for _ts, pid in entries][-history:]
+        yield Page(histories, {row.profile_id for row in rows})
+        after = rows[-1].profile_id
 
 
 def _previous_meta(runtime: Runtime) -> dict[str, Any] | None:
