@@ -697,8 +697,9 @@ def main() -> int:
     parser.add_argument(
         "--refresh-minutes",
         type=float,
-        default=5.0,
-        help="the worker's candidate refresh interval: several refreshes fall in the run",
+        default=7.0,
+        help="the worker's candidate refresh interval: several refreshes fall in the run, and "
+        "off the KPI job's 5-minute beat, so a step in the worker's memory shows which job made it",
     )
     parser.add_argument(
         "--session-idle-minutes",
@@ -717,7 +718,13 @@ def main() -> int:
     backends = {n: os.environ[n] for n in names}
     command = "python benchmarks/soak.py" + "".join(
         f" --{option.replace('_', '-')} {getattr(args, option)}"
-        for option, default in (("minutes", 30.0), ("rate", 60.0), ("workers", 2))
+        for option, default in (
+            ("minutes", 30.0),
+            ("warmup_minutes", 5.0),
+            ("rate", 60.0),
+            ("workers", 2),
+            ("refresh_minutes", 7.0),
+        )
         if getattr(args, option) != default
     )
     started = time.perf_counter()

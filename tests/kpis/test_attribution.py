@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from tests.kpis.helpers import HOUR, T0, WINDOW, rid
 
-from shopwise.kpis import Dims, Exposure, Order, Totals, Touch, aggregate
+from shopwise.kpis import Dims, Exposure, Order, Tally, Totals, Touch, aggregate, outcomes
 from shopwise.schema import served_at
 
 HOME = Dims("home", "m1", "0", "none")
@@ -101,3 +101,16 @@ def test_a_resent_order_counts_once() -> None:
 def test_ids_shopwise_did_not_make_have_no_serving_time(text: str) -> None:
     assert served_at(text) is None
     assert served_at(rid(T0, 7)) == T0
+
+
+def test_a_tally_counts_an_answer_once_in_each_of_its_groups() -> None:
+    shown = _exposure(1, T0, ("a", "b"))
+    click = _touch(10, shown, T0 + 1, "a")
+    order = Order(12, "o1", "p1", T0 + HOUR, (("a", 20.0),))
+    tally: Tally[str] = Tally(outcomes([click], [], [order], WINDOW))
+    tally.add(shown, "day", "hour")
+    tally.add(shown, "day", "hour")  # the same answer stored twice
+    got = tally.totals()
+    assert got["day"] == got["hour"]
+    assert (got["day"].impressions, got["day"].clicks, got["day"].orders) == (1, 1, 1)
+    assert got["day"].revenue == 20.0

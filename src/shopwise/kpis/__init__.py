@@ -14,10 +14,12 @@ from shopwise.kpis._attribution import (
     Dims,
     Exposure,
     Order,
+    Tally,
     Totals,
     Touch,
     aggregate,
     aggregate_by,
+    outcomes,
 )
 from shopwise.kpis._query import GRAINS, RATES, Grain, read_kpis
 from shopwise.kpis._refresh import CONSUMER, KpiRefresh
@@ -36,10 +38,12 @@ __all__ = [
     "Grain",
     "KpiRefresh",
     "Order",
+    "Tally",
     "Totals",
     "Touch",
     "aggregate",
     "aggregate_by",
+    "outcomes",
     "read_kpis",
     "read_unit_behaviour",
     "read_unit_totals",

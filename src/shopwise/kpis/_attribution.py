@@ -20,9 +20,9 @@ the click or order came, so a bucket's numbers are those of the answers it serve
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from shopwise.schema import served_at
 
@@ -113,6 +113,71 @@ class _Group:
     orders: set[str] = field(default_factory=set)
 
 
+@dataclass(frozen=True, slots=True)
+class Outcomes:
+    """What the clicks, adds and orders earned each answer, by recommendation id: the clicks and
+    adds counted (one per product, in the answer's window) and the order lines won (last click
+    wins), as ``(order_id, amount)``."""
+
+    clicks: dict[str, int]
+    adds: dict[str, int]
+    lines: dict[str, list[tuple[str, float]]]
+
+
+def outcomes(
+    clicks: Sequence[Touch], adds: Iterable[Touch], orders: Iterable[Order], window_ms: int
+) -> Outcomes:
+    """The :class:`Outcomes` of every answer ``clicks`` and ``adds`` name.
+
+    ``clicks`` must hold every click that may compete for an order's lines: those up to
+    ``window_ms`` before the first order, of any answer (see the module docstring).
+    """
+    return Outcomes(
+        _counted(clicks, window_ms), _counted(adds, window_ms), _won(orders, clicks, window_ms)
+    )
+
+
+@dataclass
+class Tally(Generic[K]):
+    """Folds served answers into the totals of their groups, one answer at a time, so a caller
+    reading a bucket's exposures never holds them all; an answer folded twice counts once."""
+
+    outcomes: Outcomes
+    groups: defaultdict[K, _Group] = field(default_factory=lambda: defaultdict(_Group))
+    seen: set[str] = field(default_factory=set)
+
+    def add(self, exposure: Exposure, *keys: K) -> None:
+        """Count ``exposure`` in each of the groups ``keys`` (a day's and an hour's, say)."""
+        rid = exposure.recommendation_id
+        if rid in self.seen:
+            return
+        self.seen.add(rid)
+        clicks = self.outcomes.clicks.get(rid, 0)
+        adds = self.outcomes.adds.get(rid, 0)
+        lines = self.outcomes.lines.get(rid, ())
+        for key in keys:
+            group = self.groups[key]
+            totals = group.totals
+            totals.impressions += 1
+            totals.items_shown += len(exposure.product_ids)
+            totals.fallbacks += exposure.fallback
+            totals.clicks += clicks
+            totals.adds += adds
+            group.items.update(exposure.product_ids)
+            group.visitors.add(exposure.profile)
+            for order_id, amount in lines:
+                totals.revenue += amount
+                group.orders.add(order_id)
+
+    def totals(self) -> dict[K, Totals]:
+        """The totals of each group folded so far (``catalog_size`` left 0)."""
+        for group in self.groups.values():
+            group.totals.distinct_items = len(group.items)
+            group.totals.visitors = len(group.visitors)
+            group.totals.orders = len(group.orders)
+        return {key: group.totals for key, group in self.groups.items()}
+
+
 def aggregate(
     exposures: Iterable[Exposure],
     clicks: Sequence[Touch],
@@ -142,44 +207,29 @@ def aggregate_by(
 ) -> dict[K, Totals]:
     """The totals of ``exposures`` grouped by ``key`` (exposures it maps to ``None`` are left
     out): :func:`aggregate` groups by :class:`Dims`, an experiment by unit. ``catalog_size`` is
-    left 0; ``clicks`` as for :func:`aggregate`."""
-    served = {e.recommendation_id: (e, k) for e in exposures if (k := key(e)) is not None}
-    groups: defaultdict[K, _Group] = defaultdict(_Group)
-    for exposure, group_key in served.values():
-        group = groups[group_key]
-        group.totals.impressions += 1
-        group.totals.items_shown += len(exposure.product_ids)
-        group.totals.fallbacks += exposure.fallback
-        group.items.update(exposure.product_ids)
-        group.visitors.add(exposure.profile)
-    for touches, counter in ((clicks, "clicks"), (adds, "adds")):
-        for group_key, count in _counted(touches, served, window_ms).items():
-            setattr(groups[group_key].totals, counter, count)
-    _attribute_orders(orders, clicks, served, window_ms, groups)
-    for group in groups.values():
-        group.totals.distinct_items = len(group.items)
-        group.totals.visitors = len(group.visitors)
-        group.totals.orders = len(group.orders)
-    return {group_key: group.totals for group_key, group in groups.items()}
+    left 0; ``clicks`` as for :func:`aggregate`. ``exposures`` is read once, as it comes."""
+    tally: Tally[K] = Tally(outcomes(clicks, adds, orders, window_ms))
+    for exposure in exposures:
+        group_key = key(exposure)
+        if group_key is not None:
+            tally.add(exposure, group_key)
+    return tally.totals()
 
 
 def _dims(exposure: Exposure) -> Dims:
     return exposure.dims
 
 
-def _counted(
-    touches: Iterable[Touch], served: Mapping[str, tuple[Exposure, K]], window_ms: int
-) -> dict[K, int]:
-    """Touches of the served answers in their window, one per answer and product, per group."""
+def _counted(touches: Iterable[Touch], window_ms: int) -> dict[str, int]:
+    """Touches in their answer's window, one per answer and product, per answer."""
     seen: set[tuple[str, str | None]] = set()
-    counts: defaultdict[K, int] = defaultdict(int)
+    counts: defaultdict[str, int] = defaultdict(int)
     for touch in touches:
-        found = served.get(touch.recommendation_id)
         key = (touch.recommendation_id, touch.product_id)
-        if found is None or key in seen or not in_window(touch, window_ms):
+        if key in seen or not in_window(touch, window_ms):
             continue
         seen.add(key)
-        counts[found[1]] += 1
+        counts[touch.recommendation_id] += 1
     return counts
 
 
@@ -200,15 +250,14 @@ def winning_click(candidates: Sequence[Touch], order_time: int, window_ms: int) 
     return max(eligible, key=lambda c: (c.timestamp, c.event_id), default=None)
 
 
-def _attribute_orders(
-    orders: Iterable[Order],
-    clicks: Sequence[Touch],
-    served: Mapping[str, tuple[Exposure, K]],
-    window_ms: int,
-    groups: defaultdict[K, _Group],
-) -> None:
+def _won(
+    orders: Iterable[Order], clicks: Sequence[Touch], window_ms: int
+) -> dict[str, list[tuple[str, float]]]:
+    """The order lines each answer's clicks win, as ``(order_id, amount)`` by recommendation id;
+    an order sent again counts once."""
     by_product = clicks_by_product(clicks, window_ms)
     counted: set[str] = set()
+    won: defaultdict[str, list[tuple[str, float]]] = defaultdict(list)
     for order in sorted(orders, key=lambda o: (o.timestamp, o.event_id)):
         if order.order_id in counted:  # the same order sent again
             continue
@@ -217,8 +266,6 @@ def _attribute_orders(
             click = winning_click(
                 by_product.get((order.profile, product_id), ()), order.timestamp, window_ms
             )
-            found = None if click is None else served.get(click.recommendation_id)
-            if found is not None:
-                group = groups[found[1]]
-                group.totals.revenue += amount
-                group.orders.add(order.order_id)
+            if click is not None:
+                won[click.recommendation_id].append((order.order_id, amount))
+    return won

@@ -22,7 +22,7 @@ import bisect
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
 import sqlalchemy as sa
@@ -33,12 +33,13 @@ from shopwise.kpis._attribution import (
     Dims,
     Exposure,
     Order,
+    Tally,
     Totals,
     Touch,
-    aggregate,
     bucket_start,
     clicks_by_product,
     in_window,
+    outcomes,
 )
 from shopwise.privacy import ConsentPolicy, event_allows, owners_of
 from shopwise.profiles import anon_key, profile_id_for, user_key
@@ -153,20 +154,26 @@ class KpiRefresh:
     def _compute(
         self, reader: _Reader, day: int, hours: set[int], catalog: int
     ) -> list[dict[str, Any]]:
-        """The rows of ``day`` and of its ``hours``, from the events that can touch them."""
+        """The rows of ``day`` and of its ``hours``, from the events that can touch them.
+
+        The day's answers are folded as they are read, into the day's groups and their hour's
+        (when the hour is one of ``hours``), so the job holds the day's clicks and orders but
+        not its answers, the bulk of the log: of those only their ids (an answer stored twice
+        counts once) and the distinct items and visitors of each group."""
         window = self.window_ms
-        exposures = reader.exposures(day, day + DAY_MS)
         clicks, adds = reader.touches(day - window, day + DAY_MS + 2 * window)
         orders = reader.orders(day, day + DAY_MS + 2 * window)
-        periods = [("day", day, exposures)] + [
-            ("hour", hour, [e for e in exposures if bucket_start(e.served_at, HOUR_MS) == hour])
-            for hour in sorted(hours)
-        ]
+        tally: Tally[tuple[str, int, Dims]] = Tally(outcomes(clicks, adds, orders, window))
+        for exposure in reader.exposures(day, day + DAY_MS):
+            hour = bucket_start(exposure.served_at, HOUR_MS)
+            keys = [("day", day, exposure.dims)]
+            if hour in hours:
+                keys.append(("hour", hour, exposure.dims))
+            tally.add(exposure, *keys)
         now = int(time.time() * 1000)
         return [
-            _row(grain, begin, dims, totals, now)
-            for grain, begin, shown in periods
-            for dims, totals in aggregate(shown, clicks, adds, orders, window, catalog).items()
+            _row(grain, begin, dims, replace(totals, catalog_size=catalog), now)
+            for (grain, begin, dims), totals in tally.totals().items()
         ]
 
 
@@ -194,9 +201,10 @@ class _Reader:
             allowed = self._policy.allowed_among(lookup, Purpose.ANALYTICS, set(profiles.values()))
         self._profiles = {key: p if p in allowed else None for key, p in profiles.items()}
 
-    def exposures(self, start: int, end: int) -> list[Exposure]:
+    def exposures(self, start: int, end: int) -> Iterator[Exposure]:
+        """The answers served in ``[start, end)``, read a batch at a time."""
         found = self.read(_between(start, end), (EventType.RECOMMENDATION_VIEWED,))
-        return [item for _kind, item in found if isinstance(item, Exposure)]
+        return (item for _kind, item in found if isinstance(item, Exposure))
 
     def touches(self, start: int, end: int) -> tuple[list[Touch], list[Touch]]:
         """Clicks and adds to cart naming an answer, with times in ``[start, end)``."""

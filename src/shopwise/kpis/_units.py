@@ -85,12 +85,12 @@ def read_unit_totals(
     window = window_hours * HOUR_MS
     with engine.connect() as conn:
         reader = _Reader(conn, policy)
-        exposures = reader.exposures(start_ms, end_ms)
         clicks, adds = _touches(
             reader, start_ms - window, end_ms + 2 * window, click_types or CLICK_TYPES
         )
         orders = reader.orders(start_ms, end_ms + 2 * window)
-    return aggregate_by(key, exposures, clicks, adds, orders, window)
+        exposures = reader.exposures(start_ms, end_ms)
+        return aggregate_by(key, exposures, clicks, adds, orders, window)
 
 
 def _touches(
