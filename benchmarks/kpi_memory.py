@@ -132,6 +132,13 @@ def commit() -> str:
     return found.stdout.strip() or "unknown"
 
 
+def marginal(sizes: list[dict[str, Any]]) -> float:
+    """Bytes of peak each answer beyond the smallest size's adds (largest against smallest)."""
+    first, last = sizes[0], sizes[-1]
+    extra = (last["peak_mib"] - first["peak_mib"]) * 2**20
+    return round(extra / max(last["answers"] - first["answers"], 1), 1)
+
+
 def markdown(report: dict[str, Any]) -> str:
     host = report["machine"]
     lines = [
@@ -153,9 +160,15 @@ def markdown(report: dict[str, Any]) -> str:
                 f"| {label} | {row['answers']} | {row['events']} | {row['peak_mib']} | "
                 f"{row['bytes_per_answer']} | {row['seconds']} |"
             )
-    lines += ["", "| code | answers ratio (largest / smallest) | peak ratio |", "|---|---|---|"]
+    lines += [
+        "",
+        "| code | answers ratio (largest / smallest) | peak ratio | bytes per further answer |",
+        "|---|---|---|---|",
+    ]
     for label, run in report["runs"].items():
-        lines.append(f"| {label} | {run['answers_ratio']} | {run['peak_ratio']} |")
+        lines.append(
+            f"| {label} | {run['answers_ratio']} | {run['peak_ratio']} | {marginal(run['sizes'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
