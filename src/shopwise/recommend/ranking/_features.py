@@ -11,8 +11,11 @@ a batch of histories so that serving one history and evaluating thousands share 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +25,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from shopwise.recommend.candidates import FloatArray, IntArray, InteractionData
 
 __all__ = ["CandidateBatch", "CandidateConfig", "ItemStats", "build_candidates", "fit_item_stats"]
+
+T = TypeVar("T")
+
+PARALLEL_CELLS: Final = 1 << 20
+"""Score cells of one generator (histories x items) from which a batch's per-generator work runs
+in threads, one generator each: a training batch (hundreds of histories x the catalog) gains
+(``benchmarks/candidates.py``); serving one shopper stays in its own thread, where starting
+threads would cost more than they save."""
 
 _NOT_SEEN = 1_000.0
 """Feature value for "this candidate is not among the recent history items"."""
@@ -174,27 +185,65 @@ class _HistoryIndex:
         return steps.astype(np.float32), counts.astype(np.float32)
 
 
-def _select(
-    scores: Mapping[str, FloatArray], seen: _HistoryIndex, batch: int, config: CandidateConfig
-) -> tuple[npt.NDArray[np.bool_], dict[str, npt.NDArray[np.float32]]]:
-    """Union of each generator's top items (history masked) and each generator's rank matrix."""
-    n_items = seen.n_items
-    chosen = np.zeros((batch, n_items), dtype=np.bool_)
-    ranks: dict[str, npt.NDArray[np.float32]] = {}
-    k = min(config.per_generator, n_items)
-    seen_rows, seen_cols = seen.pairs()
-    for name, matrix in scores.items():
-        masked = matrix.copy()
-        masked[seen_rows, seen_cols] = -np.inf
-        top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(masked, top, axis=1), axis=1, kind="stable")
-        top = np.take_along_axis(top, order, axis=1)
-        rank = np.full((batch, n_items), float(k), dtype=np.float32)
-        np.put_along_axis(rank, top, np.arange(k, dtype=np.float32)[None, :], axis=1)
-        ranks[name] = rank
-        finite = np.isfinite(np.take_along_axis(masked, top, axis=1))
-        np.put_along_axis(chosen, top, finite | np.take_along_axis(chosen, top, axis=1), axis=1)
-    return chosen, ranks
+@dataclass
+class _Proposal:
+    """One generator's top items for each history (history masked), as :func:`_propose` finds."""
+
+    top: IntArray
+    """``(batch, k)`` item indices, best first."""
+    finite: npt.NDArray[np.bool_]
+    """Which of ``top`` the generator scored at all (only those become candidates)."""
+    rank: npt.NDArray[np.float32]
+    """``(batch, n_items)``: each item's place in ``top``, ``k`` for the rest."""
+    best: FloatArray
+    """Each history's best finite score over all items (``0`` stands in for non-finite)."""
+
+
+def _propose(matrix: FloatArray, seen: tuple[IntArray, IntArray], k: int) -> _Proposal:
+    """A generator's proposal for a batch: its top ``k`` items outside the history."""
+    masked = matrix.copy()
+    masked[seen] = -np.inf
+    top = np.argpartition(-masked, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(masked, top, axis=1), axis=1, kind="stable")
+    top = np.take_along_axis(top, order, axis=1)
+    rank = np.full(matrix.shape, float(k), dtype=np.float32)
+    np.put_along_axis(rank, top, np.arange(k, dtype=np.float32)[None, :], axis=1)
+    finite = np.isfinite(np.take_along_axis(masked, top, axis=1))
+    best = np.max(np.where(np.isfinite(matrix), matrix, 0.0), axis=1)
+    return _Proposal(top, finite, rank, best)
+
+
+def _generator_columns(
+    matrix: FloatArray, proposal: _Proposal, rows: IntArray, items: IntArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Score, rank and score relative to the history's best of each candidate, for one
+    generator."""
+    picked = matrix[rows, items]
+    # -inf (never recommended by this generator) becomes NaN: LightGBM's "missing".
+    values = np.where(np.isfinite(picked), picked, np.nan)
+    best = proposal.best[rows]
+    relative = np.full(len(values), np.nan, dtype=np.float32)
+    np.divide(values, best, out=relative, where=best > 0)
+    return values, proposal.rank[rows, items], relative
+
+
+def _per_generator(
+    work: Callable[[str, FloatArray], T], scores: Mapping[str, FloatArray]
+) -> dict[str, T]:
+    """``work(name, matrix)`` for every generator, in threads when the batch is big enough to
+    repay them (numpy's partitions and copies release the GIL); in ``scores``'s order."""
+    cells = max((m.size for m in scores.values()), default=0)
+    workers = min(len(scores), _cpus())
+    if workers < 2 or cells < PARALLEL_CELLS:
+        return {name: work(name, matrix) for name, matrix in scores.items()}
+    with ThreadPoolExecutor(workers) as pool:
+        futures = {name: pool.submit(work, name, matrix) for name, matrix in scores.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def _cpus() -> int:
+    """The CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _attribute_keys(attributes: sp.csr_matrix, items: IntArray) -> IntArray:
@@ -248,19 +297,23 @@ def build_candidates(
     """
     n_items = len(stats.log_popularity)
     seen = _HistoryIndex.build(histories, n_items)
-    chosen, ranks = _select(scores, seen, len(histories), config)
+    masked = seen.pairs()
+    k = min(config.per_generator, n_items)
+    proposals = _per_generator(lambda _name, matrix: _propose(matrix, masked, k), scores)
+    chosen = np.zeros((len(histories), n_items), dtype=np.bool_)
+    for proposal in proposals.values():
+        taken = proposal.finite | np.take_along_axis(chosen, proposal.top, axis=1)
+        np.put_along_axis(chosen, proposal.top, taken, axis=1)
     if config.history_candidates:
         chosen[seen.pairs(config.history_candidates)] = True
     rows, items = np.nonzero(chosen)
+    found = _per_generator(
+        lambda name, matrix: _generator_columns(matrix, proposals[name], rows, items), scores
+    )
     columns: dict[str, npt.NDArray[np.float32]] = {}
-    for name, matrix in scores.items():
-        # -inf (never recommended by this generator) becomes NaN: LightGBM's "missing".
-        values = np.where(np.isfinite(matrix[rows, items]), matrix[rows, items], np.nan)
-        best = np.max(np.where(np.isfinite(matrix), matrix, 0.0), axis=1)[rows]
-        relative = np.full(len(values), np.nan, dtype=np.float32)
-        np.divide(values, best, out=relative, where=best > 0)
+    for name, (values, rank, relative) in found.items():
         columns[f"{name}__score"] = values
-        columns[f"{name}__rank"] = ranks[name][rows, items]
+        columns[f"{name}__rank"] = rank
         columns[f"{name}__relative"] = relative
     proposed = np.stack([columns[f"{n}__rank"] for n in scores], axis=1)
     columns["n_generators"] = (proposed < config.per_generator).sum(axis=1).astype(np.float32)
