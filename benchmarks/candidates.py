@@ -4,12 +4,12 @@
 batch of histories into the candidate union and its feature rows. On a training batch most of the
 time goes to each generator's top items (a partition of a histories x catalog matrix) and the
 columns read from those matrices; numpy releases the GIL there, so the work of different
-generators runs in threads (``_features.PARALLEL_CELLS``). This benchmark times the function on
-batches shaped like the Diginetica training run's (the pipeline's 256 histories, a 43,097-item
-catalog, six generators: three transition-like generators that score few items, three dense
-ones), in threads and, in the same run, with the threshold raised so that everything stays in one
-thread; and one history (serving's call, in one thread either way). Both paths must give the same
-candidates and features. Medians of ``--repeats`` alternating rounds.
+generators runs in threads (``PARALLEL_CELLS``). This benchmark times the function on batches
+shaped like the Diginetica training run's (the pipeline's 256 histories, a 43,097-item catalog,
+six generators: three transition-like generators that score few items, three dense ones), in
+threads and, in the same run, with ``parallel_cells`` raised so that everything stays in one
+thread; and one history (serving's call, in one thread either way). Both paths must give the
+same candidates and features. Medians of ``--repeats`` alternating rounds.
 
     python benchmarks/candidates.py
 """
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,9 +29,9 @@ from shopwise.recommend.ranking import (
     CandidateBatch,
     CandidateConfig,
     ItemStats,
-    _features,
     build_candidates,
 )
+from shopwise.recommend.ranking._features import PARALLEL_CELLS
 
 JSON_OUT = RESULTS / "candidates.json"
 ITEMS = 43_097
@@ -63,27 +62,19 @@ def item_stats(rng: np.random.Generator) -> ItemStats:
     )
 
 
-def timed(call: Callable[[], CandidateBatch]) -> tuple[float, CandidateBatch]:
-    started = time.perf_counter()
-    out = call()
-    return time.perf_counter() - started, out
-
-
 def compare(histories: int, repeats: int, seed: int) -> dict[str, Any]:
     """Threads against one thread on the same batch, alternating, with the outputs compared."""
     rng = np.random.default_rng(seed)
     found, scores = batch(histories, rng)
     stats, config = item_stats(rng), CandidateConfig()
-    threshold = _features.PARALLEL_CELLS
-    millis: dict[str, list[float]] = {"threads": [], "one_thread": []}
+    cells = {"threads": PARALLEL_CELLS, "one_thread": 1 << 62}
+    millis: dict[str, list[float]] = {mode: [] for mode in cells}
     outputs: dict[str, CandidateBatch] = {}
     for _ in range(repeats):
-        for mode in millis:
-            _features.PARALLEL_CELLS = threshold if mode == "threads" else 1 << 62
-            try:
-                spent, outputs[mode] = timed(lambda: build_candidates(found, scores, stats, config))
-            finally:
-                _features.PARALLEL_CELLS = threshold
+        for mode, parallel in cells.items():
+            started = time.perf_counter()
+            outputs[mode] = build_candidates(found, scores, stats, config, parallel_cells=parallel)
+            spent = time.perf_counter() - started
             millis[mode].append(spent * 1000)
     a, b = outputs["threads"], outputs["one_thread"]
     same = bool(

@@ -228,13 +228,14 @@ def _generator_columns(
 
 
 def _per_generator(
-    work: Callable[[str, FloatArray], T], scores: Mapping[str, FloatArray]
+    work: Callable[[str, FloatArray], T], scores: Mapping[str, FloatArray], parallel_cells: int
 ) -> dict[str, T]:
-    """``work(name, matrix)`` for every generator, in threads when the batch is big enough to
-    repay them (numpy's partitions and copies release the GIL); in ``scores``'s order."""
+    """``work(name, matrix)`` for every generator, in threads when a matrix has
+    ``parallel_cells`` or more (numpy's partitions and copies release the GIL); in ``scores``'s
+    order."""
     cells = max((m.size for m in scores.values()), default=0)
     workers = min(len(scores), _cpus())
-    if workers < 2 or cells < PARALLEL_CELLS:
+    if workers < 2 or cells < parallel_cells:
         return {name: work(name, matrix) for name, matrix in scores.items()}
     with ThreadPoolExecutor(workers) as pool:
         futures = {name: pool.submit(work, name, matrix) for name, matrix in scores.items()}
@@ -281,6 +282,8 @@ def build_candidates(
     scores: Mapping[str, FloatArray],
     stats: ItemStats,
     config: CandidateConfig,
+    *,
+    parallel_cells: int = PARALLEL_CELLS,
 ) -> CandidateBatch:
     """Candidate union of ``scores`` for ``histories`` and one feature row per candidate.
 
@@ -294,12 +297,17 @@ def build_candidates(
         Item facts from :func:`fit_item_stats` on the generators' training data.
     config
         Candidate counts and context settings.
+    parallel_cells
+        Score cells of one generator from which the per-generator work runs in threads
+        (:data:`PARALLEL_CELLS`; the output is the same either way).
     """
     n_items = len(stats.log_popularity)
     seen = _HistoryIndex.build(histories, n_items)
     masked = seen.pairs()
     k = min(config.per_generator, n_items)
-    proposals = _per_generator(lambda _name, matrix: _propose(matrix, masked, k), scores)
+    proposals = _per_generator(
+        lambda _name, matrix: _propose(matrix, masked, k), scores, parallel_cells
+    )
     chosen = np.zeros((len(histories), n_items), dtype=np.bool_)
     for proposal in proposals.values():
         taken = proposal.finite | np.take_along_axis(chosen, proposal.top, axis=1)
@@ -308,7 +316,9 @@ def build_candidates(
         chosen[seen.pairs(config.history_candidates)] = True
     rows, items = np.nonzero(chosen)
     found = _per_generator(
-        lambda name, matrix: _generator_columns(matrix, proposals[name], rows, items), scores
+        lambda name, matrix: _generator_columns(matrix, proposals[name], rows, items),
+        scores,
+        parallel_cells,
     )
     columns: dict[str, npt.NDArray[np.float32]] = {}
     for name, (values, rank, relative) in found.items():
