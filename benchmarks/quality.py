@@ -357,7 +357,8 @@ def markdown(report: dict[str, Any]) -> str:
         "validation target only (each model's grid is declared in "
         "`src/shopwise/evaluate/_registry.py`).",
         "",
-        f"Machine: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gb']} GB RAM, Python "
+        f"Machine of the last run: {mach['cpu']}, {mach['cores']} cores, {mach['memory_gb']} GB "
+        f"RAM, Python "
         f"{mach['python']}; shared with other jobs during the run (load average "
         f"{mach['load_average_at_start']:.1f} at start), so timings are noisy and only "
         f"comparable within one run. The last run took {report['total_seconds'] / 60:.1f} min "
@@ -381,7 +382,13 @@ def markdown(report: dict[str, Any]) -> str:
         out += ["", f"## {section['title']}", ""]
         if "machine" in section:
             load = section["machine"]["load_average_at_start"]
-            out += [f"Run with load average {load:.1f} at start.", ""]
+            cpu = section["machine"]["cpu"]
+            out += [
+                f"Last run on {cpu} with load average {load:.1f} at start; rows a partial run "
+                "kept (`--models`) may come from another machine, so compare their timings only "
+                "within one run.",
+                "",
+            ]
         if key == "diginetica":
             out.append("P@20 is HR@20; SR-GNN papers report both in percent (x100 here too).")
             out.append("")
