@@ -110,7 +110,8 @@ def test_an_audience_export(tmp_path: Path) -> None:
 def test_a_person_export_written_by_the_cli(
     runtime: Runtime, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    runtime.collector.ingest([PAGE_VIEW])
+    # the export needs the profile the page view makes: wait for the consumers to fold it
+    assert runtime.bus.wait_until_consumed(runtime.collector.ingest([PAGE_VIEW]).last_event_id, 30)
     for name in [n for n in os.environ if n.startswith("SHOPWISE_")]:
         monkeypatch.delenv(name)  # the test servers' variables are no settings
     monkeypatch.setenv("SHOPWISE_DATA_DIR", str(runtime.settings.data_dir))
