@@ -6,9 +6,15 @@ import pickle
 
 import numpy as np
 import pytest
+import torch
 
 from shopwise.recommend.candidates import InteractionData, Recommender, recommend
-from shopwise.recommend.candidates.sequential import SequentialConfig, SequentialRecommender
+from shopwise.recommend.candidates.sequential import (
+    SequentialConfig,
+    SequentialRecommender,
+    _accidental_hits,
+    sampled_softmax,
+)
 
 N_ITEMS = 12
 
@@ -208,3 +214,41 @@ def test_fitted_state_holds_numpy_arrays_only(rng: np.random.Generator) -> None:
     model = _fitted(rng, SMALL.model_copy(update={"epochs": 1}))
     assert all(isinstance(v, np.ndarray) for v in model.state.weights.values())  # type: ignore[union-attr]
     assert pickle.loads(pickle.dumps(model))._network is None
+
+
+def _plain_sampled_loss(
+    hidden: torch.Tensor,
+    rows: torch.Tensor,
+    bias: torch.Tensor,
+    positive: torch.Tensor,
+    target: torch.Tensor,
+    drawn: torch.Tensor,
+) -> torch.Tensor:
+    negative = (hidden @ rows.T + bias[None, :]).masked_fill(
+        drawn[None, :] == target[:, None], float("-inf")
+    )
+    return torch.logsumexp(torch.cat([positive[:, None], negative], dim=1), dim=1) - positive
+
+
+def test_the_sampled_softmax_matches_its_plain_form() -> None:
+    generator = torch.Generator().manual_seed(0)
+    target = torch.tensor([0, 3, 3, 7, 9, 2], dtype=torch.int64)
+    drawn = torch.tensor([3, 1, 3, 9, 5, 0, 3, 8], dtype=torch.int64)
+    shapes = {"hidden": (6, 4), "rows": (8, 4), "bias": (8,), "positive": (6,)}
+    inputs = {
+        name: torch.randn(shape, generator=generator, dtype=torch.float64, requires_grad=True)
+        for name, shape in shapes.items()
+    }
+    hits = _accidental_hits(target, drawn)
+    expected = {(int(i), int(j)) for i, j in (drawn[None, :] == target[:, None]).nonzero()}
+    assert {(int(i), int(j)) for i, j in hits.T} == expected
+    hidden, rows, bias, positive = inputs.values()
+    fused = sampled_softmax(hidden, rows, bias, positive, hits)
+    plain = _plain_sampled_loss(hidden, rows, bias, positive, target, drawn)
+    torch.testing.assert_close(fused, plain)
+    weights = torch.rand(6, generator=generator, dtype=torch.float64)
+    learned = [hidden, rows, positive]
+    fused_grads = torch.autograd.grad((fused * weights).sum(), learned)
+    plain_grads = torch.autograd.grad((plain * weights).sum(), learned)
+    for mine, theirs in zip(fused_grads, plain_grads, strict=True):
+        torch.testing.assert_close(mine, theirs)

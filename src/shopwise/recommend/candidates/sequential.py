@@ -153,10 +153,71 @@ def _loss(
     # One gather for targets and negatives: one scatter into the table's gradient, not two.
     rows = table[torch.cat([target, drawn])]
     positive = (hidden * rows[: len(target)]).sum(-1) - log_q[target]
-    negative = torch.addmm(-log_q[drawn][None, :], hidden, rows[len(target) :].T)
-    negative = negative.masked_fill(drawn[None, :] == target[:, None], float("-inf"))
-    # Cross-entropy with the positive in column 0, without copying the logits into one matrix.
-    return (torch.logaddexp(positive, torch.logsumexp(negative, dim=1)) - positive).mean()
+    hits = _accidental_hits(target, drawn)
+    return sampled_softmax(hidden, rows[len(target) :], -log_q[drawn], positive, hits).mean()
+
+
+def _accidental_hits(target: torch.Tensor, drawn: torch.Tensor) -> torch.Tensor:
+    """``(2, hits)`` row and column indices where a drawn negative is the row's own target."""
+    order = torch.argsort(drawn)
+    ordered = drawn[order]
+    first = torch.searchsorted(ordered, target)
+    counts = torch.searchsorted(ordered, target, right=True) - first
+    rows = torch.repeat_interleave(torch.arange(len(target), device=target.device), counts)
+    starts = torch.repeat_interleave(first - (torch.cumsum(counts, 0) - counts), counts)
+    columns = order[starts + torch.arange(len(rows), device=target.device)]
+    return torch.stack([rows, columns])
+
+
+def sampled_softmax(
+    hidden: torch.Tensor,
+    rows: torch.Tensor,
+    bias: torch.Tensor,
+    positive: torch.Tensor,
+    hits: torch.Tensor,
+) -> torch.Tensor:
+    """Per-row loss of :class:`_SampledSoftmax` (``hits`` from :func:`_accidental_hits`)."""
+    out: torch.Tensor = _SampledSoftmax.apply(  # type: ignore[no-untyped-call]
+        hidden, rows, bias, positive, hits
+    )
+    return out
+
+
+class _SampledSoftmax(torch.autograd.Function):
+    """Per-row cross-entropy of a positive logit against sampled negative logits.
+
+    Row ``i``'s loss is ``logsumexp([positive_i, negatives_i]) - positive_i`` with
+    ``negatives = hidden @ rows.T + bias`` and the accidental hits excluded. The negatives'
+    matrix is the step's largest tensor: it is built once, turned into softmax weights in place
+    and reused by the backward pass (``benchmarks/sequential_loss.py``).
+    """
+
+    @staticmethod
+    def forward(
+        ctx: torch.autograd.function.FunctionCtx,
+        hidden: torch.Tensor,
+        rows: torch.Tensor,
+        bias: torch.Tensor,
+        positive: torch.Tensor,
+        hits: torch.Tensor,
+    ) -> torch.Tensor:
+        weights = torch.addmm(bias[None, :], hidden, rows.T)
+        weights[hits[0], hits[1]] = float("-inf")
+        peak = torch.maximum(weights.amax(dim=1), positive)
+        weights.sub_(peak[:, None]).exp_()
+        own = torch.exp(positive - peak)
+        total = weights.sum(dim=1) + own
+        ctx.save_for_backward(hidden, rows, weights, own / total, total)
+        return torch.log(total) + peak - positive
+
+    @staticmethod
+    def backward(
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, None, torch.Tensor, None]:
+        hidden, rows, weights, share, total = ctx.saved_tensors  # type: ignore[attr-defined]
+        # d loss / d negative logit = its softmax probability; / d positive = probability - 1.
+        weights.mul_((grad / total)[:, None])
+        return weights @ rows, weights.T @ hidden, None, grad * (share - 1.0), None
 
 
 class SequentialRecommender:
