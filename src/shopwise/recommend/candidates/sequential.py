@@ -25,6 +25,7 @@ import numpy.typing as npt
 import torch
 import torch.nn.functional as functional
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from shopwise.recommend.candidates._histories import check_fitted, top_similar
 from shopwise.recommend.candidates._protocol import FloatArray, IntArray, InteractionData
@@ -176,7 +177,10 @@ def sampled_softmax(
     positive: torch.Tensor,
     hits: torch.Tensor,
 ) -> torch.Tensor:
-    """Per-row loss of :class:`_SampledSoftmax` (``hits`` from :func:`_accidental_hits`)."""
+    """Per-row loss of :class:`_SampledSoftmax` (``hits`` from :func:`_accidental_hits`).
+
+    ``bias`` is a constant (the sampling correction): no gradient flows to it.
+    """
     out: torch.Tensor = _SampledSoftmax.apply(  # type: ignore[no-untyped-call]
         hidden, rows, bias, positive, hits
     )
@@ -211,13 +215,14 @@ class _SampledSoftmax(torch.autograd.Function):
         return torch.log(total) + peak - positive
 
     @staticmethod
+    @once_differentiable
     def backward(
         ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, None, torch.Tensor, None]:
         hidden, rows, weights, share, total = ctx.saved_tensors  # type: ignore[attr-defined]
         # d loss / d negative logit = its softmax probability; / d positive = probability - 1.
-        weights.mul_((grad / total)[:, None])
-        return weights @ rows, weights.T @ hidden, None, grad * (share - 1.0), None
+        scaled = weights * (grad / total)[:, None]
+        return scaled @ rows, scaled.T @ hidden, None, grad * (share - 1.0), None
 
 
 class SequentialRecommender:
