@@ -55,6 +55,7 @@ from shopwise.evaluate import (
     read_sequences,
     read_session_tests,
     read_sessions,
+    session_items,
     similar_from_sequences,
     similar_from_sessions,
 )
@@ -256,14 +257,7 @@ def load_task(key: str, root: Path, seed: int) -> tuple[ItemTask, dict[str, Any]
         folder = root / "diginetica-sessions"
         sessions = read_sessions(folder / "train_sessions.txt")
         tests = read_session_tests(folder / "test_prefixes.tsv")
-        n_items = int(
-            max(
-                max(int(s.max()) for s in sessions),
-                int(tests.targets.max()),
-                max(int(p.max()) for p in tests.prefixes),
-            )
-            + 1
-        )
+        n_items = session_items(sessions, tests)
         return similar_from_sessions(sessions, tests, n_items), {"task": "similar"}
     lines, n_items = read_invoices(root / "uci-online-retail" / "online_retail.parquet")
     task, cutoff = basket_task(lines, n_items, np.random.default_rng(seed))

@@ -56,6 +56,7 @@ def fit_share(datasets: Path, fraction: float, test_queries: int, seed: int) -> 
         rank_queries,
         read_session_tests,
         read_sessions,
+        session_items,
         session_splits,
     )
     from shopwise.recommend.training import fit_report
@@ -63,11 +64,7 @@ def fit_share(datasets: Path, fraction: float, test_queries: int, seed: int) -> 
     started = time.perf_counter()
     sessions = read_sessions(datasets / DATASET / "train_sessions.txt")
     examples = read_session_tests(datasets / DATASET / "test_prefixes.tsv")
-    n_items = 1 + max(
-        max(int(s.max()) for s in sessions),
-        int(examples.targets.max()),
-        max(int(p.max()) for p in examples.prefixes),
-    )
+    n_items = session_items(sessions, examples)
     rng = np.random.default_rng(seed)
     keep = max(2, round(len(sessions) * fraction))
     rows = np.sort(rng.choice(len(sessions), size=keep, replace=False))

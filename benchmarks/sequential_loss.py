@@ -36,7 +36,7 @@ def measure(steps: int, warmup: int) -> dict[str, Any]:
     """Milliseconds per training step of the importable code (runs in a child process)."""
     import torch
 
-    from shopwise.evaluate import read_session_tests, read_sessions, session_splits
+    from shopwise.evaluate import read_session_tests, read_sessions, session_items, session_splits
     from shopwise.recommend.candidates import sequential
     from shopwise.recommend.pipeline import ShopwiseConfig
 
@@ -45,11 +45,7 @@ def measure(steps: int, warmup: int) -> dict[str, Any]:
     folder = DATASETS / "diginetica-sessions"
     sessions = read_sessions(folder / "train_sessions.txt")
     examples = read_session_tests(folder / "test_prefixes.tsv")
-    n_items = 1 + max(
-        max(int(s.max()) for s in sessions),
-        int(examples.targets.max()),
-        max(int(p.max()) for p in examples.prefixes),
-    )
+    n_items = session_items(sessions, examples)
     _, test = session_splits(sessions, examples, n_items, np.random.default_rng(0))
     data = test.train
     kept = [np.asarray(s, dtype=np.int64)[-config.max_length - 1 :] for s in data.sequences]

@@ -23,6 +23,7 @@ from shopwise.evaluate import (
     rank_queries,
     read_session_tests,
     read_sessions,
+    session_items,
     session_splits,
 )
 from shopwise.recommend.candidates import Recommender
@@ -51,11 +52,7 @@ def main(sample: int, variants: list[str]) -> None:
     folder = root / "diginetica-sessions"
     sessions = read_sessions(folder / "train_sessions.txt")
     examples = read_session_tests(folder / "test_prefixes.tsv")
-    n_items = 1 + max(
-        max(int(s.max()) for s in sessions),
-        int(examples.targets.max()),
-        max(int(p.max()) for p in examples.prefixes),
-    )
+    n_items = session_items(sessions, examples)
     _, test = session_splits(sessions, examples, n_items, np.random.default_rng(0))
     picked = np.random.default_rng(1).choice(
         len(test.queries), min(sample, len(test.queries)), False

@@ -16,6 +16,7 @@ from shopwise.evaluate import (
     read_sequences,
     read_session_tests,
     read_sessions,
+    session_items,
 )
 from shopwise.schema import Columns
 
@@ -53,6 +54,11 @@ def test_sessions_and_test_prefixes(tmp_path: Path) -> None:
     examples = read_session_tests(test)
     assert examples.targets.tolist() == [4, 0]
     assert [p.tolist() for p in examples.prefixes] == [[0, 1, 1], [3]]
+    assert session_items(read_sessions(train), examples) == 5
+    test.write_text("7\t1\n1\t6\n", encoding="utf-8")
+    assert session_items(read_sessions(train), read_session_tests(test)) == 7
+    test.write_text("1\t9\n", encoding="utf-8")
+    assert session_items(read_sessions(train), read_session_tests(test)) == 9
     test.write_text("5 1 2\n", encoding="utf-8")
     with pytest.raises(EvaluationInputError, match="TAB"):
         read_session_tests(test)

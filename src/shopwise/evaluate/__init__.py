@@ -17,6 +17,7 @@ from shopwise.evaluate._datasets import (
     read_sequences,
     read_session_tests,
     read_sessions,
+    session_items,
 )
 from shopwise.evaluate._errors import EvaluationInputError
 from shopwise.evaluate._harness import Evaluation, Ranking, evaluate_model, rank_queries
@@ -124,6 +125,7 @@ __all__ = [
     "run_sessions",
     "run_temporal",
     "score_model",
+    "session_items",
     "session_splits",
     "shop_holdout",
     "similar_from_sequences",

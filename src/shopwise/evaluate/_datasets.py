@@ -10,6 +10,7 @@ any CSV/parquet with ``user_id``, ``product_id``, ``timestamp`` columns) are map
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +132,16 @@ def read_session_tests(path: Path) -> SessionExamples:
     if not prefixes:
         raise EvaluationInputError(f"{path}: no test examples found")
     return SessionExamples(prefixes=prefixes, targets=np.asarray(targets, dtype=np.int64))
+
+
+def session_items(sessions: Sequence[IntArray], examples: SessionExamples) -> int:
+    """Catalog size of a session data set: one past the largest item index of its training
+    sessions, test prefixes and test targets."""
+    return 1 + max(
+        max(int(s.max()) for s in sessions),
+        int(examples.targets.max()),
+        max(int(p.max()) for p in examples.prefixes),
+    )
 
 
 UCI_COLUMNS = (

@@ -22,6 +22,7 @@ from shopwise.evaluate._datasets import (
     read_sequences,
     read_session_tests,
     read_sessions,
+    session_items,
 )
 from shopwise.evaluate._errors import EvaluationInputError
 from shopwise.evaluate._harness import Evaluation, evaluate_model
@@ -103,14 +104,7 @@ def run_sessions(
     _check_available(options.model)
     sessions = read_sessions(train)
     examples = read_session_tests(test)
-    n_items = int(
-        max(
-            max(int(s.max()) for s in sessions),
-            int(examples.targets.max()),
-            max(int(p.max()) for p in examples.prefixes),
-        )
-        + 1
-    )
+    n_items = session_items(sessions, examples)
     rng = np.random.default_rng(options.seed)
     valid, test_split = session_splits(sessions, examples, n_items, rng)
     return evaluate_model(
