@@ -125,7 +125,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gb']} GB, Python "
         f"{m['python']}; load average {m['load_avg_at_start']} at start. Command: "
         f"`python benchmarks/profile_fold.py --events {report['events']} --baseline "
-        f"{report['baseline']} --repeats {report['repeats']}` ({report['started']}).",
+        f"{report['baseline']} --repeats {report['repeats']}"
+        + (f" --out {report['out']}" if report.get("out") else "")
+        + f"` ({report['started']}).",
         "",
         f"The demo shop's first {report['events']:,} events folded by `Profiles.consume` in "
         f"batches of {BUS_BATCH}, each side in its own process on a fresh SQLite store, the sides "
@@ -195,6 +197,7 @@ def main() -> int:
         "started": started,
         "baseline": args.baseline,
         "repeats": args.repeats,
+        "out": None if args.out == RESULTS / "profile_fold.json" else str(args.out),
         "events": counts["events"],
         "sides": summary,
         "runs": runs,

@@ -6,9 +6,11 @@ Nothing here knows about HTTP: the API's routers and the CLI's commands both cal
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import sqlalchemy as sa
 
@@ -363,3 +365,31 @@ def _precomputed(value: Any) -> Precomputed:
             "a record of an earlier version that holds the lists: a full refresh follows"
         )
     return value
+
+
+GC_THRESHOLDS: Final = (2000, 10, 1000)
+"""Young-generation allocations, then young passes per middle pass, middle passes per full."""
+
+
+@contextmanager
+def long_lived_gc() -> Iterator[None]:
+    """Make the cyclic garbage collector cheap and rare while a server or worker runs.
+
+    What startup loaded (models, precomputed lists) lives as long as the process, yet every full
+    collection walked all of it, often enough to weigh on a recommendation's CPU and p99, and in
+    a worker to stall a profile fold while it held the store's write lock. So garbage is
+    collected once, the survivors are frozen (left out of later passes; acyclic objects are
+    still freed when released), and the thresholds are raised so that young passes stay short
+    and full passes become rare (``benchmarks/serve.py`` and ``benchmarks/ingest_variants.py``
+    measured the choice; see ``docs/performance.md``). Undone on exit (apps started and stopped
+    in one process, as in tests).
+    """
+    previous = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*previous)

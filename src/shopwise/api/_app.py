@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -39,7 +38,7 @@ from shopwise.api._openapi import install_docs
 from shopwise.api._runtime import ShopwiseApi
 from shopwise.api.dashboard import install_dashboard
 from shopwise.logs import configure_logging
-from shopwise.runtime import Runtime
+from shopwise.runtime import Runtime, long_lived_gc
 from shopwise.settings import Settings
 
 
@@ -51,12 +50,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt.start(consumers=settings.api_consumers)
-        thresholds = _tune_gc()
         try:
-            yield
+            with long_lived_gc():
+                yield
         finally:
             rt.stop()
-            _untune_gc(thresholds)
 
     app = ShopwiseApi(
         rt,
@@ -101,30 +99,3 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     # the remembered shopper queries hold shoppers' ids: an erasure clears them
     rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)
     return app
-
-
-def _tune_gc() -> tuple[int, int, int]:
-    """Make the cyclic garbage collector cheap and rare for a long-running server.
-
-    What startup loaded (models, precomputed lists) lives as long as the process, yet every full
-    collection walked all of it, often enough to weigh on a recommendation's CPU and p99. So
-    garbage is collected once, the survivors are frozen (left out of later passes; acyclic
-    objects are still freed when released), and the thresholds are raised so that young passes
-    stay short and full passes become rare (``benchmarks/serve.py`` measured the choice; see
-    ``docs/performance.md``). Returns the previous thresholds.
-    """
-    previous: tuple[int, int, int] = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    return previous
-
-
-def _untune_gc(thresholds: tuple[int, int, int]) -> None:
-    """Undo :func:`_tune_gc` at shutdown (apps started and stopped in one process, as in tests)."""
-    gc.unfreeze()
-    gc.set_threshold(*thresholds)
-
-
-GC_THRESHOLDS = (2000, 10, 1000)
-"""Young-generation allocations, then young passes per middle pass, middle passes per full."""

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from shopwise.cli._common import console, fail, load_settings
 from shopwise.errors import ShopwiseError
+
+if TYPE_CHECKING:
+    from shopwise.runtime import Runtime
+    from shopwise.worker import Job
 
 
 def worker(
@@ -26,8 +32,8 @@ def worker(
 ) -> None:
     """Run bus consumers and scheduled jobs; a job runs when due, in one worker at a time (a
     leased database lock), training in its own lane so it never delays the short jobs."""
-    from shopwise.runtime import Runtime
-    from shopwise.worker import Scheduler, worker_jobs
+    from shopwise.runtime import Runtime, long_lived_gc
+    from shopwise.worker import worker_jobs
 
     stop = threading.Event()
 
@@ -41,20 +47,40 @@ def worker(
     runtime = Runtime.build(load_settings(), migrate=True)
     runtime.start(consumers=not jobs_only)
     try:
-        if consumers_only:
-            console.print("worker running the bus consumers; Ctrl-C stops it")
-            stop.wait()
-            return
-        jobs = worker_jobs(runtime, model, refresh_minutes * 60, retrain_hours * 3600)
-        scheduler = Scheduler(runtime.engine, jobs)
-        if once:
-            for job in jobs:
-                outcome = scheduler.run_due(job)
-                console.print(f"{job.name}: {outcome.status} {outcome.detail}", markup=False)
-            return
-        console.print(f"worker running {', '.join(j.name for j in jobs)}; Ctrl-C stops it")
-        scheduler.run_forever(stop)
+        with long_lived_gc():
+            _run(
+                runtime,
+                stop,
+                consumers_only,
+                once,
+                lambda: worker_jobs(runtime, model, refresh_minutes * 60, retrain_hours * 3600),
+            )
     except ShopwiseError as exc:
         fail(exc.message)
     finally:
         runtime.stop()
+
+
+def _run(
+    runtime: Runtime,
+    stop: threading.Event,
+    consumers_only: bool,
+    once: bool,
+    jobs_of: Callable[[], list[Job]],
+) -> None:
+    """The consumers alone until ``stop``, or the jobs: those due once, or on schedule."""
+    from shopwise.worker import Scheduler
+
+    if consumers_only:
+        console.print("worker running the bus consumers; Ctrl-C stops it")
+        stop.wait()
+        return
+    jobs = jobs_of()
+    scheduler = Scheduler(runtime.engine, jobs)
+    if once:
+        for job in jobs:
+            outcome = scheduler.run_due(job)
+            console.print(f"{job.name}: {outcome.status} {outcome.detail}", markup=False)
+        return
+    console.print(f"worker running {', '.join(j.name for j in jobs)}; Ctrl-C stops it")
+    scheduler.run_forever(stop)

@@ -43,7 +43,7 @@ from shopwise.bus import StoredEvent
 from shopwise.collect._validate import json_text
 from shopwise.errors import Unavailable
 from shopwise.schema import Columns
-from shopwise.store import dead_letters, events, insert_once, write_transaction
+from shopwise.store import dead_letters, events, insert_once, write_gate, write_transaction
 
 log = logging.getLogger("shopwise.collect")
 
@@ -271,15 +271,16 @@ class GroupCommitWriter:
         try:
             cursor = conn.cursor()
             try:
-                cursor.execute("BEGIN IMMEDIATE")  # as write_transaction: the write lock up front
-                start = 0
-                for count in _chunk_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(names)):
-                    params = _flat_params(rows[start : start + count], names)
-                    start += count
-                    cursor.execute(_sqlite_insert(names, count, returning), params)
-                    if returning:
-                        inserted.update(cursor.fetchall())
-                cursor.execute("COMMIT")
+                with write_gate(self._engine):  # as write_transaction: gate, then the lock
+                    cursor.execute("BEGIN IMMEDIATE")
+                    start = 0
+                    for count in _chunk_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(names)):
+                        params = _flat_params(rows[start : start + count], names)
+                        start += count
+                        cursor.execute(_sqlite_insert(names, count, returning), params)
+                        if returning:
+                            inserted.update(cursor.fetchall())
+                    cursor.execute("COMMIT")
             except BaseException:
                 conn.rollback()  # a no-op when BEGIN itself failed
                 raise

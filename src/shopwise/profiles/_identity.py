@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from shopwise.profiles._state import ProfileState
 from shopwise.schema import Columns
-from shopwise.store import events, identities, profiles, shopper_events
+from shopwise.store import events, identities, insert_once, profiles, shopper_events
 
 
 def anon_key(anonymous_id: str) -> str:
@@ -93,6 +93,18 @@ class IdentityGraph:
             )
         cache[key] = profile
         return profile
+
+    def ensure_all(self, conn: sa.Connection, keys: set[str], cache: dict[str, str]) -> None:
+        """:meth:`ensure` for every key of ``keys``: the new ones are inserted with one statement
+        and read back with one query (a consumer elsewhere may have inserted one first, perhaps
+        linked to another profile; the stored row wins)."""
+        new = sorted(keys - cache.keys())
+        if not new:
+            return
+        now = _now()
+        rows = [{"id_key": k, "profile_id": profile_id_for(k), "created_at": now} for k in new]
+        conn.execute(insert_once(conn.engine, identities, "id_key"), rows)
+        cache.update(self.preload(conn, set(new)))
 
     def link_all(self, conn: sa.Connection, links: list[Link], cache: dict[str, str]) -> set[str]:
         """Apply a batch's ``links``; returns the profiles whose membership changed (to be

@@ -178,9 +178,8 @@ class Profiles:
             cache = self._graph.preload(conn, keys)
             links = [link for event in batch for link in links_of(event)]
             dirty = self._graph.link_all(conn, links, cache)
-            owners = [
-                self._graph.ensure(conn, event_key(e.anonymous_id, e.user_id), cache) for e in batch
-            ]
+            self._graph.ensure_all(conn, keys, cache)
+            owners = [cache[event_key(e.anonymous_id, e.user_id)] for e in batch]
             states = self._load(conn, set(owners) - dirty)
             existing = set(states)
             history = ConsentHistory()

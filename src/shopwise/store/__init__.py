@@ -5,6 +5,7 @@ from shopwise.store._engine import (
     create_engine,
     insert_once,
     is_sqlite,
+    write_gate,
     write_transaction,
 )
 from shopwise.store._migrate import (
@@ -87,5 +88,6 @@ __all__ = [
     "suppressed_ids",
     "trigger_decisions",
     "upgrade",
+    "write_gate",
     "write_transaction",
 ]

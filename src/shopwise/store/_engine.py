@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
-from contextlib import AbstractContextManager
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Final
 
@@ -16,6 +21,8 @@ from sqlalchemy.pool import ConnectionPoolEntry
 from shopwise.files import private_dir, private_file, restrict
 from shopwise.settings import Settings
 
+BUSY_SECONDS: Final = 30
+"""How long a SQLite writer waits for the write lock before it fails ("database is locked")."""
 CONNECT_TIMEOUT_SECONDS: Final = 3
 """How long a new PostgreSQL connection may take: a server that is down or restarting fails the
 request at once (503) instead of holding it."""
@@ -49,13 +56,11 @@ def create_engine(settings: Settings) -> sa.Engine:
 
 
 def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
-    if url.database and url.database != ":memory:":
-        _private_database(Path(url.database))
     engine = sa.create_engine(
         url,
         json_serializer=_json_dumps,
         json_deserializer=_json_loads,
-        connect_args={"check_same_thread": False, "timeout": 30},
+        connect_args={"check_same_thread": False, "timeout": BUSY_SECONDS},
     )
 
     @sa.event.listens_for(engine, "connect")
@@ -66,8 +71,12 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_SECONDS * 1000}")
         cursor.close()
+
+    if url.database and url.database != ":memory:":
+        _private_database(Path(url.database))
+        _GATES[engine] = _WriteGate.of(Path(url.database))
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
@@ -87,19 +96,94 @@ def _private_database(path: Path) -> None:
     restrict(path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
 
 
+class _WriteGate:
+    """The queue of a SQLite file's writers, in every process that opens it.
+
+    SQLite lets one connection write at a time, and one that finds the write lock taken polls for
+    it, sleeping longer after each failed try. When the API's group commit waits behind a
+    ``shopwise worker`` folding profiles, it can sleep through the gaps between the worker's
+    transactions while the worker takes the lock again. Writers that pass this gate first queue
+    in the kernel instead (a POSIX record lock on ``<database>-writers``, one per process) and
+    in a lock between threads, and are woken the moment the writer before them is done.
+    Re-entrant within a thread. Writers that bypass it (migrations, deferred transactions) still
+    get SQLite's own waiting. A thread waits for the others of its process at most
+    :data:`BUSY_SECONDS`, as for SQLite's lock, then fails as SQLite would; between processes it
+    waits in the kernel without a limit, so a writer must never wait inside the gate for another
+    process's write.
+    """
+
+    _open: Final[dict[tuple[Path, int], _WriteGate]] = {}
+    _opening: Final = threading.Lock()
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._threads = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    @classmethod
+    def of(cls, database: Path) -> _WriteGate:
+        """The gate of ``database`` in this process (POSIX record locks belong to a process,
+        and closing any descriptor of the file would drop them: one gate per file per process)."""
+        path = database.with_name(database.name + "-writers").resolve()
+        with cls._opening:
+            return cls._open.setdefault((path, os.getpid()), cls(path))
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        if not self._threads.acquire(timeout=BUSY_SECONDS):
+            raise sqlite3.OperationalError("database is locked")
+        try:
+            if self._depth == 0:
+                fcntl.lockf(self._descriptor(), fcntl.LOCK_EX)
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    fcntl.lockf(self._descriptor(), fcntl.LOCK_UN)
+        finally:
+            self._threads.release()
+
+    def _descriptor(self) -> int:
+        if self._fd is None:  # an exclusive record lock needs a descriptor open for writing
+            self._fd = os.open(private_file(self._path), os.O_WRONLY)
+        return self._fd
+
+
+_GATES: Final[weakref.WeakKeyDictionary[sa.Engine, _WriteGate]] = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def write_gate(engine: sa.Engine) -> Iterator[None]:
+    """Queue for the write lock of ``engine``'s SQLite file (see :class:`_WriteGate`); a no-op on
+    other engines and in-memory databases, whose writers the engine itself queues."""
+    gate = _GATES.get(engine)
+    if gate is None:
+        yield
+        return
+    with gate.held():
+        yield
+
+
 _BEGIN_OPTION = "shopwise_sqlite_begin"
 _AUTOCOMMIT = "AUTOCOMMIT"
 
 
-def write_transaction(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
-    """A transaction that will write: on SQLite it takes the write lock at BEGIN (IMMEDIATE).
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A transaction that will write: on SQLite it passes the :func:`write_gate` and takes the
+    write lock at BEGIN (IMMEDIATE).
 
     A deferred SQLite transaction that reads first and writes later fails at once with "database
     is locked" when another writer committed in between (WAL snapshot upgrade); taking the lock up
-    front makes it wait for the busy timeout instead. Read-only work keeps using
-    ``engine.connect()``, which never blocks on writers.
+    front makes it wait instead. Read-only work keeps using ``engine.connect()``, which never
+    blocks on writers.
     """
-    return engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"}).begin()
+    immediate = engine.execution_options(**{_BEGIN_OPTION: "IMMEDIATE"})
+    with write_gate(engine), immediate.begin() as conn:
+        yield conn
 
 
 class PointRead:
