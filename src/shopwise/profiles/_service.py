@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import orjson
 import sqlalchemy as sa
 
 from shopwise.bus import StoredEvent
@@ -25,6 +26,7 @@ from shopwise.profiles._identity import (
     anon_key,
     attribution_filter,
     event_key,
+    profile_id_for,
     user_key,
 )
 from shopwise.profiles._state import ItemInfo, ProfileState, verified
@@ -35,6 +37,7 @@ from shopwise.store import (
     events,
     identities,
     insert_once,
+    is_sqlite,
     profiles,
     write_transaction,
 )
@@ -61,6 +64,48 @@ def _still_stored(conn: sa.Connection, batch: Sequence[StoredEvent]) -> list[Sto
     query = sa.select(events.c.id).where(events.c.id.in_(ids)).with_for_update(read=True)
     kept = set(conn.execute(query).scalars())
     return [event for event in batch if event.id in kept]
+
+
+def _key_of(event: StoredEvent) -> str:
+    return event_key(event.anonymous_id, event.user_id)
+
+
+def _state_texts(conn: sa.Connection, ids: set[str]) -> dict[str, str]:
+    """The stored states of the profiles ``ids`` that exist, as the text the store holds."""
+    if not ids:
+        return {}
+    text = sa.cast(profiles.c.state, sa.Text)
+    query = sa.select(profiles.c.profile_id, text).where(profiles.c.profile_id.in_(ids))
+    return {str(row[0]): str(row[1]) for row in conn.execute(query)}
+
+
+@dataclass
+class _Fold:
+    """A batch folded into its profiles' states, to be written in the transaction that checked
+    or made it."""
+
+    batch: list[StoredEvent]
+    owners: list[str]
+    """Each event's profile."""
+    states: dict[str, ProfileState]
+    existing: set[str]
+    """The profiles of ``states`` already stored (updated, not inserted)."""
+    dirty: set[str]
+    """Profiles whose membership changed (rebuilt from their events)."""
+    history: ConsentHistory
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """What a fold outside the write lock read, compared again under it."""
+
+    event_ids: list[int]
+    identities: dict[str, str]
+    """The batch's known identity keys and their profiles."""
+    new_keys: set[str]
+    """The batch's identity keys not stored yet."""
+    texts: dict[str, str]
+    """The stored state text of each of the batch's profiles that exists."""
 
 
 def links_of(event: StoredEvent) -> list[Link]:
@@ -152,6 +197,7 @@ class Profiles:
         self._current = PointRead(engine, _CURRENT)
         self._history_insert = insert_once(engine, consent_changes, Columns.MESSAGE, "purpose")
         self._graph = IdentityGraph()
+        self._snapshot_first = is_sqlite(engine)
         self._item_info = item_info
         self.cache = cache or ProfileCache()
         """Serving's cache of :meth:`current` (written through by :meth:`consume`)."""
@@ -161,46 +207,111 @@ class Profiles:
     def consume(self, batch: Sequence[StoredEvent]) -> None:
         """Fold a batch of events into profiles (idempotent; see module docstring).
 
-        The identities and profiles a batch touches are read with one query each and written
-        back with one statement each, so the write lock is held for milliseconds. Events
-        shopwise records about itself (``SYSTEM_EVENT_TYPES``: exposures) are not behaviour and
-        are skipped here and in rebuilds alike.
+        On SQLite, whose one write lock the API's event commits wait for, a batch that links no
+        identities is folded first from a snapshot, outside the lock (:meth:`_fold_snapshot`),
+        and written only if what it read is unchanged under the lock (:meth:`_unchanged`): the
+        lock is held for the reads that check and the writes, not for decoding and folding.
+        Otherwise, for a batch with links and on PostgreSQL (row locks: event inserts do not
+        wait for a fold), it is folded under the lock (:meth:`_fold_locked`). Events shopwise
+        records about itself (``SYSTEM_EVENT_TYPES``: exposures) are not behaviour and are
+        skipped here and in rebuilds alike.
         """
         batch = [e for e in batch if e.type not in SYSTEM_EVENT_TYPES]
         if not batch:
             return
         read_at = self.cache.sequence()
+        planned = self._fold_snapshot(batch) if self._snapshot_first else None
         with write_transaction(self._engine) as conn:
-            batch = _still_stored(conn, batch)
-            if not batch:
+            fold = (
+                planned[0]
+                if planned is not None and self._unchanged(conn, *planned)
+                else self._fold_locked(conn, batch)
+            )
+            if fold is None:
                 return
-            keys = {event_key(e.anonymous_id, e.user_id) for e in batch}
-            cache = self._graph.preload(conn, keys)
-            links = [link for event in batch for link in links_of(event)]
-            dirty = self._graph.link_all(conn, links, cache)
-            self._graph.ensure_all(conn, keys, cache)
-            owners = [cache[event_key(e.anonymous_id, e.user_id)] for e in batch]
-            states = self._load(conn, set(owners) - dirty)
-            existing = set(states)
-            history = ConsentHistory()
-            for event, profile in zip(batch, owners, strict=True):
-                if profile in dirty:
-                    continue
-                state = states.setdefault(profile, ProfileState())
-                if event.id > state.watermark:
-                    history.add(event, state.apply(event, self._item_info))
-            horizon = max(event.id for event in batch)
-            for profile in dirty:
-                states[profile] = self._rebuild(conn, profile, horizon, history)
-            existing |= set(self._load(conn, dirty))
-            self._save(conn, states, existing)
-            history.save(conn, self._history_insert)
+            self._save(conn, fold.states, fold.existing)
+            fold.history.save(conn, self._history_insert)
         self.cache.committed(
-            ((e.anonymous_id, e.user_id, owner) for e, owner in zip(batch, owners, strict=True)),
-            states,
-            dirty,
+            (
+                (e.anonymous_id, e.user_id, owner)
+                for e, owner in zip(fold.batch, fold.owners, strict=True)
+            ),
+            fold.states,
+            fold.dirty,
             read_at,
         )
+
+    def _fold_snapshot(self, batch: list[StoredEvent]) -> tuple[_Fold, _Snapshot] | None:
+        """The batch folded from one read transaction, with what it read; ``None`` when the
+        batch links identities (links write the graph and may rebuild profiles) or when an
+        erasure deleted all of it."""
+        if any(links_of(event) for event in batch):
+            return None
+        with self._engine.connect() as conn:
+            kept = _still_stored(conn, batch)
+            keys = {event_key(e.anonymous_id, e.user_id) for e in kept}
+            known = self._graph.preload(conn, keys)
+            owners = [known.get(k) or profile_id_for(k) for k in map(_key_of, kept)]
+            texts = _state_texts(conn, set(owners))
+        if not kept:
+            return None
+        states = {profile: ProfileState.from_json(orjson.loads(t)) for profile, t in texts.items()}
+        history = self._apply(kept, owners, states, set())
+        fold = _Fold(kept, owners, states, set(texts), set(), history)
+        return fold, _Snapshot([e.id for e in kept], known, keys - known.keys(), texts)
+
+    def _unchanged(self, conn: sa.Connection, fold: _Fold, read: _Snapshot) -> bool:
+        """Under the write lock: whether what ``fold`` read still holds (no event of it erased,
+        no identity stored or moved, no profile state written since); the new identities are
+        then inserted, rooted at themselves as the fold assumed."""
+        if [e.id for e in _still_stored(conn, fold.batch)] != read.event_ids:
+            return False
+        if self._graph.preload(conn, set(read.identities) | read.new_keys) != read.identities:
+            return False
+        if _state_texts(conn, set(fold.owners)) != read.texts:
+            return False
+        cache = dict(read.identities)
+        self._graph.ensure_all(conn, read.new_keys, cache)
+        return all(cache[key] == profile_id_for(key) for key in read.new_keys)
+
+    def _fold_locked(self, conn: sa.Connection, batch: list[StoredEvent]) -> _Fold | None:
+        """The batch folded inside the write transaction ``conn``: identity links applied first,
+        profiles whose membership changed rebuilt from their events."""
+        batch = _still_stored(conn, batch)
+        if not batch:
+            return None
+        keys = {event_key(e.anonymous_id, e.user_id) for e in batch}
+        cache = self._graph.preload(conn, keys)
+        links = [link for event in batch for link in links_of(event)]
+        dirty = self._graph.link_all(conn, links, cache)
+        self._graph.ensure_all(conn, keys, cache)
+        owners = [cache[_key_of(e)] for e in batch]
+        states = self._load(conn, set(owners) - dirty)
+        existing = set(states)
+        history = self._apply(batch, owners, states, dirty)
+        horizon = max(event.id for event in batch)
+        for profile in dirty:
+            states[profile] = self._rebuild(conn, profile, horizon, history)
+        existing |= set(self._load(conn, dirty))
+        return _Fold(batch, owners, states, existing, dirty, history)
+
+    def _apply(
+        self,
+        batch: list[StoredEvent],
+        owners: list[str],
+        states: dict[str, ProfileState],
+        dirty: set[str],
+    ) -> ConsentHistory:
+        """Fold each event past its profile's watermark into ``states`` (profiles in ``dirty``
+        are rebuilt instead); the consent changes the events made."""
+        history = ConsentHistory()
+        for event, profile in zip(batch, owners, strict=True):
+            if profile in dirty:
+                continue
+            state = states.setdefault(profile, ProfileState())
+            if event.id > state.watermark:
+                history.add(event, state.apply(event, self._item_info))
+        return history
 
     def _rebuild(
         self, conn: sa.Connection, profile: str, horizon: int, history: ConsentHistory
