@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import subprocess
@@ -116,3 +117,33 @@ def test_an_in_memory_database_has_no_gate_file(tmp_path: Path) -> None:
     with store.write_transaction(memory) as conn:
         conn.execute(sa.text("SELECT 1"))
     assert not list(tmp_path.rglob("*-writers"))
+
+
+def test_a_forked_child_queues_at_a_gate_of_its_own(engine: sa.Engine) -> None:
+    """A child forked while a thread of the parent is inside the gate does not inherit that
+    thread's hold: it waits for the parent's write, then writes."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write_gate(engine):
+            held.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(5)
+    child = os.fork()
+    if child == 0:  # the child: write, and report by the exit status alone
+        status = 1
+        try:
+            _engine.BUSY_SECONDS = 1
+            with store.write_transaction(engine) as conn:
+                conn.execute(sa.text("SELECT 1"))
+            status = 0
+        finally:
+            os._exit(status)
+    time.sleep(0.3)
+    done.set()
+    holder.join(timeout=5)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

@@ -76,7 +76,7 @@ def _sqlite_engine(url: sa.URL, synchronous: str) -> sa.Engine:
 
     if url.database and url.database != ":memory:":
         _private_database(Path(url.database))
-        _GATES[engine] = _WriteGate.of(Path(url.database))
+        _GATED[engine] = _WriteGate.path_of(Path(url.database))
 
     @sa.event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
@@ -121,11 +121,15 @@ class _WriteGate:
         self._depth = 0
         self._fd: int | None = None
 
+    @staticmethod
+    def path_of(database: Path) -> Path:
+        """The gate file of ``database``."""
+        return database.with_name(database.name + "-writers").resolve()
+
     @classmethod
-    def of(cls, database: Path) -> _WriteGate:
-        """The gate of ``database`` in this process (POSIX record locks belong to a process,
+    def of(cls, path: Path) -> _WriteGate:
+        """The gate on the file ``path`` in this process (POSIX record locks belong to a process,
         and closing any descriptor of the file would drop them: one gate per file per process)."""
-        path = database.with_name(database.name + "-writers").resolve()
         with cls._opening:
             return cls._open.setdefault((path, os.getpid()), cls(path))
 
@@ -152,18 +156,20 @@ class _WriteGate:
         return self._fd
 
 
-_GATES: Final[weakref.WeakKeyDictionary[sa.Engine, _WriteGate]] = weakref.WeakKeyDictionary()
+_GATED: Final[weakref.WeakKeyDictionary[sa.Engine, Path]] = weakref.WeakKeyDictionary()
+"""The gate file of each SQLite engine with a gate."""
 
 
 @contextmanager
 def write_gate(engine: sa.Engine) -> Iterator[None]:
     """Queue for the write lock of ``engine``'s SQLite file (see :class:`_WriteGate`); a no-op on
-    other engines and in-memory databases, whose writers the engine itself queues."""
-    gate = _GATES.get(engine)
-    if gate is None:
+    other engines and in-memory databases, whose writers the engine itself queues. The gate is
+    this process's, looked up at each write, so a forked child never shares its parent's."""
+    path = _GATED.get(engine)
+    if path is None:
         yield
         return
-    with gate.held():
+    with _WriteGate.of(path).held():
         yield
 
 
