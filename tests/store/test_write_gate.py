@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,26 @@ with store.write_gate(engine):
     time.sleep(float(sys.argv[2]))
     print(f"released {time.time()}", flush=True)
 """
+
+
+@contextmanager
+def _held_by_another_thread(engine: sa.Engine) -> Iterator[None]:
+    """A thread of this process inside ``engine``'s gate for the block."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with store.write_gate(engine):
+            held.set()
+            done.wait(5)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert held.wait(5)
+        yield
+    finally:
+        done.set()
+        holder.join(timeout=5)
 
 
 @pytest.fixture
@@ -83,23 +105,9 @@ def test_a_thread_gives_up_after_the_busy_time_as_sqlite_would(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(_engine, "BUSY_SECONDS", 0.1)
-    held, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.write_gate(engine):
-            held.set()
-            done.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    try:
-        assert held.wait(5)
-        locked = pytest.raises(sqlite3.OperationalError, match="database is locked")
-        with locked, store.write_transaction(engine):
-            pass
-    finally:
-        done.set()
-        holder.join(timeout=5)
+    locked = pytest.raises(sqlite3.OperationalError, match="database is locked")
+    with _held_by_another_thread(engine), locked, store.write_transaction(engine):
+        pass
     with store.write_transaction(engine) as conn:  # free again
         conn.execute(sa.text("SELECT 1"))
 
@@ -122,28 +130,17 @@ def test_an_in_memory_database_has_no_gate_file(tmp_path: Path) -> None:
 def test_a_forked_child_queues_at_a_gate_of_its_own(engine: sa.Engine) -> None:
     """A child forked while a thread of the parent is inside the gate does not inherit that
     thread's hold: it waits for the parent's write, then writes."""
-    held, done = threading.Event(), threading.Event()
-
-    def hold() -> None:
-        with store.write_gate(engine):
-            held.set()
-            done.wait(5)
-
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert held.wait(5)
-    child = os.fork()
-    if child == 0:  # the child: write, and report by the exit status alone
-        status = 1
-        try:
-            _engine.BUSY_SECONDS = 1
-            with store.write_transaction(engine) as conn:
-                conn.execute(sa.text("SELECT 1"))
-            status = 0
-        finally:
-            os._exit(status)
-    time.sleep(0.3)
-    done.set()
-    holder.join(timeout=5)
+    with _held_by_another_thread(engine):
+        child = os.fork()
+        if child == 0:  # the child: write, and report by the exit status alone
+            status = 1
+            try:
+                _engine.BUSY_SECONDS = 1
+                with store.write_transaction(engine) as conn:
+                    conn.execute(sa.text("SELECT 1"))
+                status = 0
+            finally:
+                os._exit(status)
+        time.sleep(0.3)
     _, status = os.waitpid(child, 0)
     assert os.waitstatus_to_exitcode(status) == 0
