@@ -23,6 +23,7 @@ import ctypes
 import ctypes.util
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -35,6 +36,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -644,3 +646,71 @@ def write_report(
     write_json(out, report)
     out.with_suffix(".md").write_text(text)
     return text
+
+
+def code_variant(text: str) -> tuple[str, Path]:
+    """A ``--variant LABEL=SRC`` of the variants benchmarks: a label and a ``src`` folder that
+    holds ``shopwise`` (a ``git worktree``'s, or a copy of this checkout with one change undone)."""
+    label, sep, src = text.partition("=")
+    path = Path(src).resolve()
+    if not sep or not label or not (path / "shopwise" / "__init__.py").is_file():
+        raise argparse.ArgumentTypeError(f"{text!r} is not LABEL=SRC with SRC holding shopwise")
+    return label, path
+
+
+def variants_parser(description: str) -> argparse.ArgumentParser:
+    """The options every variants benchmark takes: two or more ``--variant LABEL=SRC``,
+    ``--rounds`` (the variants take turns in each) and ``--note`` (what each variant is)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--variant", type=code_variant, action="append", required=True)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--note", default="", help="what each variant is, for the report")
+    return parser
+
+
+def variants_lines(report: dict[str, Any]) -> list[str]:
+    """The markdown lines naming a variants report's variants, and its note."""
+    named = "; ".join(f"`{label}` = `{src}`" for label, src in report["variants"])
+    lines = ["", f"Variants: {named}"]
+    return lines + (["", report["note"]] if report["note"] else [])
+
+
+def parse_variants(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The arguments of a :func:`variants_parser` (a usage error below two variants)."""
+    args = parser.parse_args()
+    if len(args.variant) < 2:
+        parser.error("give at least two --variant")
+    return args
+
+
+def variants_report(script: str, args: argparse.Namespace) -> dict[str, Any]:
+    """The start of a variants benchmark's report: its command, start time, machine, variants,
+    rounds and note (the caller adds its own settings, ``results`` and ``seconds``)."""
+    return {
+        "command": f"python benchmarks/{script} " + shlex.join(sys.argv[1:]),
+        "started": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "variants": [(label, str(src)) for label, src in args.variant],
+        "rounds": args.rounds,
+        "note": args.note,
+    }
+
+
+def variants_rows(
+    report: dict[str, Any],
+    keys: Sequence[str],
+    metric: str,
+    cells: Callable[[str, str, dict[str, Any], float], str],
+) -> list[str]:
+    """A variants report's table rows: for each of ``keys`` (phases, endpoints), every variant's
+    medians as ``cells(key, label, medians, ratio)`` makes them, ``ratio`` being its ``metric``
+    against the first variant's."""
+    medians = report["results"]["medians"]
+    labels = [label for label, _ in report["variants"]]
+    rows = []
+    for key in keys:
+        base = medians[labels[0]][key][metric]
+        for label in labels:
+            row = medians[label][key]
+            rows.append(cells(key, label, row, row[metric] / base if base else float("nan")))
+    return rows

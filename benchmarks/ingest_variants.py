@@ -21,13 +21,22 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-from _common import REPO, RESULTS, machine, median, write_report
+from _common import (
+    REPO,
+    RESULTS,
+    median,
+    parse_variants,
+    variants_lines,
+    variants_parser,
+    variants_report,
+    variants_rows,
+    write_report,
+)
 
 PHASES = (
     "batch100_max",
@@ -38,14 +47,6 @@ PHASES = (
     "single_light",
 )
 METRICS = ("events_per_s", "p99_ms", "server_cpu_pct", "worker_cpu_pct")
-
-
-def variant(text: str) -> tuple[str, Path]:
-    label, sep, src = text.partition("=")
-    path = Path(src).resolve()
-    if not sep or not label or not (path / "shopwise" / "__init__.py").is_file():
-        raise argparse.ArgumentTypeError(f"{text!r} is not LABEL=SRC with SRC holding shopwise")
-    return label, path
 
 
 def run_once(src: Path, config: str, seconds: float, out: Path) -> dict[str, Any]:
@@ -85,7 +86,6 @@ def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
     labels = [label for label, _ in report["variants"]]
     first = labels[0]
-    medians = report["results"]["medians"]
     lines = [
         "# Ingestion of the default setup, versions of the code alternating",
         "",
@@ -99,54 +99,37 @@ def markdown(report: dict[str, Any]) -> str:
         "`ingest.md`: `*_max` closed loop, `*_at_target` open loop at 10,000 batched / 2,000 "
         "single events/s, `*_light` open loop at 1,000 / 200. API and worker CPU are % of one "
         "core.",
-        "",
-        "Variants: " + "; ".join(f"`{label}` = `{src}`" for label, src in report["variants"]),
+        *variants_lines(report),
     ]
-    if report["note"]:
-        lines += ["", report["note"]]
     lines += [
         "",
         "| phase | variant | events/s | vs " + first + " | p99 ms | API CPU % | worker CPU % |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
-    for phase in PHASES:
-        base = medians[first][phase]["events_per_s"]
-        for label in labels:
-            row = medians[label][phase]
-            ratio = row["events_per_s"] / base if base else float("nan")
-            lines.append(
-                f"| {phase} | {label} | {row['events_per_s']:,.0f} | {ratio:.2f}x | "
-                f"{row['p99_ms']:.1f} | {row['server_cpu_pct']:.0f} | {row['worker_cpu_pct']:.0f} |"
-            )
+    lines += variants_rows(report, PHASES, "events_per_s", _cells)
     return "\n".join(lines) + "\n"
 
 
+def _cells(phase: str, label: str, row: dict[str, Any], ratio: float) -> str:
+    return (
+        f"| {phase} | {label} | {row['events_per_s']:,.0f} | {ratio:.2f}x | "
+        f"{row['p99_ms']:.1f} | {row['server_cpu_pct']:.0f} | {row['worker_cpu_pct']:.0f} |"
+    )
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", type=variant, action="append", required=True)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser = variants_parser(__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--config", default="FULL:worker", help="an ingest.py configuration")
-    parser.add_argument("--note", default="", help="what each variant is, for the report")
     parser.add_argument("--work", type=Path, default=None, help="folder for each run's JSON")
     parser.add_argument("--out", type=Path, default=RESULTS / "ingest_variants.json")
-    args = parser.parse_args()
-    if len(args.variant) < 2:
-        parser.error("give at least two --variant")
+    args = parse_variants(parser)
     work = args.work or Path(f"/tmp/ingest-variants-{os.getpid()}")
     work.mkdir(parents=True, exist_ok=True)
-    started, clock = datetime.now(UTC).isoformat(timespec="seconds"), time.perf_counter()
-    report: dict[str, Any] = {
-        "command": "python benchmarks/ingest_variants.py " + " ".join(sys.argv[1:]),
-        "started": started,
-        "machine": machine(),
-        "variants": [(label, str(src)) for label, src in args.variant],
-        "config": args.config,
-        "rounds": args.rounds,
-        "seconds_per_phase": args.seconds,
-        "note": args.note,
-        "results": measure(args, work),
-    }
+    clock = time.perf_counter()
+    report = variants_report("ingest_variants.py", args)
+    report |= {"config": args.config, "seconds_per_phase": args.seconds}
+    report["results"] = measure(args, work)
     report["seconds"] = round(time.perf_counter() - clock, 1)
     print(write_report(args.out, report, markdown))
     return 0

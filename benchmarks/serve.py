@@ -68,7 +68,7 @@ ROUNDS = 5
 DURATION = 12
 SETTLE = 1.5
 """Seconds between the end of a CPU-measured run and reading the server's CPU (see
-:func:`cpu_run`); longer than the exposure log's one-second flush."""
+:func:`cpu_run`); longer than the exposure log's flush interval."""
 EQUAL_LOAD_SHARE = 0.6
 """The equal-load runs offer both endpoints this share of the throughput our endpoint reached
 at saturation in the first round."""
@@ -236,7 +236,7 @@ def cpu_run(
     """wrk at ``rate`` (``None``: full speed), with the server's CPU seconds per request.
 
     The CPU is read :data:`SETTLE` seconds after wrk stops, so work that a request leaves
-    behind (its exposure, buffered for a second and then written by another thread) is charged
+    behind (its exposure, buffered and then written by another thread) is charged
     to the run that caused it, not to the next one; every run gets the same wait.
     """
     scaled = server.backend.database_url is not None

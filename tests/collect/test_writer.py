@@ -9,7 +9,12 @@ import sqlalchemy as sa
 
 from shopwise.bus import StoredEvent
 from shopwise.collect import system_row
-from shopwise.collect._writer import GroupCommitWriter, _chunk_sizes
+from shopwise.collect._writer import (
+    ROWS_PER_STATEMENT,
+    GroupCommitWriter,
+    _chunk_sizes,
+    _rows_per_statement,
+)
 from shopwise.runtime import Runtime
 from shopwise.schema import EventType
 from shopwise.settings import Settings
@@ -67,3 +72,10 @@ def test_statement_sizes_are_powers_of_two_largest_first() -> None:
     assert list(_chunk_sizes(5_000, 2_978)) == [2_048, 2_048, 512, 256, 128, 8]
     assert list(_chunk_sizes(7, 2)) == [2, 2, 2, 1]
     assert list(_chunk_sizes(0, 100)) == []
+
+
+def test_a_statement_holds_few_rows_so_binding_them_never_stalls_the_event_loop() -> None:
+    width = 11  # the event columns an insert names
+    assert _rows_per_statement(width) == ROWS_PER_STATEMENT == 256
+    assert list(_chunk_sizes(5_000, _rows_per_statement(width))) == [256] * 19 + [128, 8]
+    assert _rows_per_statement(200) == 32_766 // 200  # SQLite's limit on variables still holds

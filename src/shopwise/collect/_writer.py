@@ -274,7 +274,7 @@ class GroupCommitWriter:
                 with write_gate(self._engine):  # as write_transaction: gate, then the lock
                     cursor.execute("BEGIN IMMEDIATE")
                     start = 0
-                    for count in _chunk_sizes(len(rows), _SQLITE_MAX_VARIABLES // len(names)):
+                    for count in _chunk_sizes(len(rows), _rows_per_statement(len(names))):
                         params = _flat_params(rows[start : start + count], names)
                         start += count
                         cursor.execute(_sqlite_insert(names, count, returning), params)
@@ -367,6 +367,10 @@ _JSON_COLUMNS = frozenset(
     column.name for column in events.columns if isinstance(column.type, sa.JSON)
 )
 _SQLITE_MAX_VARIABLES = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+ROWS_PER_STATEMENT: Final = 256
+"""Rows of one ``INSERT`` at most. The driver binds a statement's values in one call that holds
+the GIL throughout, so a statement of thousands of rows stalls the event loop serving beside the
+writer (each served answer's exposure row comes through here); ``docs/performance.md``."""
 
 
 def _flat_params(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[Any]:
@@ -384,14 +388,20 @@ def _flat_params(rows: list[dict[str, Any]], names: tuple[str, ...]) -> list[Any
     return params
 
 
+def _rows_per_statement(width: int) -> int:
+    """Rows of ``width`` values one statement holds: :data:`ROWS_PER_STATEMENT`, fewer where
+    SQLite's limit on a statement's variables is lower."""
+    return min(ROWS_PER_STATEMENT, _SQLITE_MAX_VARIABLES // width)
+
+
 def _chunk_sizes(total: int, most: int) -> Iterator[int]:
     """Row counts of the statements for ``total`` rows: powers of two of at most ``most``, the
     largest first. SQLite compiles a statement per distinct text (its size grows with the row
     count) and the driver keeps compiled statements by text, so a batch of any size reuses at
     most a dozen compiled statements instead of compiling one afresh (``docs/performance.md``).
-    Each statement is a single step with the GIL released, so
-    the event loop hands the GIL over a dozen times per batch, not once per row (inserting row
-    by row through ``executemany`` left the writer thread behind at saturation)."""
+    Each statement is a single step with the GIL released, so the event loop hands the GIL
+    over once a statement, not once a row (inserting row by row through ``executemany`` left
+    the writer thread behind at saturation)."""
     size = 1 << (most.bit_length() - 1)
     while total > 0:
         while size > total:

@@ -8,8 +8,10 @@ for many answers. A request only appends what it served to a list (serving appen
 ``(request, served)`` pairs); the thread makes their event rows every tenth of the interval, in
 one loop, instead of a row being built on the event loop between two requests, and in slices
 small enough that the event loop never waits long for the GIL. Exposures are read by
-attribution and experiments, not by the next request, so a second's delay costs nothing, and
-one commit a second instead of many writes fewer, fuller pages to the write-ahead log
+attribution and experiments, not by the next request, so a delay of one interval costs
+nothing, and one commit an interval instead of one an answer writes fewer, fuller pages to the
+write-ahead log. The interval is short so that each hand-over is small: storing many answers'
+exposures at once kept the event loop waiting for the GIL long enough to set serving's p99
 (``docs/performance.md``).
 A crash loses at most the last ``interval`` of exposures; :meth:`ExposureLog.stop` flushes them.
 
@@ -45,7 +47,7 @@ class ExposureLog(Generic[T]):
         self,
         rows: Callable[[list[T]], list[dict[str, Any]]],
         sink: Callable[[list[dict[str, Any]]], None],
-        interval: float = 1.0,
+        interval: float = 0.1,
         max_batch: int = 5000,
     ) -> None:
         if interval <= 0 or max_batch < 1:

@@ -144,7 +144,8 @@ class Answer(NamedTuple):
 
     product_ids: tuple[str, ...]
     """A tuple: once the collector has seen it, it is untracked, and so are the exposure rows
-    that hold it (buffered for a second, they would otherwise fill the young GC generation)."""
+    that hold it (buffered until the exposure log's next hand-over, they would otherwise fill
+    the young GC generation)."""
     fields: dict[str, Any]
     """:meth:`Served.public` without the recommendation id."""
     rest: bytes
