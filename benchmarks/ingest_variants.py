@@ -84,8 +84,7 @@ def _medians(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
-    labels = [label for label, _ in report["variants"]]
-    first = labels[0]
+    first = report["variants"][0][0]
     lines = [
         "# Ingestion of the default setup, versions of the code alternating",
         "",

@@ -84,8 +84,7 @@ def measure(args: argparse.Namespace, data_dir: Path, backend: Any) -> dict[str,
 
 def markdown(report: dict[str, Any]) -> str:
     m = report["machine"]
-    labels = [label for label, _ in report["variants"]]
-    first = labels[0]
+    first = report["variants"][0][0]
     lines = [
         f"# Serving at {report['rate']:,} requests/s, versions of the code alternating",
         "",
