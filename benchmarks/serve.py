@@ -71,7 +71,12 @@ SETTLE = 1.5
 :func:`cpu_run`); longer than the exposure log's flush interval."""
 EQUAL_LOAD_SHARE = 0.6
 """The equal-load runs offer both endpoints this share of the throughput our endpoint reached
-at saturation in the first round."""
+at saturation in the first round. Ours comes right after our saturation run: with the consumer
+in the process, the profile ids that run cached stay within the profile cache's ttl throughout,
+whereas after a longer pause every shopper's entry expires at once and the run's first seconds
+re-read them all from the store (``docs/performance.md``), a stampede no steady traffic makes.
+With a shorter ttl (``--api-only``, ``--backend postgres-redis``) entries expire during every
+run alike."""
 
 LUA = """
 local paths = {%(paths)s}
@@ -279,7 +284,9 @@ def measure(server: Server, key: str, rec_paths: list[str], rounds: int) -> dict
                 runs.setdefault(f"{name}@{rate}", []).append(
                     cpu_run(server, key, paths, rate, connections)
                 )
-        for name, paths in (("recommendations", rec_paths), ("floor", ["/floor"])):
+        # the floor first: our equal-load run then follows our saturation run, within the
+        # profile cache's ttl of it (see EQUAL_LOAD_SHARE)
+        for name, paths in (("floor", ["/floor"]), ("recommendations", rec_paths)):
             runs.setdefault(f"{name}@saturation", []).append(saturate(server, key, paths))
         if not equal_rate:  # fixed by the first round, the same for every round
             saturated = runs["recommendations@saturation"][0]["rps"]
@@ -498,7 +505,7 @@ def render(result: dict[str, Any]) -> str:
         f"Server CPU per request at saturation (medians): recommendations "
         f"{sat['server_cpu_us_per_request']} us, floor {floor['server_cpu_us_per_request']} us; "
         f"cost ratio {ratio} (median of the rounds' ratios {ratios}, each recommendations "
-        f"against the floor measured right after it); with the answer cache off "
+        f"against the floor measured right before it); with the answer cache off "
         f"{uncached['server_cpu_us_per_request']} us against "
         f"{uncached_floor['server_cpu_us_per_request']} us, ratio {uncached_ratio} "
         f"(rounds {uncached_ratios}).",
@@ -506,7 +513,8 @@ def render(result: dict[str, Any]) -> str:
         f"At equal load ({equal_rate} req/s offered to both, {EQUAL_LOAD_SHARE:.0%} of "
         f"our first saturation round): recommendations {equal['server_cpu_us_per_request']} us, "
         f"floor {equal_floor['server_cpu_us_per_request']} us a request; cost ratio {equal_ratio} "
-        f"(rounds {equal_ratios}). At saturation the floor serves "
+        f"(rounds {equal_ratios}); our run follows our saturation run (see the ttl below). "
+        "At saturation the floor serves "
         f"{floor['rps'] / sat['rps']:.1f}x as many requests a second as our endpoint, and its CPU "
         "a request falls with its load (see the last column): the event loop's per-wake-up "
         "costs are shared by more requests. At equal load both pay them alike. At the fixed "

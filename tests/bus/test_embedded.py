@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -83,7 +84,6 @@ def test_a_wide_window_still_hands_over_batches_in_order(tmp_path: Path) -> None
 def test_an_idle_bus_backs_off_and_still_sees_other_writers(tmp_path: Path) -> None:
     """Empty polls back off to IDLE_POLL_SECONDS; rows committed without a publish (another
     process's writer) are still consumed within that wait."""
-    import time
 
     from shopwise.bus import _embedded
 
@@ -117,12 +117,8 @@ def test_an_idle_bus_backs_off_and_still_sees_other_writers(tmp_path: Path) -> N
         runtime.writer.stop()
 
 
-def test_skipped_windows_are_stored_once_caught_up_not_per_poll(tmp_path: Path) -> None:
-    """Windows of ignored events alone move the position in memory at once; ``bus_offsets``
-    is written at most every SKIPPED_SAVE_SECONDS while they flow, and when the consumer is
-    caught up (a worker's offsets must reach the last event for another process waiting)."""
-    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
-    runtime.writer.start()
+def _exposure_blind_bus(runtime: Runtime, batch_size: int) -> tuple[EmbeddedBus, list[int]]:
+    """A bus whose one consumer ignores exposures, and the positions it stores, in order."""
     bus = EmbeddedBus(runtime.engine, poll_seconds=0.01)
     saved: list[int] = []
     save = bus._save_position
@@ -133,18 +129,61 @@ def test_skipped_windows_are_stored_once_caught_up_not_per_poll(tmp_path: Path) 
 
     bus._save_position = counting_save  # type: ignore[method-assign]
     bus.subscribe(
-        "picky", lambda _batch: None, batch_size=2, ignore=frozenset({"recommendation_viewed"})
+        "picky",
+        lambda _batch: None,
+        batch_size=batch_size,
+        ignore=frozenset({"recommendation_viewed"}),
     )
+    return bus, saved
+
+
+def _stored_reaches(runtime: Runtime, event_id: int) -> bool:
+    """Whether the consumer's stored offset reaches ``event_id`` (as another process sees it)."""
+    watcher = EmbeddedBus(runtime.engine, poll_seconds=0.01)
+    watcher.subscribe("picky", lambda _batch: None)
+    return watcher.wait_until_consumed(event_id, timeout=5)
+
+
+def test_skipped_windows_are_stored_once_caught_up_not_per_poll(tmp_path: Path) -> None:
+    """Windows of ignored events alone move the position in memory at once; ``bus_offsets``
+    is written at most every SKIPPED_SAVE_SECONDS while they flow, and when the consumer is
+    caught up (a worker's offsets must reach the last event for another process waiting)."""
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
+    runtime.writer.start()
+    bus, saved = _exposure_blind_bus(runtime, batch_size=2)
     events = [_event("recommendation_viewed", i) for i in range(200)]  # 5 windows of 40
     try:
         result = runtime.collector.ingest(events)
         bus.start()
         assert bus.wait_until_consumed(result.last_event_id, timeout=10)
-        watcher = EmbeddedBus(runtime.engine, poll_seconds=0.01)  # reads the stored offsets
-        watcher.subscribe("picky", lambda _batch: None)
-        assert watcher.wait_until_consumed(result.last_event_id, timeout=5)
+        assert _stored_reaches(runtime, result.last_event_id)
         assert saved[-1] == result.last_event_id
         assert len(saved) <= 3  # the first window, maybe one a second later, the catch-up
+    finally:
+        bus.stop()
+        runtime.writer.stop()
+
+
+def test_catching_up_often_over_ignored_events_stores_the_position_once_a_second(
+    tmp_path: Path,
+) -> None:
+    """Exposures arrive in small hand-overs many times a second; the consumer catches up after
+    each one, and stores its position at most every SKIPPED_SAVE_SECONDS, not per hand-over,
+    yet the stored position still reaches the last event once they stop."""
+    runtime = Runtime.build(Settings(data_dir=tmp_path), migrate=True)
+    runtime.writer.start()
+    bus, saved = _exposure_blind_bus(runtime, batch_size=500)
+    last = 0
+    try:
+        bus.start()
+        for hand_over in range(10):
+            events = [_event("recommendation_viewed", hand_over * 5 + i) for i in range(5)]
+            last = runtime.collector.ingest(events).last_event_id
+            assert bus.wait_until_consumed(last, timeout=5)  # caught up, in memory
+            time.sleep(0.05)
+        assert _stored_reaches(runtime, last)
+        assert saved[-1] == last
+        assert len(saved) <= 3  # one for the first hand-over, then one a second at most
     finally:
         bus.stop()
         runtime.writer.stop()

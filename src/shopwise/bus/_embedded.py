@@ -162,8 +162,12 @@ class EmbeddedBus:
                         self._skip_to(consumer, upto)
                     wait = self._poll
                     continue
-                if consumer.stored < consumer.position:  # caught up: store what was skipped
-                    self._save_position(consumer, consumer.position)
+                if consumer.stored < consumer.position:  # caught up over ignored events
+                    due = consumer.stored_at + SKIPPED_SAVE_SECONDS - time.monotonic()
+                    if due <= 0:
+                        self._save_position(consumer, consumer.position)
+                    else:
+                        wait = min(wait, due)
             except Exception:  # boundary: a failing consumer retries, it never kills the bus
                 log.exception("bus consumer failed; retrying", extra={"consumer": consumer.name})
                 self._stopping.wait(1.0)
@@ -212,11 +216,11 @@ class EmbeddedBus:
         return int(position or 0)
 
     def _skip_to(self, consumer: _Consumer, position: int) -> None:
-        """Move over a window of ignored events alone (a second of exposures comes in twenty
-        polls): at once in memory, so :meth:`wait_until_consumed` holds for them, but in
-        ``bus_offsets`` at most every :data:`SKIPPED_SAVE_SECONDS`, and when the consumer
-        catches up, instead of one write transaction a poll. A restart re-reads at most that
-        stretch, all of it ignored."""
+        """Move over a window of ignored events alone (exposures come ten times a second): at
+        once in memory, so :meth:`wait_until_consumed` holds for them, but in ``bus_offsets``
+        at most every :data:`SKIPPED_SAVE_SECONDS`, also once the consumer has caught up (it
+        then stores the position when that time is up), instead of one write transaction a
+        poll. A restart re-reads at most that stretch, all of it ignored."""
         if time.monotonic() - consumer.stored_at >= SKIPPED_SAVE_SECONDS:
             self._save_position(consumer, position)
             return
