@@ -98,3 +98,37 @@ def test_failing_rows_are_logged_not_raised(caplog: pytest.LogCaptureFixture) ->
     log(event(1))
     log.stop()
     assert "exposure logging failed; 1 events lost" in caplog.text and not sink.batches
+
+
+class CountingEvent(threading.Event):
+    """An event that counts the thread's waits (each one a wake-up of the exposure thread)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_an_idle_thread_sleeps_until_the_next_exposure() -> None:
+    """With nothing recorded the thread does not wake every tenth of the interval; the next
+    exposure wakes it and is handed over within an interval."""
+    sink = Sink()
+    log = ExposureLog(list, sink, interval=0.1)
+    wake = CountingEvent()
+    log._wake = wake
+    log.start()
+    try:
+        time.sleep(0.5)
+        assert wake.waits <= 2  # polling every 10 ms would be about 50
+        log(event(1))
+        assert sink.called.wait(2)
+        time.sleep(0.3)  # handed over, then idle again
+        settled = wake.waits
+        time.sleep(0.5)
+        assert wake.waits - settled <= 1
+    finally:
+        log.stop()
+    assert sink.batches == [[event(1)]]

@@ -40,7 +40,8 @@ class ExposureLog(Generic[T]):
     without waiting (``Collector.enqueue_system``). The thread makes the rows of what was
     recorded every ``interval / 10`` seconds (slices small enough that the event loop never
     waits long for the GIL) and hands them to the sink every ``interval`` (one insert for many
-    answers), or at once when ``max_batch`` are waiting.
+    answers), or at once when ``max_batch`` are waiting. With nothing recorded or made it sleeps
+    until the next exposure.
     """
 
     def __init__(
@@ -63,6 +64,9 @@ class ExposureLog(Generic[T]):
         self._making = threading.Lock()
         """Guards ``_made`` (the thread and :meth:`flush`, never a request)."""
         self._wake = threading.Event()
+        self._idle = False
+        """The thread waits without a timeout: nothing recorded or made (set under ``_lock``;
+        the next exposure wakes it)."""
         self._stopping = False
         self._thread: threading.Thread | None = None
 
@@ -71,7 +75,8 @@ class ExposureLog(Generic[T]):
         with self._lock:
             if self._thread is not None:
                 self._pending.append(exposure)
-                if len(self._pending) >= self._max:
+                if self._idle or len(self._pending) >= self._max:
+                    self._idle = False
                     self._wake.set()
                 return
         self._sink(self._rows([exposure]))
@@ -120,6 +125,11 @@ class ExposureLog(Generic[T]):
     def _run(self) -> None:
         due = time.monotonic() + self._interval
         while not self._stopping:
+            if self._went_idle():  # an idle server's thread sleeps until an exposure comes
+                self._wake.wait()
+                self._wake.clear()
+                due = time.monotonic() + self._interval
+                continue
             self._wake.wait(max(0.0, min(self._interval / 10, due - time.monotonic())))
             self._wake.clear()
             with self._making:
@@ -128,3 +138,10 @@ class ExposureLog(Generic[T]):
             if ready >= self._max or time.monotonic() >= due:
                 self.flush()
                 due = time.monotonic() + self._interval
+
+    def _went_idle(self) -> bool:
+        """Whether nothing is recorded or made; if so the thread is marked idle, to be woken by
+        the next exposure instead of waking every tenth of the interval."""
+        with self._making, self._lock:
+            self._idle = not self._pending and not self._made
+            return self._idle
