@@ -77,6 +77,13 @@ BATCH_SIZE = 10
 """Events in one batched ``POST /v1/events``."""
 NEW_SHOPPER_SHARE = 0.3
 """Share of event requests that come from a shopper never seen before."""
+EXPERIMENT: dict[str, Any] = {
+    "id": "soak-aa",
+    "variants": [{"name": "control"}, {"name": "same"}],
+    "holdout": 0.1,
+}
+"""An A/A test running on every placement through the run, so every recommendation request is
+assigned (the assigner's per-shopper memory is in the sample)."""
 ACTIVE_SHOPPERS = 2000
 """Recent anonymous shoppers the traffic draws its returning visits from."""
 IDLE_SECONDS = 2.0
@@ -439,6 +446,7 @@ def summarize(samples: list[dict[str, Any]], warmup: float) -> dict[str, Any]:
 
 def build_shop(data_dir: Path, env: dict[str, str]) -> dict[str, Any]:
     """The quick demo shop loaded over PostgreSQL + Redis, with a trained, promoted model."""
+    from shopwise.experiments import Experiments, ExperimentSpec, validated
     from shopwise.runtime import Runtime
     from shopwise.settings import Settings
     from shopwise.simulate import SimulationConfig, simulate
@@ -459,6 +467,9 @@ def build_shop(data_dir: Path, env: dict[str, str]) -> dict[str, Any]:
         if not runtime.bus.wait_until_consumed(last, timeout=3600):
             raise TimeoutError("the shop's events were not consumed")
         model = train_recommenders(runtime, "shopwise", lambda _m: None)
+        experiments = Experiments(runtime.engine)
+        experiments.create(validated(ExperimentSpec, EXPERIMENT))
+        experiments.start(EXPERIMENT["id"])
     finally:
         runtime.stop()
     return {
@@ -576,6 +587,7 @@ def soak(args: argparse.Namespace, backends: dict[str, str], data_dir: Path) -> 
             "sample_seconds": args.sample_seconds,
             "session_idle_minutes": args.session_idle_minutes,
             "refresh_minutes": args.refresh_minutes,
+            "experiment": EXPERIMENT,
             "worker_exited_early": worker_exit,
         },
         "per_minute": minutes.table(int(np.ceil(args.minutes))),
@@ -641,7 +653,9 @@ def render(result: dict[str, Any]) -> str:
         f"`SHOPWISE_SESSION_IDLE_MINUTES={setup['session_idle_minutes']}` (Redis keeps a "
         "session twice that, so the session keys reach their steady state within the "
         f"warm-up); the worker refreshes the candidates every {setup['refresh_minutes']} "
-        "minutes, so several refreshes fall in the run. Warm-up: the first "
+        "minutes, so several refreshes fall in the run. An A/A test "
+        f"(`{setup['experiment']['id']}`, holdout {setup['experiment']['holdout']:.0%}) runs on "
+        "every placement, so every recommendation request is assigned. Warm-up: the first "
         f"{setup['warmup_minutes']} minutes. Memory sampled every {setup['sample_seconds']} s; "
         f"pass: growth under {MAX_GROWTH:.0%} from the end of the warm-up to the end.",
         "",

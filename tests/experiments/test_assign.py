@@ -133,6 +133,30 @@ def test_a_weight_change_moves_nobody_already_assigned(engine: sa.Engine) -> Non
     assert service.get("home-model").variants[1].weight == 99
 
 
+def test_memory_holds_recent_units_and_those_a_weight_change_would_move(
+    engine: sa.Engine,
+) -> None:
+    service = _running(engine, _spec())
+    assigner = _assigner(engine, recent_units=100)
+    assigner.refresh()
+    units = _units(2000)
+    first = {unit: assigner("home", unit).variant for unit in units}  # type: ignore[union-attr]
+    assert assigner.flush() == len(units)
+    assigner.refresh()
+    older, recent = units[:-100], units[-100:]
+    assert not any(assigner.holds([unit]) for unit in older)  # the hash answers for them
+    assert all(assigner.holds([unit]) for unit in recent)
+    Experiments(engine, changed=assigner.refresh).update(
+        "home-model", ExperimentUpdate(weights={"treatment": 99})
+    )
+    changed = service.get("home-model")
+    moved = {unit for unit in older if hashed_variant(changed, unit) != first[unit]}
+    assert len(moved) > len(older) / 3
+    assert {unit for unit in older if assigner.holds([unit])} == moved
+    assert {unit: assigner("home", unit).variant for unit in units} == first  # type: ignore[union-attr]
+    assert assigner.flush() == 0  # all stored already
+
+
 def test_a_request_never_writes(engine: sa.Engine) -> None:
     _running(engine, _spec())
     assigner = _assigner(engine)

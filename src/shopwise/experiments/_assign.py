@@ -6,13 +6,18 @@ placements contain the placement and whose audience admits the shopper decides. 
 canonical profile id, hashed with the experiment's salt into [0, 1): below the holdout share the
 shopper is held out (the popularity baseline), the rest of the interval is cut by the weights.
 
-Sticky: a shopper's first variant is kept in memory and written to ``experiment_assignments`` by
-a background thread in batches (a request never writes), and the stored assignments are loaded
-back when an experiment is first seen, so a later weight change moves nobody already assigned.
-Another process's assignments arrive with the next refresh, and where two processes disagree (a
-weight change between their first answers) the stored one wins. A bandit's arm is drawn per
-request by ``draw`` (Thompson sampling, learning from the answers) and is not stored; its
-holdout is hashed like any other.
+Sticky: a shopper's first variant is written to ``experiment_assignments`` by a background thread
+in batches (a request never writes), so a later weight change moves nobody already assigned. The
+hash gives every unit its variant again in every process, so memory holds only what the hash
+would now get wrong: the stored (or pending) assignments that differ from the variant under the
+current weights, which exist only after a weight change and are loaded in full when a process
+first sees the experiment or sees its split change; plus an LRU of the units assigned here lately
+(:data:`RECENT_UNITS`), so a shopper's repeated requests do not queue the same row again (one
+that has dropped out is queued again, and the store keeps the first). Another process's
+assignments arrive with the next refresh, and where two processes disagree (a weight change
+between their first answers) the stored one wins. A bandit's arm is drawn per request by ``draw``
+(Thompson sampling, learning from the answers) and is not stored; its holdout is hashed like any
+other.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -44,6 +50,10 @@ Draw = Callable[[Experiment], str]
 OVERLAP_MS: Final = 60_000
 """How far back each refresh reads assignments again, so rows written by another process with a
 slightly slower clock, or committed late, are not missed."""
+RECENT_UNITS: Final = 20_000
+"""Units assigned here that are remembered (LRU) so their next requests queue no row."""
+Split = tuple[str, float, tuple[tuple[str, float], ...]]
+"""What decides a unit's hashed variant: salt, holdout share, and each variant's weight."""
 
 
 def bucket(salt: str, unit: str) -> float:
@@ -69,13 +79,21 @@ def hashed_variant(experiment: Experiment, unit: str) -> str:
     return experiment.variants[-1].name  # rounding at the very top of the interval
 
 
+def split_of(experiment: Experiment) -> Split:
+    """The parts of ``experiment`` that :func:`hashed_variant` reads."""
+    weights = tuple((variant.name, variant.weight) for variant in experiment.variants)
+    return experiment.salt, experiment.holdout, weights
+
+
 @dataclass
 class _State:
     """What the assigner holds; replaced as a whole by a reload, changed under the lock."""
 
     running: tuple[Experiment, ...] = ()
-    sticky: dict[str, dict[str, str]] = field(default_factory=dict)
-    """Experiment id -> profile id -> variant (a/b experiments)."""
+    splits: dict[str, Split] = field(default_factory=dict)
+    """Experiment id -> the split its ``overrides`` were computed against (a/b experiments)."""
+    overrides: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Experiment id -> profile id -> variant, where it differs from the hashed one."""
     loaded_at: int | None = None
     """Assignments written before this time (less :data:`OVERLAP_MS`) are loaded."""
 
@@ -95,6 +113,8 @@ class ExperimentAssigner:
         How often running experiments and other processes' assignments are reloaded.
     flush_seconds
         How often new assignments are written.
+    recent_units
+        How many recently assigned units are remembered so that they queue no row again.
     """
 
     def __init__(
@@ -104,6 +124,7 @@ class ExperimentAssigner:
         draw: Draw,
         refresh_seconds: float = 5.0,
         flush_seconds: float = 1.0,
+        recent_units: int = RECENT_UNITS,
     ) -> None:
         self._engine = engine
         self._experiments = Experiments(engine)
@@ -111,6 +132,8 @@ class ExperimentAssigner:
         self._draw = draw
         self._state = _State()
         self._pending: list[dict[str, object]] = []
+        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._recent_units = recent_units
         self._lock = threading.Lock()
         self._reloading = threading.Lock()
         self._refresh_seconds = refresh_seconds
@@ -133,16 +156,23 @@ class ExperimentAssigner:
         return None
 
     def _variant(self, experiment: Experiment, unit: str) -> str:
-        hashed = hashed_variant(experiment, unit)
         if experiment.kind == "bandit":
+            hashed = hashed_variant(experiment, unit)
             return hashed if hashed == HOLDOUT else self._draw(experiment)
+        key = (experiment.id, unit)
         with self._lock:
             # the current state, not the one the request began with: a refresh may have swapped
-            units = self._state.sticky.setdefault(experiment.id, {})
-            kept = units.get(unit)
+            state = self._state
+            kept = state.overrides.get(experiment.id, {}).get(unit)
             if kept is not None:
                 return kept
-            units[unit] = hashed
+            hashed = hashed_variant(_current(state, experiment), unit)
+            if key in self._recent:
+                self._recent.move_to_end(key)
+                return hashed
+            self._recent[key] = None
+            if len(self._recent) > self._recent_units:
+                self._recent.popitem(last=False)
             self._pending.append(
                 {
                     "experiment": experiment.id,
@@ -184,40 +214,48 @@ class ExperimentAssigner:
             log.warning("experiment assignments: store unavailable, retrying", exc_info=True)
 
     def flush(self) -> int:
-        """Write the pending assignments in one statement; how many were new to the store."""
-        with self._lock:
-            rows, self._pending = self._pending, []
-        if not rows:
-            return 0
-        try:
-            with write_transaction(self._engine) as conn:
-                statement = insert_once(
-                    self._engine, experiment_assignments, "experiment", Columns.PROFILE
-                ).returning(experiment_assignments.c.experiment)
-                return len(conn.execute(statement, rows).all())
-        except BaseException:
+        """Write the pending assignments in one statement; how many were new to the store.
+
+        Not while a refresh runs: a refresh that recomputes the overrides must find each row
+        either pending or stored, not in between.
+        """
+        with self._reloading:
             with self._lock:
-                self._pending = rows + self._pending
-            raise
+                rows, self._pending = self._pending, []
+            if not rows:
+                return 0
+            try:
+                return _insert(self._engine, rows)
+            except BaseException:
+                with self._lock:
+                    self._pending = rows + self._pending
+                raise
 
     def refresh(self) -> None:
         """Reload the running experiments, and the assignments stored since the last refresh
-        (all of them for an experiment seen for the first time)."""
+        (all of them for an experiment seen for the first time or whose split changed)."""
         with self._reloading:
             self._last_refresh = time.monotonic()
             state = self._state
             started = _now()
             running = self._experiments.running()
-            ids = [e.id for e in running if e.kind == "ab"]
-            fresh = [i for i in ids if i not in state.sticky]
-            known = [i for i in ids if i in state.sticky]
+            splits = {e.id: split_of(e) for e in running if e.kind == "ab"}
+            fresh = [i for i, split in splits.items() if state.splits.get(i) != split]
+            known = [i for i in splits if i not in fresh]
             stored = _assignments(self._engine, fresh, known, state.loaded_at)
             with self._lock:
-                # requests may have added units since ``state`` was read: keep them
-                sticky = {i: self._state.sticky.get(i, {}) for i in ids}
-                for experiment_id, unit, variant in stored:
-                    sticky[experiment_id][unit] = variant  # the stored one wins
-                self._state = _State(tuple(running), sticky, started)
+                # requests may have added overrides or pending rows since ``state`` was read
+                kept = self._state.overrides
+                overrides = {i: {} if i in fresh else dict(kept.get(i, {})) for i in splits}
+                pending = [
+                    (str(row["experiment"]), str(row[Columns.PROFILE]), str(row["variant"]))
+                    for row in self._pending
+                    if row["experiment"] in fresh
+                ]
+                by_id = {e.id: e for e in running}
+                for experiment_id, unit, variant in [*pending, *stored]:  # the stored one wins
+                    _override(overrides[experiment_id], by_id[experiment_id], unit, variant)
+                self._state = _State(tuple(running), splits, overrides, started)
 
     # -- erasure --------------------------------------------------------------------------------
 
@@ -230,9 +268,11 @@ class ExperimentAssigner:
         gone = set(profile_ids)
         with self._lock:
             self._pending = [row for row in self._pending if row[Columns.PROFILE] not in gone]
-            for units in self._state.sticky.values():
+            for units in self._state.overrides.values():
                 for unit in gone & units.keys():
                     del units[unit]
+            for key in [key for key in self._recent if key[1] in gone]:
+                del self._recent[key]
 
     def holds(self, profile_ids: Iterable[str]) -> bool:
         """Whether any of ``profile_ids`` has an assignment held or pending here."""
@@ -240,7 +280,33 @@ class ExperimentAssigner:
         with self._lock:
             if any(row[Columns.PROFILE] in wanted for row in self._pending):
                 return True
-            return any(wanted & units.keys() for units in self._state.sticky.values())
+            if any(unit in wanted for _experiment, unit in self._recent):
+                return True
+            return any(wanted & units.keys() for units in self._state.overrides.values())
+
+
+def _current(state: _State, experiment: Experiment) -> Experiment:
+    """``experiment`` as ``state`` runs it (a refresh may have changed its weights since the
+    request read it)."""
+    return next((e for e in state.running if e.id == experiment.id), experiment)
+
+
+def _override(overrides: dict[str, str], experiment: Experiment, unit: str, variant: str) -> None:
+    """Hold ``unit``'s stored ``variant`` when the hash under ``experiment``'s split now gives
+    another one; drop a held one the hash gives again."""
+    if hashed_variant(experiment, unit) == variant:
+        overrides.pop(unit, None)
+    else:
+        overrides[unit] = variant
+
+
+def _insert(engine: sa.Engine, rows: list[dict[str, object]]) -> int:
+    """Store ``rows`` (the first assignment of a unit wins); how many were new."""
+    with write_transaction(engine) as conn:
+        statement = insert_once(
+            engine, experiment_assignments, "experiment", Columns.PROFILE
+        ).returning(experiment_assignments.c.experiment)
+        return len(conn.execute(statement, rows).all())
 
 
 def _now() -> int:
