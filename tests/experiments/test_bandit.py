@@ -28,6 +28,7 @@ from shopwise.experiments import (
     ExperimentSpec,
     ThompsonSampler,
     Variant,
+    _bandit,
     bandit_results,
     report_markdown,
     results_of,
@@ -114,6 +115,26 @@ def test_the_sampler_learns_from_stored_answers_and_clicks(engine: sa.Engine) ->
     fresh = ThompsonSampler(engine, ConsentPolicy(), exploration=0.1, seed=5)
     fresh.refresh(BANDIT)
     assert [fresh(BANDIT) for _ in range(50)] == replay
+
+
+def test_a_slow_read_of_the_posteriors_spaces_out_the_next(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[float] = []
+
+    def slow_counts(*_args: object, **_options: object) -> dict[str, ArmCounts]:
+        reads.append(time.monotonic())
+        time.sleep(0.05)
+        return {}
+
+    monkeypatch.setattr(_bandit, "arm_counts", slow_counts)
+    sampler = ThompsonSampler(engine, ConsentPolicy(), refresh_seconds=0.0, seed=1)
+    sampler.refresh(BANDIT)
+    until = time.monotonic() + 0.5
+    while time.monotonic() < until:  # every draw would read again with no bound
+        sampler(BANDIT)
+        time.sleep(0.005)
+    assert len(reads) == 1  # a read of 0.05 s makes the next due a second later
 
 
 def test_a_banner_bandit_is_rewarded_only_by_banner_clicks(engine: sa.Engine) -> None:

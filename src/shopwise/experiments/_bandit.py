@@ -13,7 +13,8 @@ exposures of the experiment, and the clicks carrying the recommendation id of on
 attributed and filtered for analytics consent by :func:`shopwise.kpis.read_unit_totals`: for a
 banner bandit only banner clicks (``promotion_clicked``) count, since a click on the answer's
 products says nothing about its banner; otherwise every click type of the KPIs. They are read
-again in the background when older than ``refresh_seconds``; a request never waits for the store.
+again in the background when older than ``refresh_seconds``, or later when reading them was slow
+(:data:`REFRESH_SHARE`); a request never waits for the store.
 
 :func:`read_bandit` reads a bandit's results from the same counts: each arm's posterior of its
 reward rate, its chance of being the best arm and the expected loss of choosing it
@@ -45,6 +46,11 @@ EXPLORATION: Final = 0.1
 """The served sampler's share of uniformly drawn arms."""
 REFRESH_SECONDS: Final = 30.0
 """Age at which the served sampler reads an experiment's posteriors again."""
+REFRESH_SHARE: Final = 0.05
+"""The largest share of its time a process spends reading a bandit's posteriors: a read that
+took ``t`` seconds is followed by the next one no sooner than ``t / REFRESH_SHARE`` later. The
+read covers the bandit's answers since its start, so it takes longer as the bandit runs, and
+without this bound a long-running bandit would read all the time in every API process."""
 PRIOR: Final = (1.0, 1.0)
 """The Beta prior of every arm's reward rate (uniform): successes, failures."""
 WINNER_CHANCE: Final = 0.95
@@ -146,7 +152,8 @@ class ThompsonSampler:
     exploration
         Share of requests given a uniformly drawn arm.
     refresh_seconds
-        Age at which an experiment's posteriors are read again.
+        Age at which an experiment's posteriors are read again (longer when a read is slow:
+        :data:`REFRESH_SHARE`).
     window_hours
         The attribution window of clicks.
     seed
@@ -176,13 +183,14 @@ class ThompsonSampler:
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self._counts: dict[str, tuple[float, dict[str, ArmCounts]]] = {}
+        """Experiment id -> when its counts are due to be read again (monotonic), the counts."""
         self._refreshing: set[str] = set()
 
     def __call__(self, experiment: Experiment) -> str:
         """The arm (variant name) of one request to ``experiment``."""
         arms = [variant.name for variant in experiment.variants]
-        read_at, known = self._counts.get(experiment.id, (-float("inf"), {}))
-        if time.monotonic() - read_at > self._refresh_seconds:
+        due_at, known = self._counts.get(experiment.id, (-float("inf"), {}))
+        if time.monotonic() >= due_at:
             self._refresh_later(experiment)
         counts = [known.get(arm, ArmCounts()) for arm in arms]
         with self._lock:  # a Generator is not safe to share between threads
@@ -191,10 +199,13 @@ class ThompsonSampler:
     def refresh(self, experiment: Experiment) -> dict[str, ArmCounts]:
         """Read ``experiment``'s answers and clicks from the store now; the new counts."""
         end = experiment.stopped_at or int(time.time() * 1000) + 1
+        started = time.monotonic()
         counts = arm_counts(
             self._engine, self._policy, experiment, end_ms=end, window_hours=self._window_hours
         )
-        self._counts[experiment.id] = (time.monotonic(), counts)
+        took = time.monotonic() - started
+        wait = max(self._refresh_seconds, took / REFRESH_SHARE)
+        self._counts[experiment.id] = (started + wait, counts)
         return counts
 
     def _refresh_later(self, experiment: Experiment) -> None:
