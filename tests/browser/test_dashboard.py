@@ -92,6 +92,7 @@ def _drawn_charts(tab: Any) -> int:
     return count
 
 
+@pytest.mark.slow
 def test_the_charts_are_drawn_with_data(
     dashboard: tuple[str, str], page: tuple[Any, list[str]]
 ) -> None:

@@ -208,6 +208,7 @@ def _types(events: list[dict[str, Any]]) -> list[str]:
     return [event["type"] for event in events]
 
 
+@pytest.mark.slow
 def test_three_views_of_a_category_pull_the_home_row_toward_it(store: Store, visit: Visit) -> None:
     page = visit.page
     _open(page, store.url + "/demo")

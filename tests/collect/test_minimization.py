@@ -372,6 +372,7 @@ def _profiles(runtime: Runtime) -> dict[str, Any]:
     return states
 
 
+@pytest.mark.slow
 def test_the_default_keeps_everything_the_demo_shops_profiles_and_features_read(
     tmp_path: Path,
 ) -> None:

@@ -27,6 +27,7 @@ def _actions(filled: FilledShop) -> list[tuple[str, str | None]]:
     return [(entry.action, entry.subject) for entry in filled.runtime.audit.entries(limit=100_000)]
 
 
+@pytest.mark.slow
 def test_the_pages_need_a_login_and_only_an_admin_key_gets_one(filled: FilledShop) -> None:
     client = filled.client
     client.cookies.clear()

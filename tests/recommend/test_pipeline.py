@@ -179,6 +179,7 @@ def test_config_round_trips() -> None:
     assert ShopwiseConfig.model_validate(config.model_dump()) == config
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_pipeline_beats_item_transition_on_a_beauty_sample(datasets_dir: Path) -> None:
     """On 5,000 Amazon Beauty users (full ranking, leave-one-out) the ranked pipeline beats

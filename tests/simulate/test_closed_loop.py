@@ -314,6 +314,7 @@ def test_end_to_end_on_the_quick_demo_shop(demo: tuple[TestClient, Any, Simulate
     assert revenue == pytest.approx(outside.revenue, abs=0.01)
 
 
+@pytest.mark.slow
 def test_the_trained_model_earns_more_than_popular_products(
     demo: tuple[TestClient, Any, SimulatedShop],
 ) -> None:

@@ -89,6 +89,7 @@ def same_department_share(served: Served) -> float:
     return sum(department[q] == department[p] for q, p in pairs) / len(pairs)
 
 
+@pytest.mark.slow
 def test_the_sample_is_answered(served: Served) -> None:
     assert len(served.complementary) == SAMPLE
     assert sum(len(got) == K for got in served.similar.values()) >= 0.9 * SAMPLE

@@ -380,6 +380,7 @@ def test_the_scheduler_refuses_two_jobs_of_one_name(engine: sa.Engine) -> None:
         Scheduler(engine, [job, job])
 
 
+@pytest.mark.slow
 def test_a_worker_started_after_the_demo_trained_runs_neither_retrain_nor_refresh(
     tmp_path: Path,
 ) -> None:

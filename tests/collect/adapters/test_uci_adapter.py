@@ -247,6 +247,7 @@ def test_bad_rows_are_reported_never_fatal(rows: list[tuple[Any, ...]]) -> None:
         assert row["price"] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.realdata
 def test_real_file(datasets_dir: Path) -> None:
     path = datasets_dir / "uci-online-retail" / "online_retail.parquet"
