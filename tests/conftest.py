@@ -29,14 +29,6 @@ REDIS_DB = 15
 """The only Redis database the tests write to (each under a key prefix of its own)."""
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Files holding a test marked ``slow`` run first. ``make test`` gives whole files to two
-    xdist workers in collection order, so a long file collected last keeps one worker busy
-    while the other has nothing left; started first, the short files fill in around it."""
-    slow = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow)
-
-
 @pytest.fixture
 def redis_url() -> str:
     """The test Redis in ``SHOPWISE_TEST_REDIS_URL``, which must name db :data:`REDIS_DB`;
