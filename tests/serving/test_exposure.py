@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -132,3 +133,37 @@ def test_an_idle_thread_sleeps_until_the_next_exposure() -> None:
     finally:
         log.stop()
     assert sink.batches == [[event(1)]]
+
+
+class RacingEvent(threading.Event):
+    """An event whose first wake-up runs ``race`` in the woken thread before the wait returns,
+    as if requests recorded exposures between the thread's wake-up and its next step."""
+
+    def __init__(self, race: Callable[[], None]) -> None:
+        super().__init__()
+        self.race: Callable[[], None] | None = race
+
+    def wait(self, timeout: float | None = None) -> bool:
+        woken = super().wait(timeout)
+        race, self.race = self.race, None
+        if woken and race is not None:
+            race()
+        return woken
+
+
+def test_a_full_batch_recorded_while_the_thread_wakes_is_not_missed() -> None:
+    """Exposures that fill a batch while the idle thread is waking set the event it is about to
+    clear; the thread must still see the full batch instead of sleeping a tenth of the interval."""
+    sink = Sink()
+    log = ExposureLog(list, sink, interval=60, max_batch=3)
+    log._wake = RacingEvent(lambda: [log(event(i)) for i in range(1, 7)])
+    log.start()
+    try:
+        time.sleep(0.1)  # the thread sleeps, idle
+        log(event(0))
+        assert sink.called.wait(3)  # a tenth of the interval is 6 s
+    finally:
+        log.stop()
+    assert [e["message_id"] for batch in sink.batches for e in batch] == [
+        f"exp-{i}" for i in range(7)
+    ]

@@ -130,14 +130,21 @@ class ExposureLog(Generic[T]):
                 self._wake.clear()
                 due = time.monotonic() + self._interval
                 continue
-            self._wake.wait(max(0.0, min(self._interval / 10, due - time.monotonic())))
-            self._wake.clear()
+            self._wake.clear()  # before the check: a wake-up that comes after it is kept
+            if not self._must_hurry():
+                self._wake.wait(max(0.0, min(self._interval / 10, due - time.monotonic())))
             with self._making:
                 self._make_rows()
                 ready = len(self._made)
             if ready >= self._max or time.monotonic() >= due:
                 self.flush()
                 due = time.monotonic() + self._interval
+
+    def _must_hurry(self) -> bool:
+        """Whether a full batch is waiting or the thread is stopping (a wake-up that came before
+        the thread cleared its event is seen here instead of being lost)."""
+        with self._lock:
+            return self._stopping or len(self._pending) >= self._max
 
     def _went_idle(self) -> bool:
         """Whether nothing is recorded or made; if so the thread is marked idle, to be woken by
