@@ -47,10 +47,13 @@ CLICKED, ADDED, ORDERED = 0.03, 0.01, 0.005
 INSERT_ROWS = 10_000
 
 
-def day_of_traffic(answers: int, rng: np.random.Generator) -> list[dict[str, Any]]:
-    """Event rows of ``answers`` served answers and what followed them (see module docstring)."""
+def day_of_traffic(
+    answers: int, rng: np.random.Generator, span_ms: int = SPAN_MS
+) -> list[dict[str, Any]]:
+    """Event rows of ``answers`` served answers within ``span_ms`` of the day's start and what
+    followed them (see module docstring)."""
     rows: list[dict[str, Any]] = []
-    times = np.sort(rng.integers(DAY_START, DAY_START + SPAN_MS, answers))
+    times = np.sort(rng.integers(DAY_START, DAY_START + span_ms, answers))
     shoppers = rng.integers(0, max(1, answers // 4), answers)
     for n, (at, shopper) in enumerate(zip(times.tolist(), shoppers.tolist(), strict=True)):
         rid = f"{at:012x}{n:020x}"
@@ -58,24 +61,26 @@ def day_of_traffic(answers: int, rng: np.random.Generator) -> list[dict[str, Any
         anonymous = f"a{shopper}"
         shown = {"recommendation_id": rid, "product_ids": items, "placement": "home"}
         rows.append(
-            _row(f"v{n}", "recommendation_viewed", anonymous, at, shown | {"model_version": "m1"})
+            event_row(
+                f"v{n}", "recommendation_viewed", anonymous, at, shown | {"model_version": "m1"}
+            )
         )
         draw = rng.random()
         if draw < CLICKED:
             touch = {"recommendation_id": rid, "product_id": items[0]}
-            rows.append(_row(f"c{n}", "recommendation_clicked", anonymous, at + 1000, touch))
+            rows.append(event_row(f"c{n}", "recommendation_clicked", anonymous, at + 1000, touch))
         if draw < ADDED:
             rows.append(
-                _row(f"d{n}", "product_added", anonymous, at + 2000, touch | {"quantity": 1})
+                event_row(f"d{n}", "product_added", anonymous, at + 2000, touch | {"quantity": 1})
             )
         if draw < ORDERED:
             line = {"product_id": items[0], "price": 10.0, "quantity": 1}
             order = {"order_id": f"o{n}", "products": [line], "revenue": 10.0, "currency": "EUR"}
-            rows.append(_row(f"o{n}", "order_completed", anonymous, at + 3000, order))
+            rows.append(event_row(f"o{n}", "order_completed", anonymous, at + 3000, order))
     return rows
 
 
-def _row(
+def event_row(
     message: str, type_: str, anonymous: str, at: int, props: dict[str, Any]
 ) -> dict[str, Any]:
     return {

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from tests.kpis.helpers import HOUR, T0, Log, add_products
 
 from shopwise import store
 from shopwise.kpis import CONSUMER, KpiRefresh, read_kpis
+from shopwise.kpis._attribution import Exposure
+from shopwise.kpis._refresh import _Reader
 from shopwise.privacy import ConsentPolicy
 from shopwise.profiles import anon_key, profile_id_for
 
@@ -161,3 +165,52 @@ def test_shoppers_who_refused_analytics_are_not_counted(engine: sa.Engine, log: 
     [hour] = read_kpis(engine, T0, T0 + HOUR, "hour")
     assert (hour["impressions"], hour["visitors"]) == (2, 2)  # s-yes and s-said-no's answer
     assert (hour["clicks"], hour["orders"], hour["revenue"]) == (1, 1, 8.0)
+
+
+def test_a_run_reads_the_answers_of_the_hours_it_touches_only(
+    engine: sa.Engine, log: Log, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The day row merges the hours stored by earlier runs (a shopper seen in two hours is one
+    visitor of the day) while the run reads only the new hour's answers."""
+    add_products(engine, ["a", "b", "c"])
+    for hour in range(3):
+        log.answer("s1", T0 + hour * HOUR + 5, ["a"])
+        log.answer(f"s-{hour}", T0 + hour * HOUR + 6, ["b"])
+    log.flush(engine)
+    job = _job(engine)
+    job.run()
+    read: list[tuple[int, int]] = []
+    exposures = _Reader.exposures
+
+    def recorded(reader: _Reader, start: int, end: int) -> Iterator[Exposure]:
+        read.append((start, end))
+        return exposures(reader, start, end)
+
+    monkeypatch.setattr(_Reader, "exposures", recorded)
+    log.answer("s1", T0 + 5 * HOUR + 1, ["c"])
+    log.flush(engine)
+    assert job.run()["hours"] == 1
+    assert read == [(T0 + 5 * HOUR, T0 + 6 * HOUR)]
+    [day] = read_kpis(engine, T0 - DAY, T0 + DAY, "day")
+    assert (day["impressions"], day["visitors"], day["distinct_items"]) == (7, 4, 3)
+    monkeypatch.undo()
+    assert _table(engine) == _from_scratch(engine)
+
+
+def test_hours_stored_without_sketches_are_computed_again_with_their_day(
+    engine: sa.Engine, log: Log
+) -> None:
+    """Hour rows of an earlier version of the job carry no sketches: the next run touching
+    their day computes them again, so the day's distinct counts still cover them."""
+    log.answer("s1", T0 + 5, ["a"])
+    log.answer("s2", T0 + HOUR + 5, ["b"])
+    log.flush(engine)
+    _job(engine).run()
+    with engine.begin() as conn:
+        conn.execute(store.kpi_buckets.update().values(visitor_sketch=None, item_sketch=None))
+    log.answer("s1", T0 + 3 * HOUR, ["b"])
+    log.flush(engine)
+    assert _job(engine).run()["hours"] == 3
+    [day] = read_kpis(engine, T0 - DAY, T0 + DAY, "day")
+    assert (day["impressions"], day["visitors"], day["distinct_items"]) == (3, 2, 2)
+    assert _table(engine) == _from_scratch(engine)

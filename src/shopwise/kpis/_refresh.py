@@ -1,11 +1,14 @@
-"""The KPI job: keeps ``kpi_buckets`` current from the event log, one affected bucket at a time.
+"""The KPI job: keeps ``kpi_buckets`` current from the event log, one affected hour at a time.
 
 Each run reads the events stored after its watermark (its ``bus_offsets`` row, ``kpis``) and finds
 the hour buckets they change: an exposure's own hour; for a click or add to cart, the hour of the
 answer it names (read from the recommendation id); for an order, and for a click that may take an
 order's line from an earlier click, the hours of every answer whose click may win one of the
-order's lines. Only those hours, and the days holding them, are computed again from
-the stored events and their rows replaced, so running the job twice, or after any split of the
+order's lines. Only those hours are computed again from the stored events (their answers, and the
+clicks and orders after them) and their rows replaced; each day holding one is then merged again
+from its hours' stored rows: its counts are the sums of its hours', its distinct visitors and
+items are estimated from the merge of its hours' sketches (:mod:`._sketch`). So a run costs the
+hours its events touch, not the day so far, and running the job twice, or after any split of the
 same events into runs, leaves the rows a single run over everything leaves.
 
 Consent: an event counts only when its own statement and its profile's current choices allow
@@ -13,7 +16,7 @@ analytics, decided by :class:`~shopwise.privacy.ConsentPolicy` and :func:`~shopw
 event_allows`, with profiles resolved through the identity graph as
 :class:`~shopwise.privacy.ConsentedEvents` resolves them (that reader skips exposures and reads the
 whole log, and this job needs both exposures and bounded reads). A choice changed later applies to
-the buckets computed after it.
+the hours computed after it, and to their days.
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from shopwise.kpis._attribution import (
     in_window,
     outcomes,
 )
+from shopwise.kpis._sketch import Sketch
 from shopwise.privacy import ConsentPolicy, event_allows, owners_of
 from shopwise.profiles import anon_key, profile_id_for, user_key
 from shopwise.schema import Columns as C
@@ -61,6 +65,9 @@ NONE: Final = "none"
 """The group value of an exposure that does not name its model or variant."""
 REC_ID: Final = "recommendation_id"
 BATCH_ROWS: Final = 5000
+ADDITIVE: Final = ("impressions", "items_shown", "fallbacks", "clicks", "adds", "orders", "revenue")
+"""The counts of a day that are the sums of its hours' (an order whose lines two answers of one
+group won in different hours counts in both hours, and twice in their day)."""
 
 
 @dataclass
@@ -94,13 +101,15 @@ class KpiRefresh:
                 return {"events": 0, "hours": 0, "days": 0, "position": start}
             reader = _Reader(conn, self.policy)
             new, hours = self._affected(reader, start, end)
+            hours |= _unsketched(conn, {bucket_start(hour, DAY_MS) for hour in hours})
             by_day: defaultdict[int, set[int]] = defaultdict(set)
             for hour in hours:
                 by_day[bucket_start(hour, DAY_MS)].add(hour)
             catalog = _catalog_size(conn)
+            rows = self._compute(reader, hours, catalog) if hours else []
             for day, day_hours in sorted(by_day.items()):
-                rows = self._compute(reader, day, day_hours, catalog)
-                _replace(self.engine, day, day_hours, rows)
+                day_rows = [row for row in rows if row["bucket_start"] in day_hours]
+                _replace(self.engine, day, day_hours, day_rows, catalog)
         _save_watermark(self.engine, end)
         return {"events": new, "hours": len(hours), "days": len(by_day), "position": end}
 
@@ -151,30 +160,33 @@ class KpiRefresh:
                         hours.add(bucket_start(_served(click), HOUR_MS))
         return hours
 
-    def _compute(
-        self, reader: _Reader, day: int, hours: set[int], catalog: int
-    ) -> list[dict[str, Any]]:
-        """The rows of ``day`` and of its ``hours``, from the events that can touch them.
+    def _compute(self, reader: _Reader, hours: set[int], catalog: int) -> list[dict[str, Any]]:
+        """The rows of ``hours``, from their answers and the clicks and orders that can touch
+        them (from the first hour's start to two windows after the last hour).
 
-        The day's answers are folded as they are read, into the day's groups and their hour's
-        (when the hour is one of ``hours``), so the job holds the day's clicks and orders but
-        not its answers, the bulk of the log: of those only their ids (an answer stored twice
-        counts once) and the distinct items and visitors of each group."""
+        The answers are folded as they are read, an hour at a time, so the job holds the clicks
+        and orders but not the answers, the bulk of the log: of those only their ids (an answer
+        stored twice counts once) and the distinct items and visitors of each group."""
         window = self.window_ms
-        clicks, adds = reader.touches(day - window, day + DAY_MS + 2 * window)
-        orders = reader.orders(day, day + DAY_MS + 2 * window)
-        tally: Tally[tuple[str, int, Dims]] = Tally(outcomes(clicks, adds, orders, window))
-        for exposure in reader.exposures(day, day + DAY_MS):
-            hour = bucket_start(exposure.served_at, HOUR_MS)
-            keys = [("day", day, exposure.dims)]
-            if hour in hours:
-                keys.append(("hour", hour, exposure.dims))
-            tally.add(exposure, *keys)
+        first, last = min(hours), max(hours) + HOUR_MS
+        clicks, adds = reader.touches(first, last + 2 * window)
+        orders = reader.orders(first, last + 2 * window)
+        tally: Tally[tuple[int, Dims]] = Tally(outcomes(clicks, adds, orders, window))
+        for hour in sorted(hours):
+            for exposure in reader.exposures(hour, hour + HOUR_MS):
+                tally.add(exposure, (hour, exposure.dims))
         now = int(time.time() * 1000)
-        return [
-            _row(grain, begin, dims, replace(totals, catalog_size=catalog), now)
-            for (grain, begin, dims), totals in tally.totals().items()
-        ]
+        rows = []
+        for (hour, dims), totals in tally.totals().items():
+            members = tally.groups[(hour, dims)]
+            rows.append(
+                _row("hour", hour, dims, replace(totals, catalog_size=catalog), now)
+                | {
+                    "visitor_sketch": Sketch.of(members.visitors).to_bytes(),
+                    "item_sketch": Sketch.of(members.items).to_bytes(),
+                }
+            )
+        return rows
 
 
 class _Reader:
@@ -210,7 +222,9 @@ class _Reader:
         """Clicks and adds to cart naming an answer, with times in ``[start, end)``."""
         clicks: list[Touch] = []
         adds: list[Touch] = []
-        for kind, item in self.read(_between(start, end), TOUCH_TYPES):
+        # most product views name no answer: left out by the store, never parsed or resolved
+        names_answer = events.c.properties[REC_ID].as_string().is_not(None)
+        for kind, item in self.read(_between(start, end) & names_answer, TOUCH_TYPES):
             if isinstance(item, Touch):
                 (adds if kind == EventType.PRODUCT_ADDED else clicks).append(item)
         return clicks, adds
@@ -348,14 +362,65 @@ def _row(grain: str, begin: int, dims: Dims, totals: Totals, now: int) -> dict[s
     }
 
 
-def _replace(engine: sa.Engine, day: int, hours: set[int], rows: list[dict[str, Any]]) -> None:
-    """Replace the rows of ``day`` and of its ``hours`` with ``rows``, in one transaction."""
+def _replace(
+    engine: sa.Engine, day: int, hours: set[int], rows: list[dict[str, Any]], catalog: int
+) -> None:
+    """Replace the rows of ``hours`` with ``rows`` and the rows of ``day`` with the merge of its
+    hours' rows, in one transaction."""
     grain, start = kpi_buckets.c.grain, kpi_buckets.c.bucket_start
-    stale = ((grain == "day") & (start == day)) | ((grain == "hour") & start.in_(sorted(hours)))
+    stale_hours = (grain == "hour") & start.in_(sorted(hours))
+    in_day = (grain == "hour") & (start >= day) & (start < day + DAY_MS)
     with write_transaction(engine) as conn:
-        conn.execute(kpi_buckets.delete().where(stale))
+        conn.execute(kpi_buckets.delete().where(stale_hours))
         if rows:
             conn.execute(kpi_buckets.insert(), rows)
+        day_rows = _merged(day, conn.execute(sa.select(kpi_buckets).where(in_day)), catalog)
+        conn.execute(kpi_buckets.delete().where((grain == "day") & (start == day)))
+        if day_rows:
+            conn.execute(kpi_buckets.insert(), day_rows)
+
+
+def _merged(day: int, hour_rows: Iterable[sa.Row[Any]], catalog: int) -> list[dict[str, Any]]:
+    """The rows of ``day`` from its hours' rows: their counts summed, their sketches merged."""
+    totals: dict[Dims, Totals] = {}
+    visitors: defaultdict[Dims, Sketch] = defaultdict(Sketch)
+    items: defaultdict[Dims, Sketch] = defaultdict(Sketch)
+    for row in hour_rows:
+        dims = Dims(row.placement, row.model_version, row.rule_version, row.variant)
+        total = totals.setdefault(dims, Totals(catalog_size=catalog))
+        for name in ADDITIVE:
+            setattr(total, name, getattr(total, name) + getattr(row, name))
+        visitors[dims].merge(Sketch.from_bytes(row.visitor_sketch))
+        items[dims].merge(Sketch.from_bytes(row.item_sketch))
+    now = int(time.time() * 1000)
+    return [
+        _row(
+            "day",
+            day,
+            dims,
+            replace(total, visitors=visitors[dims].count(), distinct_items=items[dims].count()),
+            now,
+        )
+        for dims, total in sorted(totals.items())
+    ]
+
+
+def _unsketched(conn: sa.Connection, days: Iterable[int]) -> set[int]:
+    """The hours of ``days`` whose rows have no sketches (computed before the job kept them):
+    they are computed again, so that their days can be merged."""
+    grain, start = kpi_buckets.c.grain, kpi_buckets.c.bucket_start
+    found: set[int] = set()
+    for day in days:
+        query = (
+            sa.select(start)
+            .distinct()
+            .where(
+                (grain == "hour") & (start >= day) & (start < day + DAY_MS),
+                kpi_buckets.c.visitor_sketch.is_(None),
+            )
+        )
+        found.update(int(hour) for hour in conn.scalars(query))
+    return found
 
 
 def _watermark(conn: sa.Connection) -> int:
