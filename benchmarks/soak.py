@@ -385,6 +385,45 @@ class Sampler:
             client.close()
 
 
+def job_log(database_url: str, origin: float) -> list[dict[str, Any]]:
+    """Every run of the worker's jobs (``job_runs``): job, status, the minute of the run it
+    started in (from ``origin``, epoch seconds) and its seconds."""
+    import psycopg
+
+    url = database_url.replace("postgresql+psycopg://", "postgresql://")
+    query = "SELECT job, status, started_at, finished_at FROM job_runs ORDER BY started_at"
+    with psycopg.connect(url, connect_timeout=5) as conn:
+        rows = conn.execute(query).fetchall()
+    return [
+        {
+            "job": job,
+            "status": status,
+            "minute": round((started / 1000 - origin) / 60, 2),
+            "seconds": None if finished is None else round((finished - started) / 1000, 2),
+        }
+        for job, status, started, finished in rows
+    ]
+
+
+def job_table(runs: list[dict[str, Any]]) -> list[str]:
+    """Markdown lines: each job's runs, median and longest seconds, and the KPI job's run times
+    in order (the job whose cost once grew through the day)."""
+    lines = ["| job | runs | median s | longest s | last s |", "|---|---|---|---|---|"]
+    for job in sorted({run["job"] for run in runs}):
+        took = [run["seconds"] for run in runs if run["job"] == job and run["seconds"] is not None]
+        if took:
+            median, longest = float(np.median(took)), max(took)
+            lines.append(f"| {job} | {len(took)} | {median:.2f} | {longest:.2f} | {took[-1]:.2f} |")
+    kpis = [run for run in runs if run["job"] == "kpis" and run["seconds"] is not None]
+    lines += [
+        "",
+        "The `kpis` job's runs (minute of the run it started in: seconds): "
+        + ", ".join(f"{int(run['minute'])}: {run['seconds']}" for run in kpis)
+        + ".",
+    ]
+    return lines
+
+
 def growth(samples: list[tuple[float, float]], warmup: float) -> dict[str, Any]:
     """Value at the end of the warm-up and at the end, growth, and the fitted slope an hour."""
     after = [(t, v) for t, v in samples if t >= warmup]
@@ -561,11 +600,13 @@ def soak(args: argparse.Namespace, backends: dict[str, str], data_dir: Path) -> 
         minutes = Minutes()
         thread = threading.Thread(target=sampler.run, daemon=True)
         sampler.origin = time.perf_counter()
+        origin = time.time()
         thread.start()
         run_async(drive(traffic, args.rate, args.minutes * 60, minutes))
         sampler.stop.set()
         thread.join(timeout=60)
         worker_exit = worker.poll()
+        jobs = job_log(backends["SHOPWISE_DATABASE_URL"], origin)
     finally:
         worker.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -595,6 +636,7 @@ def soak(args: argparse.Namespace, backends: dict[str, str], data_dir: Path) -> 
         "samples": sampler.samples,
         "process_command_lines": sampler.labels,
         "memory": summarize(sampler.samples, warmup),
+        "job_runs": jobs,
         "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
     }
 
@@ -686,6 +728,11 @@ def render(result: dict[str, Any]) -> str:
         "Errors by kind and cause over the run: "
         + (", ".join(f"{k}: {v}" for k, v in run["errors_by_cause"].items()) or "none")
         + ".",
+        "",
+        "The worker's job runs over the run (`job_runs`, minutes from the start of the "
+        "traffic; runs before it belong to building the shop):",
+        "",
+        *job_table(run.get("job_runs", [])),
         "",
         "Per minute (requests, errors, p50 / p99 ms):",
         "",

@@ -24,7 +24,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final
 
@@ -134,7 +134,8 @@ class KpiRefresh:
         if orders:
             first = min(o.timestamp for o in orders)
             last = max(o.timestamp for o in orders)
-            candidates = reader.touches(first - self.window_ms, last + 1)[0]
+            products = {product for order in orders for product, _amount in order.lines}
+            candidates = reader.touches(first - self.window_ms, last + 1, products)[0]
             hours |= self._order_hours(orders, candidates)
         return new, hours
 
@@ -218,13 +219,18 @@ class _Reader:
         found = self.read(_between(start, end), (EventType.RECOMMENDATION_VIEWED,))
         return (item for _kind, item in found if isinstance(item, Exposure))
 
-    def touches(self, start: int, end: int) -> tuple[list[Touch], list[Touch]]:
-        """Clicks and adds to cart naming an answer, with times in ``[start, end)``."""
+    def touches(
+        self, start: int, end: int, products: Collection[str] | None = None
+    ) -> tuple[list[Touch], list[Touch]]:
+        """Clicks and adds to cart naming an answer, with times in ``[start, end)`` (and one of
+        ``products``, when given)."""
         clicks: list[Touch] = []
         adds: list[Touch] = []
         # most product views name no answer: left out by the store, never parsed or resolved
-        names_answer = events.c.properties[REC_ID].as_string().is_not(None)
-        for kind, item in self.read(_between(start, end) & names_answer, TOUCH_TYPES):
+        condition = _between(start, end) & events.c.properties[REC_ID].as_string().is_not(None)
+        if products is not None:
+            condition &= events.c.product_id.in_(sorted(products))
+        for kind, item in self.read(condition, TOUCH_TYPES):
             if isinstance(item, Touch):
                 (adds if kind == EventType.PRODUCT_ADDED else clicks).append(item)
         return clicks, adds
