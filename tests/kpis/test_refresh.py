@@ -14,7 +14,7 @@ from shopwise.kpis import CONSUMER, KpiRefresh, read_kpis
 from shopwise.kpis._attribution import Exposure
 from shopwise.kpis._refresh import _Reader
 from shopwise.privacy import ConsentPolicy
-from shopwise.profiles import anon_key, profile_id_for
+from shopwise.profiles import anon_key, profile_id_for, user_key
 
 DAY = 24 * HOUR
 
@@ -213,4 +213,33 @@ def test_hours_stored_without_sketches_are_computed_again_with_their_day(
     assert _job(engine).run()["hours"] == 3
     [day] = read_kpis(engine, T0 - DAY, T0 + DAY, "day")
     assert (day["impressions"], day["visitors"], day["distinct_items"]) == (3, 2, 2)
+    assert _table(engine) == _from_scratch(engine)
+
+
+def test_a_later_order_under_a_linked_id_finds_the_click_of_an_earlier_run(
+    engine: sa.Engine, log: Log
+) -> None:
+    """The clicks an order may pay for are looked up by its buyer's ids: here the click came
+    anonymously in an earlier run and the order, hours later, under the user id the identity
+    graph links to the same profile."""
+    profile = profile_id_for(anon_key("s1"))
+    with engine.begin() as conn:
+        conn.execute(
+            store.identities.insert(),
+            [
+                {"id_key": key, "profile_id": profile, "created_at": T0}
+                for key in (anon_key("s1"), user_key("U1"))
+            ],
+        )
+    home = log.answer("s1", T0 + 10, ["a"])
+    log.click("s1", T0 + 20, home, "a")
+    log.flush(engine)
+    job = _job(engine)
+    job.run()
+    log.order("s-device-2", T0 + 3 * HOUR, "o1", {"a": 12.0})
+    log.rows[-1]["user_id"] = "U1"
+    log.flush(engine)
+    assert job.run()["hours"] == 1  # the answer's hour, found through the click
+    [hour] = read_kpis(engine, T0, T0 + HOUR, "hour")
+    assert (hour["orders"], hour["revenue"]) == (1, 24.0)
     assert _table(engine) == _from_scratch(engine)

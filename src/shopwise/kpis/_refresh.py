@@ -49,7 +49,16 @@ from shopwise.privacy import ConsentPolicy, event_allows, owners_of
 from shopwise.profiles import anon_key, profile_id_for, user_key
 from shopwise.schema import Columns as C
 from shopwise.schema import EventType, Purpose, served_at
-from shopwise.store import bus_offsets, events, kpi_buckets, products, rule_sets, write_transaction
+from shopwise.store import (
+    bus_offsets,
+    events,
+    identities,
+    kpi_buckets,
+    products,
+    rule_sets,
+    shopper_events,
+    write_transaction,
+)
 
 CONSUMER: Final = "kpis"
 """The job's row in ``bus_offsets``: the last event id it has read."""
@@ -134,8 +143,7 @@ class KpiRefresh:
         if orders:
             first = min(o.timestamp for o in orders)
             last = max(o.timestamp for o in orders)
-            products = {product for order in orders for product, _amount in order.lines}
-            candidates = reader.touches(first - self.window_ms, last + 1, products)[0]
+            candidates = reader.buyers_touches(orders, first - self.window_ms, last + 1)[0]
             hours |= self._order_hours(orders, candidates)
         return new, hours
 
@@ -202,6 +210,8 @@ class _Reader:
         self._policy = policy
         self._rules = _RuleVersions(conn)
         self._profiles: dict[str, str | None] = {}
+        self._buyers: defaultdict[str, set[str]] = defaultdict(set)
+        """Profile -> the identity keys of the orders read for it (see :meth:`buyers_touches`)."""
         """Identity key -> its canonical profile when it allows analytics (else ``None``), for
         the ids of the batch prepared last."""
 
@@ -220,19 +230,46 @@ class _Reader:
         return (item for _kind, item in found if isinstance(item, Exposure))
 
     def touches(
-        self, start: int, end: int, products: Collection[str] | None = None
+        self, start: int, end: int, among: sa.ColumnElement[bool] | None = None
     ) -> tuple[list[Touch], list[Touch]]:
-        """Clicks and adds to cart naming an answer, with times in ``[start, end)`` (and one of
-        ``products``, when given)."""
+        """Clicks and adds to cart naming an answer, with times in ``[start, end)`` (and
+        matching ``among``, when given)."""
         clicks: list[Touch] = []
         adds: list[Touch] = []
         # most product views name no answer: left out by the store, never parsed or resolved
         condition = _between(start, end) & events.c.properties[REC_ID].as_string().is_not(None)
-        if products is not None:
-            condition &= events.c.product_id.in_(sorted(products))
+        if among is not None:
+            condition &= among
         for kind, item in self.read(condition, TOUCH_TYPES):
             if isinstance(item, Touch):
                 (adds if kind == EventType.PRODUCT_ADDED else clicks).append(item)
+        return clicks, adds
+
+    def buyers_touches(
+        self, orders: Collection[Order], start: int, end: int
+    ) -> tuple[list[Touch], list[Touch]]:
+        """The touches in ``[start, end)`` of the buyers of ``orders`` (read by this reader) on
+        the products they ordered: found through the shopper indexes, not by reading every
+        touch of the period. A buyer's keys are those the identity graph gives their profile
+        and the order's own (a key not linked yet is the root of its own profile)."""
+        profiles = {order.profile for order in orders}
+        keys = {key for profile in profiles for key in self._buyers[profile]}
+        query = sa.select(identities.c.id_key).where(identities.c.profile_id.in_(sorted(profiles)))
+        with self._conn.engine.connect() as lookup:
+            keys.update(lookup.scalars(query))
+        anonymous = sorted(key[2:] for key in keys if key.startswith("a:"))
+        users = sorted(key[2:] for key in keys if key.startswith("u:"))
+        products = events.c.product_id.in_(
+            sorted({product for order in orders for product, _amount in order.lines})
+        )
+        found: tuple[dict[int, Touch], dict[int, Touch]] = ({}, {})
+        # one read per index: SQLite uses neither shopper index for an OR of the two
+        for shoppers in (events.c.anonymous_id.in_(anonymous), events.c.user_id.in_(users)):
+            for touches, kept in zip(
+                self.touches(start, end, shopper_events() & shoppers & products), found, strict=True
+            ):
+                kept.update((touch.event_id, touch) for touch in touches)
+        clicks, adds = (sorted(kept.values(), key=lambda t: t.event_id) for kept in found)
         return clicks, adds
 
     def orders(self, start: int, end: int) -> list[Order]:
@@ -269,6 +306,7 @@ class _Reader:
         if row.type == EventType.RECOMMENDATION_VIEWED:
             return self._exposure(row, props, profile)
         if row.type == EventType.ORDER_COMPLETED:
+            self._buyers[profile].add(_key(row))
             return _order(row, props, profile)
         rid = props.get(REC_ID)
         if not isinstance(rid, str) or served_at(rid) is None:
