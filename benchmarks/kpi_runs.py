@@ -113,14 +113,20 @@ def markdown(report: dict[str, Any]) -> str:
         "at a time, with one run of the job after each slice.",
         "",
         "| code | events | runs | median run, first hour (s) | median run, last hour (s) | "
-        "growth | all runs (s) |",
-        "|---|---|---|---|---|---|---|",
+        "growth | longest run (s) | all runs (s) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, run in report["runs"].items():
         lines.append(
             f"| {label} | {run['events']} | {run['runs']} | {run['first_hour_median_s']} | "
-            f"{run['last_hour_median_s']} | {run['growth']}x | {run['total_s']} |"
+            f"{run['last_hour_median_s']} | {run['growth']}x | {max(run['seconds'])} | "
+            f"{run['total_s']} |"
         )
+    lines += ["", "Median run of each hour of traffic (s):", ""]
+    for label, run in report["runs"].items():
+        seconds = run["seconds"]
+        hours = [seconds[start : start + HOUR_RUNS] for start in range(0, len(seconds), HOUR_RUNS)]
+        lines.append(f"- {label}: " + ", ".join(f"{statistics.median(h):.3f}" for h in hours))
     return "\n".join(lines) + "\n"
 
 

@@ -12,7 +12,7 @@ from tests.kpis.helpers import HOUR, T0, Log, add_products
 from shopwise import store
 from shopwise.kpis import CONSUMER, KpiRefresh, read_kpis
 from shopwise.kpis._attribution import Exposure
-from shopwise.kpis._refresh import _Reader
+from shopwise.kpis._refresh import SLICE, SLICE_MS, _Reader
 from shopwise.privacy import ConsentPolicy
 from shopwise.profiles import anon_key, profile_id_for, user_key
 
@@ -24,9 +24,11 @@ def _job(engine: sa.Engine) -> KpiRefresh:
 
 
 def _table(engine: sa.Engine) -> list[tuple[Any, ...]]:
+    """The hour and day rows (slice rows are the job's own, deleted when old)."""
     columns = [c for c in store.kpi_buckets.c if c.name != "computed_at"]
+    public = store.kpi_buckets.c.grain != SLICE
     with engine.connect() as conn:
-        return sorted(tuple(row) for row in conn.execute(sa.select(*columns)))
+        return sorted(tuple(row) for row in conn.execute(sa.select(*columns).where(public)))
 
 
 def _from_scratch(engine: sa.Engine) -> list[tuple[Any, ...]]:
@@ -167,11 +169,11 @@ def test_shoppers_who_refused_analytics_are_not_counted(engine: sa.Engine, log: 
     assert (hour["clicks"], hour["orders"], hour["revenue"]) == (1, 1, 8.0)
 
 
-def test_a_run_reads_the_answers_of_the_hours_it_touches_only(
+def test_a_run_reads_the_answers_of_the_slices_it_touches_only(
     engine: sa.Engine, log: Log, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The day row merges the hours stored by earlier runs (a shopper seen in two hours is one
-    visitor of the day) while the run reads only the new hour's answers."""
+    visitor of the day) while the run reads only the new slice's answers."""
     add_products(engine, ["a", "b", "c"])
     for hour in range(3):
         log.answer("s1", T0 + hour * HOUR + 5, ["a"])
@@ -189,8 +191,8 @@ def test_a_run_reads_the_answers_of_the_hours_it_touches_only(
     monkeypatch.setattr(_Reader, "exposures", recorded)
     log.answer("s1", T0 + 5 * HOUR + 1, ["c"])
     log.flush(engine)
-    assert job.run()["hours"] == 1
-    assert read == [(T0 + 5 * HOUR, T0 + 6 * HOUR)]
+    assert job.run()["slices"] == 1
+    assert read == [(T0 + 5 * HOUR, T0 + 5 * HOUR + SLICE_MS)]
     [day] = read_kpis(engine, T0 - DAY, T0 + DAY, "day")
     assert (day["impressions"], day["visitors"], day["distinct_items"]) == (7, 4, 3)
     monkeypatch.undo()
@@ -242,4 +244,30 @@ def test_a_later_order_under_a_linked_id_finds_the_click_of_an_earlier_run(
     assert job.run()["hours"] == 1  # the answer's hour, found through the click
     [hour] = read_kpis(engine, T0, T0 + HOUR, "hour")
     assert (hour["orders"], hour["revenue"]) == (1, 24.0)
+    assert _table(engine) == _from_scratch(engine)
+
+
+def test_old_slices_are_deleted_and_a_late_click_recomputes_their_hour_whole(
+    engine: sa.Engine, log: Log
+) -> None:
+    """Slice rows two windows behind the newest are deleted; a click stored later on an answer
+    of such an hour has the whole hour computed again, not only the clicked answer's slice."""
+    early = log.answer("s1", T0 + 60_000, ["a"])
+    log.answer("s2", T0 + 20 * 60_000, ["b"])
+    log.flush(engine)
+    job = _job(engine)
+    job.run()
+    log.answer("s3", T0 + 3 * DAY, ["c"])
+    log.flush(engine)
+    job.run()
+    slice_starts = sa.select(store.kpi_buckets.c.bucket_start).where(
+        store.kpi_buckets.c.grain == SLICE
+    )
+    with engine.connect() as conn:
+        assert list(conn.scalars(slice_starts)) == [T0 + 3 * DAY]
+    log.click("s1", T0 + 30 * 60_000, early, "a")  # stored late
+    log.flush(engine)
+    assert job.run()["slices"] == HOUR // SLICE_MS  # the whole hour
+    [hour] = read_kpis(engine, T0, T0 + HOUR, "hour")
+    assert (hour["impressions"], hour["clicks"], hour["visitors"]) == (2, 1, 2)
     assert _table(engine) == _from_scratch(engine)

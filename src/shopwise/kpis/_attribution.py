@@ -14,8 +14,7 @@ the click or order came, so a bucket's numbers are those of the answers it serve
   the click. Each order line goes to the latest such click on the line's product (last click
   wins, so two answers never share a line); the line's ``price`` times ``quantity`` is the
   attributed revenue (a line without a price adds none) and the order counts once for each
-  answer group of a bucket that got one of its lines (a day sums its hours' orders, see
-  :mod:`._refresh`). Lines of products nobody clicked are not attributed.
+  answer group that got one of its lines. Lines of products nobody clicked are not attributed.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def read_kpis(
 
 
 def _with_rates(row: dict[str, Any]) -> dict[str, Any]:
-    for internal in ("computed_at", "visitor_sketch", "item_sketch"):
+    for internal in ("computed_at", "visitor_sketch", "item_sketch", "order_sketch"):
         row.pop(internal)
     start = datetime.fromtimestamp(row["bucket_start"] / 1000, UTC)
     row["bucket_start"] = start.isoformat().replace("+00:00", "Z")

@@ -1,22 +1,27 @@
-"""The KPI job: keeps ``kpi_buckets`` current from the event log, one affected hour at a time.
+"""The KPI job: keeps ``kpi_buckets`` current from the event log, one affected slice at a time.
 
 Each run reads the events stored after its watermark (its ``bus_offsets`` row, ``kpis``) and finds
-the hour buckets they change: an exposure's own hour; for a click or add to cart, the hour of the
-answer it names (read from the recommendation id); for an order, and for a click that may take an
-order's line from an earlier click, the hours of every answer whose click may win one of the
-order's lines. Only those hours are computed again from the stored events (their answers, and the
-clicks and orders after them) and their rows replaced; each day holding one is then merged again
-from its hours' stored rows: its counts are the sums of its hours', its distinct visitors and
-items are estimated from the merge of its hours' sketches (:mod:`._sketch`). So a run costs the
-hours its events touch, not the day so far, and running the job twice, or after any split of the
-same events into runs, leaves the rows a single run over everything leaves.
+the 5-minute slices of serving time they change: an exposure's own slice; for a click or add to
+cart, the slice of the answer it names (read from the recommendation id); for an order, and for a
+click that may take an order's line from an earlier click, the slices of every answer whose click
+may win one of the order's lines. Only those slices are computed again from the stored events
+(their answers, and the clicks and orders after them) and their rows replaced; each hour holding
+one is then merged again from its slices' stored rows, and each day from its hours': counts
+summed, distinct visitors, items and orders from the merge of sketches (:mod:`._sketch`). So a run
+costs the slices its events touch, not the hour or the day so far, and running the job twice, or
+after any split of the same events into runs, leaves the rows a single run over everything leaves.
+
+Slice rows are the job's own (``grain`` ``slice``, never read by :func:`~._query.read_kpis`);
+those of hours no new event is expected to touch any more (two attribution windows back) are
+deleted. An hour touched later without its slices (deleted, or stored before the job kept them) is
+computed again whole.
 
 Consent: an event counts only when its own statement and its profile's current choices allow
 analytics, decided by :class:`~shopwise.privacy.ConsentPolicy` and :func:`~shopwise.privacy.
 event_allows`, with profiles resolved through the identity graph as
 :class:`~shopwise.privacy.ConsentedEvents` resolves them (that reader skips exposures and reads the
 whole log, and this job needs both exposures and bounded reads). A choice changed later applies to
-the hours computed after it, and to their days.
+the slices computed after it, and to their hours and days.
 """
 
 from __future__ import annotations
@@ -74,9 +79,17 @@ NONE: Final = "none"
 """The group value of an exposure that does not name its model or variant."""
 REC_ID: Final = "recommendation_id"
 BATCH_ROWS: Final = 5000
-ADDITIVE: Final = ("impressions", "items_shown", "fallbacks", "clicks", "adds", "orders", "revenue")
-"""The counts of a day that are the sums of its hours' (an order whose lines two answers of one
-group won in different hours counts in both hours, and twice in their day)."""
+SLICE: Final = "slice"
+"""The grain of the job's own rows, merged into hours (see module docstring)."""
+SLICE_MS: Final = 5 * 60 * 1000
+ADDITIVE: Final = ("impressions", "items_shown", "fallbacks", "clicks", "adds", "revenue")
+"""The counts of an hour or a day that are the sums of its slices' or hours'."""
+SKETCHED: Final = {
+    "visitors": "visitor_sketch",
+    "distinct_items": "item_sketch",
+    "orders": "order_sketch",
+}
+"""The distinct counts, each with the column of its sketch (see :class:`~._attribution.Tally`)."""
 
 
 @dataclass
@@ -107,24 +120,28 @@ class KpiRefresh:
             start = _watermark(conn)
             end = int(conn.execute(sa.select(sa.func.max(events.c.id))).scalar_one() or 0)
             if end <= start:
-                return {"events": 0, "hours": 0, "days": 0, "position": start}
+                return {"events": 0, "slices": 0, "hours": 0, "days": 0, "position": start}
             reader = _Reader(conn, self.policy)
-            new, hours = self._affected(reader, start, end)
-            hours |= _unsketched(conn, {bucket_start(hour, DAY_MS) for hour in hours})
-            by_day: defaultdict[int, set[int]] = defaultdict(set)
-            for hour in hours:
-                by_day[bucket_start(hour, DAY_MS)].add(hour)
+            new, slices = self._affected(reader, start, end)
+            slices |= _whole_hours(conn, slices)
             catalog = _catalog_size(conn)
-            rows = self._compute(reader, hours, catalog) if hours else []
-            for day, day_hours in sorted(by_day.items()):
-                day_rows = [row for row in rows if row["bucket_start"] in day_hours]
-                _replace(self.engine, day, day_hours, day_rows, catalog)
+            rows = self._compute(reader, slices, catalog) if slices else []
+        days = _store(self.engine, slices, rows, catalog)
+        if slices:
+            _prune(self.engine, bucket_start(max(slices), HOUR_MS) - 2 * self.window_ms)
         _save_watermark(self.engine, end)
-        return {"events": new, "hours": len(hours), "days": len(by_day), "position": end}
+        hours = {bucket_start(piece, HOUR_MS) for piece in slices}
+        return {
+            "events": new,
+            "slices": len(slices),
+            "hours": len(hours),
+            "days": days,
+            "position": end,
+        }
 
     def _affected(self, reader: _Reader, start: int, end: int) -> tuple[int, set[int]]:
-        """How many events came after the watermark, and the hours they change."""
-        hours: set[int] = set()
+        """How many events came after the watermark, and the slices they change."""
+        slices: set[int] = set()
         orders: list[Order] = []
         clicks: list[Touch] = []
         new = 0
@@ -132,11 +149,11 @@ class KpiRefresh:
         for kind, item in reader.read(condition, READ_TYPES):
             new += 1
             if isinstance(item, Exposure):
-                hours.add(bucket_start(item.served_at, HOUR_MS))
+                slices.add(bucket_start(item.served_at, SLICE_MS))
             elif isinstance(item, Order):
                 orders.append(item)
             elif in_window(item, self.window_ms):
-                hours.add(bucket_start(_served(item), HOUR_MS))
+                slices.add(bucket_start(_served(item), SLICE_MS))
                 if kind != EventType.PRODUCT_ADDED and item.product_id is not None:
                     clicks.append(item)
         orders += self._orders_after(reader, clicks)
@@ -144,8 +161,8 @@ class KpiRefresh:
             first = min(o.timestamp for o in orders)
             last = max(o.timestamp for o in orders)
             candidates = reader.buyers_touches(orders, first - self.window_ms, last + 1)[0]
-            hours |= self._order_hours(orders, candidates)
-        return new, hours
+            slices |= self._order_slices(orders, candidates)
+        return new, slices
 
     def _orders_after(self, reader: _Reader, clicks: list[Touch]) -> list[Order]:
         """The orders a new click may win a line of, taking it from an earlier click's answer."""
@@ -157,42 +174,43 @@ class KpiRefresh:
         found = reader.orders(first, last + self.window_ms + 1)
         return [order for order in found if order.profile in clickers]
 
-    def _order_hours(self, orders: Iterable[Order], clicks: list[Touch]) -> set[int]:
-        """The hours of the answers whose clicks may win a line of ``orders``: every click in
+    def _order_slices(self, orders: Iterable[Order], clicks: list[Touch]) -> set[int]:
+        """The slices of the answers whose clicks may win a line of ``orders``: every click in
         the window before the order, for the winner may have changed since the last run."""
         by_product = clicks_by_product(clicks, self.window_ms)
-        hours = set()
+        slices = set()
         for order in orders:
             for product_id, _amount in order.lines:
                 for click in by_product.get((order.profile, product_id), []):
                     if click.timestamp <= order.timestamp <= click.timestamp + self.window_ms:
-                        hours.add(bucket_start(_served(click), HOUR_MS))
-        return hours
+                        slices.add(bucket_start(_served(click), SLICE_MS))
+        return slices
 
-    def _compute(self, reader: _Reader, hours: set[int], catalog: int) -> list[dict[str, Any]]:
-        """The rows of ``hours``, from their answers and the clicks and orders that can touch
-        them (from the first hour's start to two windows after the last hour).
+    def _compute(self, reader: _Reader, slices: set[int], catalog: int) -> list[dict[str, Any]]:
+        """The rows of ``slices``, from their answers and the clicks and orders that can touch
+        them (from the first slice's start to two windows after the last slice).
 
-        The answers are folded as they are read, an hour at a time, so the job holds the clicks
+        The answers are folded as they are read, a slice at a time, so the job holds the clicks
         and orders but not the answers, the bulk of the log: of those only their ids (an answer
-        stored twice counts once) and the distinct items and visitors of each group."""
+        stored twice counts once) and the distinct items, visitors and orders of each group."""
         window = self.window_ms
-        first, last = min(hours), max(hours) + HOUR_MS
+        first, last = min(slices), max(slices) + SLICE_MS
         clicks, adds = reader.touches(first, last + 2 * window)
         orders = reader.orders(first, last + 2 * window)
         tally: Tally[tuple[int, Dims]] = Tally(outcomes(clicks, adds, orders, window))
-        for hour in sorted(hours):
-            for exposure in reader.exposures(hour, hour + HOUR_MS):
-                tally.add(exposure, (hour, exposure.dims))
+        for piece in sorted(slices):
+            for exposure in reader.exposures(piece, piece + SLICE_MS):
+                tally.add(exposure, (piece, exposure.dims))
         now = int(time.time() * 1000)
         rows = []
-        for (hour, dims), totals in tally.totals().items():
-            members = tally.groups[(hour, dims)]
+        for (piece, dims), totals in tally.totals().items():
+            members = tally.groups[(piece, dims)]
+            sketches = (members.visitors, members.items, members.orders)
             rows.append(
-                _row("hour", hour, dims, replace(totals, catalog_size=catalog), now)
+                _row(SLICE, piece, dims, replace(totals, catalog_size=catalog), now)
                 | {
-                    "visitor_sketch": Sketch.of(members.visitors).to_bytes(),
-                    "item_sketch": Sketch.of(members.items).to_bytes(),
+                    column: Sketch.of(found).to_bytes()
+                    for column, found in zip(SKETCHED.values(), sketches, strict=True)
                 }
             )
         return rows
@@ -257,17 +275,17 @@ class _Reader:
         query = sa.select(identities.c.id_key).where(identities.c.profile_id.in_(sorted(profiles)))
         with self._conn.engine.connect() as lookup:
             keys.update(lookup.scalars(query))
-        anonymous = sorted(key[2:] for key in keys if key.startswith("a:"))
-        users = sorted(key[2:] for key in keys if key.startswith("u:"))
         products = events.c.product_id.in_(
             sorted({product for order in orders for product, _amount in order.lines})
         )
         found: tuple[dict[int, Touch], dict[int, Touch]] = ({}, {})
         # one read per index: SQLite uses neither shopper index for an OR of the two
-        for shoppers in (events.c.anonymous_id.in_(anonymous), events.c.user_id.in_(users)):
-            for touches, kept in zip(
-                self.touches(start, end, shopper_events() & shoppers & products), found, strict=True
-            ):
+        for column, prefix in ((events.c.anonymous_id, "a:"), (events.c.user_id, "u:")):
+            ids = sorted(key[2:] for key in keys if key.startswith(prefix))
+            if not ids:
+                continue
+            among = shopper_events() & column.in_(ids) & products
+            for touches, kept in zip(self.touches(start, end, among), found, strict=True):
                 kept.update((touch.event_id, touch) for touch in touches)
         clicks, adds = (sorted(kept.values(), key=lambda t: t.event_id) for kept in found)
         return clicks, adds
@@ -406,65 +424,124 @@ def _row(grain: str, begin: int, dims: Dims, totals: Totals, now: int) -> dict[s
     }
 
 
+def _whole_hours(conn: sa.Connection, slices: set[int]) -> set[int]:
+    """Every slice of the hours to compute again whole: the touched hours whose slices are gone
+    and the hours of the touched days stored without sketches."""
+    days = {bucket_start(piece, DAY_MS) for piece in slices}
+    whole = _unsliced(conn, {bucket_start(piece, HOUR_MS) for piece in slices})
+    whole |= _unsketched(conn, days)
+    return {piece for hour in whole for piece in range(hour, hour + HOUR_MS, SLICE_MS)}
+
+
+def _store(engine: sa.Engine, slices: set[int], rows: list[dict[str, Any]], catalog: int) -> int:
+    """Replace the rows of ``slices`` and of their hours and days, a day a transaction; the
+    number of days."""
+    by_day: defaultdict[int, set[int]] = defaultdict(set)
+    for piece in slices:
+        by_day[bucket_start(piece, DAY_MS)].add(piece)
+    for day, day_slices in sorted(by_day.items()):
+        day_rows = [row for row in rows if row["bucket_start"] in day_slices]
+        _replace(engine, day, day_slices, day_rows, catalog)
+    return len(by_day)
+
+
 def _replace(
-    engine: sa.Engine, day: int, hours: set[int], rows: list[dict[str, Any]], catalog: int
+    engine: sa.Engine, day: int, slices: set[int], rows: list[dict[str, Any]], catalog: int
 ) -> None:
-    """Replace the rows of ``hours`` with ``rows`` and the rows of ``day`` with the merge of its
-    hours' rows, in one transaction."""
+    """Replace the rows of ``slices`` with ``rows``, the rows of their hours with the merge of
+    each hour's slices, and the rows of ``day`` with the merge of its hours, in one transaction."""
     grain, start = kpi_buckets.c.grain, kpi_buckets.c.bucket_start
-    stale_hours = (grain == "hour") & start.in_(sorted(hours))
-    in_day = (grain == "hour") & (start >= day) & (start < day + DAY_MS)
+    hours = sorted({bucket_start(piece, HOUR_MS) for piece in slices})
     with write_transaction(engine) as conn:
-        conn.execute(kpi_buckets.delete().where(stale_hours))
+        conn.execute(kpi_buckets.delete().where((grain == SLICE) & start.in_(sorted(slices))))
         if rows:
             conn.execute(kpi_buckets.insert(), rows)
-        day_rows = _merged(day, conn.execute(sa.select(kpi_buckets).where(in_day)), catalog)
-        conn.execute(kpi_buckets.delete().where((grain == "day") & (start == day)))
-        if day_rows:
-            conn.execute(kpi_buckets.insert(), day_rows)
+        for hour in hours:
+            _merge_into(conn, "hour", hour, _of(SLICE, hour, hour + HOUR_MS), catalog)
+        _merge_into(conn, "day", day, _of("hour", day, day + DAY_MS), catalog)
 
 
-def _merged(day: int, hour_rows: Iterable[sa.Row[Any]], catalog: int) -> list[dict[str, Any]]:
-    """The rows of ``day`` from its hours' rows: their counts summed, their sketches merged."""
+def _of(part: str, begin: int, end: int) -> sa.ColumnElement[bool]:
+    """The rows of grain ``part`` starting in ``[begin, end)``."""
+    start = kpi_buckets.c.bucket_start
+    return (kpi_buckets.c.grain == part) & (start >= begin) & (start < end)
+
+
+def _merge_into(
+    conn: sa.Connection, grain: str, begin: int, parts: sa.ColumnElement[bool], catalog: int
+) -> None:
+    """Replace the rows of the ``grain`` bucket at ``begin`` with the merge of the rows matching
+    ``parts``."""
+    rows = _merged(grain, begin, conn.execute(sa.select(kpi_buckets).where(parts)), catalog)
+    bucket = (kpi_buckets.c.grain == grain) & (kpi_buckets.c.bucket_start == begin)
+    conn.execute(kpi_buckets.delete().where(bucket))
+    if rows:
+        conn.execute(kpi_buckets.insert(), rows)
+
+
+def _merged(
+    grain: str, begin: int, parts: Iterable[sa.Row[Any]], catalog: int
+) -> list[dict[str, Any]]:
+    """The rows of the ``grain`` bucket at ``begin`` from the rows of its parts: counts summed,
+    sketches merged (and kept in hour rows, for their day)."""
     totals: dict[Dims, Totals] = {}
-    visitors: defaultdict[Dims, Sketch] = defaultdict(Sketch)
-    items: defaultdict[Dims, Sketch] = defaultdict(Sketch)
-    for row in hour_rows:
-        dims = Dims(row.placement, row.model_version, row.rule_version, row.variant)
+    sketches: defaultdict[tuple[Dims, str], Sketch] = defaultdict(Sketch)
+    for part in parts:
+        dims = Dims(part.placement, part.model_version, part.rule_version, part.variant)
         total = totals.setdefault(dims, Totals(catalog_size=catalog))
         for name in ADDITIVE:
-            setattr(total, name, getattr(total, name) + getattr(row, name))
-        visitors[dims].merge(Sketch.from_bytes(row.visitor_sketch))
-        items[dims].merge(Sketch.from_bytes(row.item_sketch))
+            setattr(total, name, getattr(total, name) + getattr(part, name))
+        for column in SKETCHED.values():
+            sketches[(dims, column)].merge(Sketch.from_bytes(getattr(part, column)))
     now = int(time.time() * 1000)
-    return [
-        _row(
-            "day",
-            day,
-            dims,
-            replace(total, visitors=visitors[dims].count(), distinct_items=items[dims].count()),
-            now,
+    rows: list[dict[str, Any]] = []
+    for dims, total in sorted(totals.items()):
+        counts = {name: sketches[(dims, column)].count() for name, column in SKETCHED.items()}
+        row = _row(grain, begin, dims, replace(total, **counts), now)
+        if grain == "hour":
+            row |= {column: sketches[(dims, column)].to_bytes() for column in SKETCHED.values()}
+        rows.append(row)
+    return rows
+
+
+def _unsliced(conn: sa.Connection, hours: Iterable[int]) -> set[int]:
+    """Those of ``hours`` that have rows but no slice rows (deleted, or stored before the job
+    kept them): computed again whole, so that their other slices are not lost."""
+    found: set[int] = set()
+    for hour in hours:
+        query = (
+            sa.select(kpi_buckets.c.grain)
+            .distinct()
+            .where(
+                (kpi_buckets.c.grain == "hour") & (kpi_buckets.c.bucket_start == hour)
+                | _of(SLICE, hour, hour + HOUR_MS)
+            )
         )
-        for dims, total in sorted(totals.items())
-    ]
+        if set(conn.scalars(query)) == {"hour"}:
+            found.add(hour)
+    return found
 
 
 def _unsketched(conn: sa.Connection, days: Iterable[int]) -> set[int]:
-    """The hours of ``days`` whose rows have no sketches (computed before the job kept them):
-    they are computed again, so that their days can be merged."""
-    grain, start = kpi_buckets.c.grain, kpi_buckets.c.bucket_start
+    """The hours of ``days`` whose rows have no sketches (stored before the job kept them):
+    computed again whole, so that their days can be merged."""
     found: set[int] = set()
     for day in days:
         query = (
-            sa.select(start)
+            sa.select(kpi_buckets.c.bucket_start)
             .distinct()
-            .where(
-                (grain == "hour") & (start >= day) & (start < day + DAY_MS),
-                kpi_buckets.c.visitor_sketch.is_(None),
-            )
+            .where(_of("hour", day, day + DAY_MS), kpi_buckets.c.visitor_sketch.is_(None))
         )
         found.update(int(hour) for hour in conn.scalars(query))
     return found
+
+
+def _prune(engine: sa.Engine, before: int) -> None:
+    """Delete the slice rows of the hours before ``before``: no event is expected to touch them
+    any more, and one that does has its hour computed again whole."""
+    stale = (kpi_buckets.c.grain == SLICE) & (kpi_buckets.c.bucket_start < before)
+    with write_transaction(engine) as conn:
+        conn.execute(kpi_buckets.delete().where(stale))
 
 
 def _watermark(conn: sa.Connection) -> int:

@@ -1,4 +1,5 @@
-"""Sketches of each KPI hour's distinct visitors and items, merged into its day's counts.
+"""Sketches of the distinct visitors, items and orders of KPI slice and hour rows, merged into
+the hours' and days' counts.
 
 Revision ID: 0015
 Revises: 0014
@@ -17,9 +18,11 @@ def upgrade() -> None:
     with op.batch_alter_table("kpi_buckets") as batch:
         batch.add_column(sa.Column("visitor_sketch", sa.LargeBinary, nullable=True))
         batch.add_column(sa.Column("item_sketch", sa.LargeBinary, nullable=True))
+        batch.add_column(sa.Column("order_sketch", sa.LargeBinary, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("kpi_buckets") as batch:
+        batch.drop_column("order_sketch")
         batch.drop_column("item_sketch")
         batch.drop_column("visitor_sketch")
