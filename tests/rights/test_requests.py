@@ -10,15 +10,18 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from tests.kpis.helpers import T0, Log
 from typer.testing import CliRunner
 
 from shopwise import store
 from shopwise.bus import StoredEvent
 from shopwise.cli import app
 from shopwise.experiments import ExperimentSpec
+from shopwise.kpis import KpiRefresh
 from shopwise.profiles import anon_key, profile_id_for
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
+from shopwise.stats import Sketch
 from shopwise.worker import Scheduler, privacy_job
 
 runner = CliRunner()
@@ -165,5 +168,42 @@ def test_an_erasure_removes_assignments_made_before_the_profile_existed(
             left = conn.execute(sa.select(table.c.profile_id)).scalars().all()
         assert left == [other]
         assert request["request_id"] == done["request_id"]
+    finally:
+        runtime.stop()
+
+
+def _sketched(engine: sa.Engine, column: str, member: str) -> int:
+    """The KPI rows whose ``column`` sketch keeps ``member``'s hash."""
+    query = sa.select(store.kpi_buckets.c[column]).where(store.kpi_buckets.c[column].is_not(None))
+    with engine.connect() as conn:
+        return sum(Sketch.from_bytes(data).holds(member) for data in conn.scalars(query))
+
+
+def test_an_erasure_takes_the_person_out_of_the_kpi_sketches(settings: Settings) -> None:
+    """The KPI job's sketches of small slices and hours keep hashes of the visitors' profile ids
+    and of the orders' ids; erasure takes the person's out and the verification looks."""
+    runtime = _started(settings)
+    try:
+        stored = runtime.collector.ingest([_view("a-gone"), _view("a-kept")])
+        assert runtime.bus.wait_until_consumed(stored.last_event_id, timeout=30)
+        log = Log()
+        for shopper in ("a-gone", "a-kept"):
+            answer = log.answer(shopper, T0 + 10, ["p1"])
+            log.click(shopper, T0 + 20, answer, "p1")
+            log.order(shopper, T0 + 30, f"o-{shopper}", {"p1": 5.0})
+        log.flush(runtime.engine)
+        KpiRefresh(runtime.engine, runtime.consent).run()
+        gone, kept = (profile_id_for(anon_key(a)) for a in ("a-gone", "a-kept"))
+        assert _sketched(runtime.engine, "visitor_sketch", gone) == 2  # its slice and hour
+        assert _sketched(runtime.engine, "order_sketch", "o-a-gone") == 2
+        runtime.rights.request_erasure("a-gone", "test")
+        [done] = runtime.rights.run_pending()
+        assert done["status"] == "verified"
+        assert "kpi_buckets sketches" in done["details"]["verification"]["searched"]
+        assert done["details"]["removed"]["kpi_sketches"] == 2
+        assert _sketched(runtime.engine, "visitor_sketch", gone) == 0
+        assert _sketched(runtime.engine, "order_sketch", "o-a-gone") == 0
+        assert _sketched(runtime.engine, "visitor_sketch", kept) == 2
+        assert _sketched(runtime.engine, "order_sketch", "o-a-kept") == 2
     finally:
         runtime.stop()

@@ -7,9 +7,10 @@ click that may take an order's line from an earlier click, the slices of every a
 may win one of the order's lines. Only those slices are computed again from the stored events
 (their answers, and the clicks and orders after them) and their rows replaced; each hour holding
 one is then merged again from its slices' stored rows, and each day from its hours': counts
-summed, distinct visitors, items and orders from the merge of sketches (:mod:`._sketch`). So a run
-costs the slices its events touch, not the hour or the day so far, and running the job twice, or
-after any split of the same events into runs, leaves the rows a single run over everything leaves.
+summed, distinct visitors, items and orders from the merge of sketches
+(:class:`~shopwise.stats.Sketch`). So a run costs the slices its events touch, not the hour or
+the day so far, and running the job twice, or after any split of the same events into runs,
+leaves the rows a single run over everything leaves.
 
 Slice rows are the job's own (``grain`` ``slice``, never read by :func:`~._query.read_kpis`);
 those of hours no new event is expected to touch any more (two attribution windows back) are
@@ -49,11 +50,11 @@ from shopwise.kpis._attribution import (
     in_window,
     outcomes,
 )
-from shopwise.kpis._sketch import Sketch
 from shopwise.privacy import ConsentPolicy, event_allows, owners_of
 from shopwise.profiles import anon_key, profile_id_for, user_key
 from shopwise.schema import Columns as C
 from shopwise.schema import EventType, Purpose, served_at
+from shopwise.stats import Sketch
 from shopwise.store import (
     bus_offsets,
     events,

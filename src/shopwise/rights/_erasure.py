@@ -4,17 +4,17 @@ The rows go in one write transaction (events with the exposures made for the per
 profiles, consent history, scores, memberships, audience-export ledger, experiment assignments,
 dead letters naming their ids, outbox messages about them and their delivery log, the journeys'
 trigger decisions about them, their precomputed candidate lists), together with the keyed hashes
-of their ids on the suppression list. Every saved version of the model families that keep
-per-person data is rewritten without them (the training rows of generators that keep one per
-user, found through the artifact's ``profile_ids``). The verification then searches each table, each
-artifact file and the caches it is given for every id, profile id and email of the person, and
-reports what it searched.
+of their ids on the suppression list; then their hashes leave the KPI sketches. Every saved
+version of the model families that keep per-person data is rewritten without them (the training
+rows of generators that keep one per user, found through the artifact's ``profile_ids``). The
+verification then searches each table, the KPI sketches, each artifact file and the caches it is
+given for every id, profile id and email of the person, and reports what it searched.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,7 @@ from shopwise.recommend import RecommenderArtifact
 from shopwise.registry import ModelRegistry
 from shopwise.rights._person import Person
 from shopwise.schema import Columns
+from shopwise.stats import Sketch
 from shopwise.store import (
     audience_exports,
     candidate_lists,
@@ -36,6 +37,7 @@ from shopwise.store import (
     experiment_assignments,
     identities,
     is_sqlite,
+    kpi_buckets,
     outbox_attempts,
     outbox_messages,
     profiles,
@@ -165,6 +167,57 @@ def erase_rows(
     return removed
 
 
+def scrub_sketches(engine: sa.Engine, person: Person) -> int:
+    """Take the person's hashes out of the KPI sketches that keep hashes (their profile ids out
+    of the visitor sketches, their order ids out of the order sketches); the rows changed.
+
+    Run after :func:`erase_rows`, so a KPI run that recomputes a bucket meanwhile no longer
+    reads the person's events; the verification looks again."""
+    members = _sketch_members(person)
+    changed: list[tuple[dict[str, Any], dict[str, bytes]]] = []
+    with engine.connect() as conn:
+        for key, sketches in _sketch_rows(conn, members):
+            scrubbed = {
+                column: sketch.to_bytes()
+                for column, sketch in sketches.items()
+                if sketch.discard(members[column])
+            }
+            if scrubbed:
+                changed.append((key, scrubbed))
+    if changed:
+        with write_transaction(engine) as conn:
+            for key, values in changed:
+                match = [kpi_buckets.c[name] == value for name, value in key.items()]
+                conn.execute(kpi_buckets.update().where(*match).values(**values))
+    return len(changed)
+
+
+def _sketch_members(person: Person) -> dict[str, list[str]]:
+    """The person's members of each sketch column that may keep them."""
+    return {"visitor_sketch": unit_ids(person), "order_sketch": list(person.order_ids)}
+
+
+def _sketch_rows(
+    conn: sa.Connection, members: dict[str, list[str]]
+) -> Iterator[tuple[dict[str, Any], dict[str, Sketch]]]:
+    """Each KPI row that keeps sketches: its key, and its sketches of the ``members`` columns."""
+    keys = [column.name for column in kpi_buckets.primary_key.columns]
+    columns = [kpi_buckets.c[name] for name in (*keys, *members)]
+    query = sa.select(*columns).where(kpi_buckets.c.visitor_sketch.is_not(None))
+    for row in conn.execute(query).mappings():
+        sketches = {name: Sketch.from_bytes(row[name]) for name in members if row[name]}
+        yield {name: row[name] for name in keys}, sketches
+
+
+def _in_sketches(conn: sa.Connection, person: Person) -> int:
+    """The KPI rows whose sketches still keep a hash of the person."""
+    members = _sketch_members(person)
+    return sum(
+        any(any(sketch.holds(m) for m in members[column]) for column, sketch in found.items())
+        for _key, found in _sketch_rows(conn, members)
+    )
+
+
 def scrub_artifacts(
     registries: Sequence[ModelRegistry], profile_ids: Iterable[str]
 ) -> tuple[dict[str, int], list[str]]:
@@ -228,6 +281,10 @@ def verify(
             found = int(count.scalar_one())
             if found:
                 result.found[name] = found
+        result.searched.append("kpi_buckets sketches")
+        in_sketches = _in_sketches(conn, person)
+        if in_sketches:
+            result.found["kpi_buckets sketches"] = in_sketches
     needles = _pickled(person)
     for registry in registries:
         for version in registry.versions():

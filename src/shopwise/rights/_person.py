@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from shopwise.privacy import PiiCipher
 from shopwise.profiles import Profiles, anon_key, user_key
-from shopwise.store import profiles
+from shopwise.schema import Columns, EventType
+from shopwise.store import events, profiles, shopper_events
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,8 @@ class Person:
     emails: tuple[str, ...]
     email_hashes: tuple[str, ...] = ()
     """Keyed hashes of the emails, as sealed values carry them (to search without decrypting)."""
+    order_ids: tuple[str, ...] = ()
+    """The ids of the orders they completed (the KPI sketches may hold them)."""
 
     @property
     def profile_id(self) -> str:
@@ -50,6 +54,7 @@ def find_person(
     query = sa.select(profiles.c.profile_id).where(profiles.c.merged_into == view.profile_id)
     with engine.connect() as conn:
         merged = sorted(conn.execute(query).scalars())
+        orders = _order_ids(conn, view.user_ids, view.anonymous_ids)
     email = cipher.open((view.state.traits.get("email") or [None])[0])
     emails = (email,) if isinstance(email, str) and email else ()
     return Person(
@@ -58,7 +63,24 @@ def find_person(
         anonymous_ids=tuple(view.anonymous_ids),
         emails=emails,
         email_hashes=tuple(cipher.index(e) for e in emails),
+        order_ids=orders,
     )
+
+
+def _order_ids(
+    conn: sa.Connection, user_ids: Iterable[str], anonymous_ids: Iterable[str]
+) -> tuple[str, ...]:
+    """The order ids of the completed orders sent under the ids."""
+    query = sa.select(events.c[Columns.PROPERTIES]).where(
+        shopper_events(),
+        events.c[Columns.TYPE] == EventType.ORDER_COMPLETED,
+        sa.or_(
+            events.c[Columns.USER].in_(sorted(user_ids)),
+            events.c[Columns.ANONYMOUS].in_(sorted(anonymous_ids)),
+        ),
+    )
+    found = (props.get(Columns.ORDER) for props in conn.execute(query).scalars() if props)
+    return tuple(sorted({str(order) for order in found if order is not None}))
 
 
 def _by_email(engine: sa.Engine, cipher: PiiCipher, text: str) -> str | None:

@@ -33,6 +33,7 @@ from shopwise.rights._erasure import (
     erase_rows,
     forget,
     scrub_artifacts,
+    scrub_sketches,
     unit_ids,
     verify,
 )
@@ -184,6 +185,7 @@ class SubjectRights:
                 if person is not None:
                     self._forget(unit_ids(person))
                     removed = erase_rows(self._engine, person, self._suppression, request_id)
+                    removed["kpi_sketches"] = scrub_sketches(self._engine, person)
                 done[request_id] = (person, {"removed": removed})
             owned = [p for person, _ in done.values() if person for p in person.profile_ids]
             scrubbed, unmapped = scrub_artifacts(self._registries, owned)
@@ -200,6 +202,7 @@ class SubjectRights:
     def _erase_again(self, request_id: str, person: Person) -> dict[str, int]:
         self._forget(unit_ids(person))
         removed = erase_rows(self._engine, person, self._suppression, request_id)
+        removed["kpi_sketches"] = scrub_sketches(self._engine, person)
         scrub_artifacts(self._registries, person.profile_ids)
         self._purge(person.profile_ids)
         return removed

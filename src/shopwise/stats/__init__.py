@@ -1,4 +1,5 @@
-"""Experiment statistics: the pure engine that experiments and reports call to read an A/B test.
+"""Statistics: the pure engine that experiments and reports call to read an A/B test, and the
+mergeable distinct-count :class:`Sketch` the KPI job stores.
 
 It sits on the ground floor (it imports only ``shopwise.errors``) and does no I/O: callers pass
 counts, per-unit values or looks, and get typed results back. Bad arguments raise
@@ -56,6 +57,7 @@ from shopwise.stats._sequential import (
     msprt,
     tuned_mixture_variance,
 )
+from shopwise.stats._sketch import Sketch
 
 __all__ = [
     "MIN_DURATION_DAYS",
@@ -72,6 +74,7 @@ __all__ = [
     "ProportionTest",
     "SamplePlan",
     "SequentialResult",
+    "Sketch",
     "SrmCheck",
     "adjust_p_values",
     "bayes_arms",

@@ -343,11 +343,11 @@ kpi_buckets = sa.Table(
     sa.Column("order_sketch", sa.LargeBinary, nullable=True),
 )
 """Online KPIs of the answers served in each UTC hour and day (``grain``; ``bucket_start`` in
-epoch ms) per placement, model, rule version and variant: counts only, no person, so erasure leaves
-them. The KPI job replaces a bucket's rows whenever events touching it arrive. It also keeps rows
-of its own, of grain ``slice`` (5 minutes), that it merges into hours, and hours into days: slice
-and hour rows keep sketches of their distinct visitors, items and orders (no id can be read back
-from them); day rows keep none."""
+epoch ms) per placement, model, rule version and variant: counts, which erasure leaves. The KPI
+job replaces a bucket's rows whenever events touching it arrive. It also keeps rows of its own,
+of grain ``slice`` (5 minutes), that it merges into hours, and hours into days: slice and hour
+rows keep sketches of their distinct visitors, items and orders (no id can be read back from
+them; an erasure takes a person's hashes out, see ``docs/privacy.md``); day rows keep none."""
 
 experiments = sa.Table(
     "experiments",

@@ -4,7 +4,9 @@ An hour's distinct visitors and items are exact in its own row, but a day's cann
 its hours (a shopper seen in two hours is one visitor). Each hour row keeps a sketch of its
 members instead, and the day's counts are estimated from the merge of its hours' sketches, so the
 KPI job never reads a whole day's answers again to count them. A sketch holds one small register
-per bucket of hashed members, never a member: nobody can be listed from it.
+per bucket of hashed members and, while it is small, the members' 64-bit hashes: nobody can be
+listed from it, but whoever knows a member can test for its hash, so erasure takes a person's
+hashes out (:meth:`Sketch.discard`).
 
 Estimates use Ertl's improved estimator ("New cardinality estimation algorithms for HyperLogLog
 sketches", 2017), which needs no bias tables, and small ones by linear counting.
@@ -66,15 +68,36 @@ class Sketch:
         return zlib.compress(self.registers.tobytes() + hashes.tobytes())
 
     def add(self, member: str) -> None:
-        digest = hashlib.blake2b(member.encode(), digest_size=8).digest()
-        hashed = int.from_bytes(digest, "big")
+        hashed = _hash(member)
+        self._register(hashed)
+        if self.hashes is not None:
+            self.hashes.add(hashed)
+            self._bound()
+
+    def _register(self, hashed: int) -> None:
         index = hashed >> _RANK_BITS
         rank = _RANK_BITS - (hashed & ((1 << _RANK_BITS) - 1)).bit_length() + 1
         if rank > self.registers[index]:
             self.registers[index] = rank
-        if self.hashes is not None:
-            self.hashes.add(hashed)
-            self._bound()
+
+    def holds(self, member: str) -> bool:
+        """Whether ``member``'s hash is kept (only a small sketch keeps hashes)."""
+        return self.hashes is not None and _hash(member) in self.hashes
+
+    def discard(self, members: Iterable[str]) -> int:
+        """Take the hashes of ``members`` out of a small sketch, and the registers back to those
+        of the members left, so no trace of them is kept; how many were taken out. A large
+        sketch keeps no hash to take out, and its registers only the largest rank of many
+        members each."""
+        if self.hashes is None:
+            return 0
+        gone = self.hashes & {_hash(member) for member in members}
+        if gone:
+            self.hashes -= gone
+            self.registers = np.zeros(_REGISTERS, np.uint8)
+            for hashed in self.hashes:
+                self._register(hashed)
+        return len(gone)
 
     def merge(self, other: Sketch) -> None:
         """Make this the sketch of the union of both sets."""
@@ -104,6 +127,10 @@ class Sketch:
     def _bound(self) -> None:
         if self.hashes is not None and len(self.hashes) > EXACT_LIMIT:
             self.hashes = None
+
+
+def _hash(member: str) -> int:
+    return int.from_bytes(hashlib.blake2b(member.encode(), digest_size=8).digest(), "big")
 
 
 def _sigma(x: float) -> float:

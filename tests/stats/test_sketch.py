@@ -6,7 +6,7 @@ import zlib
 
 import pytest
 
-from shopwise.kpis._sketch import Sketch
+from shopwise.stats import Sketch
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 40, 256])
@@ -47,3 +47,13 @@ def test_a_sketch_survives_storage_and_refuses_a_wrong_size() -> None:
         assert stored.count() == sketch.count() and stored.hashes == sketch.hashes
     with pytest.raises(ValueError, match="registers"):
         Sketch.from_bytes(zlib.compress(bytes(16)))
+
+
+def test_a_discarded_member_leaves_no_trace_in_a_small_sketch() -> None:
+    sketch = Sketch.of(["alice", "bob", "carol"])
+    assert sketch.holds("bob") and not sketch.holds("dave")
+    assert sketch.discard(["bob", "dave"]) == 1
+    assert not sketch.holds("bob") and sketch.count() == 2
+    assert (sketch.registers == Sketch.of(["alice", "carol"]).registers).all()
+    large = Sketch.of(f"v{i}" for i in range(1000))
+    assert large.discard(["v1"]) == 0 and not large.holds("v1")
