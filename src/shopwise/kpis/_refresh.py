@@ -141,12 +141,14 @@ class KpiRefresh:
         }
 
     def _affected(self, reader: _Reader, start: int, end: int) -> tuple[int, set[int]]:
-        """How many events came after the watermark, and the slices they change."""
+        """How many events after the watermark can count (answers, orders, and touches that
+        name an answer), and the slices they change."""
         slices: set[int] = set()
         orders: list[Order] = []
         clicks: list[Touch] = []
         new = 0
-        condition = (events.c.id > start) & (events.c.id <= end)
+        own = events.c.type.in_([EventType.RECOMMENDATION_VIEWED, EventType.ORDER_COMPLETED])
+        condition = (events.c.id > start) & (events.c.id <= end) & (own | _names_answer())
         for kind, item in reader.read(condition, READ_TYPES):
             new += 1
             if isinstance(item, Exposure):
@@ -256,7 +258,7 @@ class _Reader:
         clicks: list[Touch] = []
         adds: list[Touch] = []
         # most product views name no answer: left out by the store, never parsed or resolved
-        condition = _between(start, end) & events.c.properties[REC_ID].as_string().is_not(None)
+        condition = _between(start, end) & _names_answer()
         if among is not None:
             condition &= among
         for kind, item in self.read(condition, TOUCH_TYPES):
@@ -401,6 +403,11 @@ def _served(touch: Touch) -> int:
 def _key(row: sa.Row[Any]) -> str:
     """The identity key an event row counts for: its user id's, else its anonymous id's."""
     return user_key(row.user_id) if row.user_id else anon_key(row.anonymous_id)
+
+
+def _names_answer() -> sa.ColumnElement[bool]:
+    """The event carries a ``recommendation_id`` (most product views do not)."""
+    return events.c.properties[REC_ID].as_string().is_not(None)
 
 
 def _between(start: int, end: int) -> sa.ColumnElement[bool]:
