@@ -231,10 +231,10 @@ class _Reader:
         self._policy = policy
         self._rules = _RuleVersions(conn)
         self._profiles: dict[str, str | None] = {}
-        self._buyers: defaultdict[str, set[str]] = defaultdict(set)
-        """Profile -> the identity keys of the orders read for it (see :meth:`buyers_touches`)."""
         """Identity key -> its canonical profile when it allows analytics (else ``None``), for
         the ids of the batch prepared last."""
+        self._buyers: defaultdict[str, set[str]] = defaultdict(set)
+        """Profile -> the identity keys of the orders read for it (see :meth:`buyers_touches`)."""
 
     def prepare(self, rows: Sequence[sa.Row[Any]]) -> None:
         """Resolve the ids of a batch of event rows before :meth:`_profile` is asked about them."""
