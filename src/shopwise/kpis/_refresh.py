@@ -407,7 +407,8 @@ def _key(row: sa.Row[Any]) -> str:
 
 def _names_answer() -> sa.ColumnElement[bool]:
     """The event carries a ``recommendation_id`` (most product views do not)."""
-    return events.c.properties[REC_ID].as_string().is_not(None)
+    carries: sa.ColumnElement[bool] = events.c.properties[REC_ID].as_string().is_not(None)
+    return carries
 
 
 def _between(start: int, end: int) -> sa.ColumnElement[bool]:
