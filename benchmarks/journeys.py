@@ -267,7 +267,7 @@ def run_journeys(
         clock.ms += step
         journey.returns_made += sim.come_back(clock.ms)
         wait_stored(engine, runtime)
-        journey.decided.update(runner.run(clock.ms))
+        journey.decided.update(runner.run(clock.ms).outcomes)
         journey.dispatched.update(outbox.dispatch_due(now=clock.seconds()).public())
         for message in box.take():
             journey.emails_taken += 1

@@ -4,16 +4,18 @@ holdout share."""
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shopwise.journeys import (
     CatalogChange,
+    Decision,
     Known,
     Person,
     QuietHours,
@@ -21,6 +23,7 @@ from shopwise.journeys import (
     TriggerSet,
     due,
     in_holdout,
+    next_look,
     quiet_until,
 )
 from shopwise.profiles import ProfileState
@@ -365,3 +368,88 @@ def test_fired_only_when_due_consented_uncapped_awake_and_unconverted(
         assert order_at is None
         assert quiet_until(triggers.quiet_hours, tz, now) is None
         assert sum(1 for s in sent if s < DAY) < 1 and sum(1 for s in sent if s < 7 * DAY) < 2
+
+
+def _settle(
+    who: Person, decisions: list[Decision], now: int, state: ProfileState | None = None
+) -> Person:
+    """``who`` as the store has them after ``decisions`` are recorded at ``now`` (and their
+    profile changed to ``state``)."""
+    known = dict(who.known)
+    for d in decisions:
+        known[(d.trigger, d.anchor)] = Known(d.outcome, d.retry_at, d.anchor_at, d.due_at)
+    sent = [*who.sent, *(now for d in decisions if d.outcome in ("fired", "holdout"))]
+    return person(
+        state or who.state, **_extras(who), marketing=who.marketing, known=known, sent=sent
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    carts=st.lists(st.integers(min_value=0, max_value=3 * DAY), max_size=3),
+    views=st.lists(st.integers(min_value=0, max_value=3 * DAY), max_size=3),
+    orders=st.lists(st.integers(min_value=0, max_value=3 * DAY), max_size=2),
+    checkout=st.one_of(st.none(), st.integers(min_value=0, max_value=3 * DAY)),
+    marketing=st.booleans(),
+    later_cart=st.integers(min_value=0, max_value=3 * DAY),
+    runs=st.lists(st.integers(min_value=0, max_value=40 * DAY), min_size=1, max_size=60),
+)
+@example(  # a cart waits for 07:00; one filled at 06:30 supersedes it, due only at 07:30
+    carts=[8 * HOUR + 30 * MIN],
+    views=[],
+    orders=[],
+    checkout=None,
+    marketing=True,
+    later_cart=18 * HOUR + 30 * MIN,
+    runs=[9 * HOUR + 30 * MIN, 18 * HOUR + 36 * MIN, 19 * HOUR, 19 * HOUR + 30 * MIN],
+)
+def test_a_person_left_alone_until_their_wake_up_is_decided_the_same(
+    carts: list[int],
+    views: list[int],
+    orders: list[int],
+    checkout: int | None,
+    marketing: bool,
+    later_cart: int,
+    runs: list[int],
+) -> None:
+    """Deciding a person at every run, or only at the first, at the runs at or after
+    :func:`next_look`'s answer and at the first run after their profile changed (a cart filled
+    at ``later_cart``), gives the same decisions at the same runs: nothing is missed while they
+    are left alone."""
+    triggers = trigger_set(
+        *(config for config, _ in SCENARIOS.values()),
+        trigger("replenishment", name="refill", delay_minutes=60, interval_days=2),
+        caps={"per_day": 1, "per_week": 2},
+        quiet_hours={"start": "21:00", "end": "07:00"},
+    )
+    state = ProfileState(
+        carted=[[T0 + at, f"c{i}", f"sku-{i}"] for i, at in enumerate(carts)],
+        viewed=[[T0 + at, f"v{i}", "sku-1"] for i, at in enumerate(views)],
+    )
+    for i, at in enumerate(orders):
+        ordered(state, T0 + at, product=f"sku-{i}", mid=f"o{i}")
+    changes = [
+        CatalogChange(1, "sku-1", "price", 100.0, 50.0, T0 + DAY),
+        CatalogChange(2, "sku-1", "stock", False, True, T0 + 2 * DAY),
+    ]
+    extras: dict[str, Any] = {
+        "checkouts": [] if checkout is None else [(T0 + checkout, "k1")],
+        "scores": {"churn_90d": 0.9},
+        "wishlist": [(T0, "w1", "sku-1")],
+    }
+    changed = copy.deepcopy(state)
+    changed.carted.append([T0 + later_cart, "c-later", "sku-9"])
+    every = lazy = person(state, marketing=marketing, **extras)
+    wake: int | None = None
+    for i, now in enumerate(sorted(T0 + at for at in set(runs))):
+        change = T0 + later_cart <= now and every.state is state
+        if change:
+            every, lazy = _settle(every, [], now, changed), _settle(lazy, [], now, changed)
+        decided = due(every, triggers, now, changes)
+        every = _settle(every, decided, now)
+        if i > 0 and not change and (wake is None or now < wake):
+            assert decided == [], f"missed at {now - T0} (wake-up {wake})"
+            continue
+        assert due(lazy, triggers, now, changes) == decided
+        lazy = _settle(lazy, decided, now)
+        wake = next_look(lazy, triggers, now, decided, changes)

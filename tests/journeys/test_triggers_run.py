@@ -17,13 +17,16 @@ from typer.testing import CliRunner
 
 from shopwise.catalog import ProductPatch
 from shopwise.cli._main import app as cli_app
+from shopwise.decide import VersionedStore
 from shopwise.journeys import (
     Composer,
     Message,
     Outbox,
     Recommended,
     Templates,
+    TriggerRun,
     TriggerRunner,
+    TriggerSet,
     render_stored,
     stored_message,
     trigger_store,
@@ -32,7 +35,14 @@ from shopwise.logs import quiet
 from shopwise.profiles import ProfileState
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
-from shopwise.store import identities, outbox_messages, profiles, trigger_decisions
+from shopwise.store import (
+    events,
+    identities,
+    outbox_messages,
+    profiles,
+    trigger_decisions,
+    trigger_wakeups,
+)
 from shopwise.worker import worker_jobs
 
 MIN = 60_000
@@ -106,15 +116,16 @@ def add_shopper(
         )
 
 
-def runner(runtime: Runtime, enqueue: Any = None) -> TriggerRunner:
+def runner(
+    runtime: Runtime, enqueue: Any = None, store: VersionedStore[TriggerSet] | None = None
+) -> TriggerRunner:
     outbox = Outbox(runtime.engine, runtime.consent, runtime.cipher, {})
     composer = Composer(
         runtime.catalog.snapshot, Fixed(), lambda: runtime.content.live().value, "https://s.ex"
     )
-    store = trigger_store(runtime.engine)
     return TriggerRunner(
         runtime.engine,
-        store,
+        store or trigger_store(runtime.engine),
         runtime.consent,
         runtime.cipher,
         runtime.catalog.snapshot,
@@ -133,9 +144,9 @@ def test_fires_once_per_anchor_across_restarts(runtime: Runtime) -> None:
     trigger_store(runtime.engine).put(CART_ONLY, None)
     add_shopper(runtime)
 
-    assert runner(runtime).run(T0 + HOUR - 1) == {}
-    assert runner(runtime).run(T0 + HOUR) == {"fired": 1}
-    assert runner(runtime).run(T0 + HOUR + MIN) == {}  # a restarted worker: nothing again
+    assert runner(runtime).run(T0 + HOUR - 1).outcomes == {}
+    assert runner(runtime).run(T0 + HOUR).outcomes == {"fired": 1}
+    assert runner(runtime).run(T0 + HOUR + MIN).outcomes == {}  # a restarted worker: nothing again
 
     (message,) = rows(runtime, outbox_messages)
     (decision,) = rows(runtime, trigger_decisions)
@@ -168,7 +179,7 @@ def test_the_decision_and_the_message_commit_together(runtime: Runtime) -> None:
     with pytest.raises(RuntimeError):
         runner(runtime, broken).run(T0 + HOUR)
     assert rows(runtime, trigger_decisions) == [] and rows(runtime, outbox_messages) == []
-    assert runner(runtime).run(T0 + HOUR + MIN) == {"fired": 1}
+    assert runner(runtime).run(T0 + HOUR + MIN).outcomes == {"fired": 1}
     assert len(rows(runtime, outbox_messages)) == 1
 
 
@@ -176,13 +187,13 @@ def test_an_address_the_outbox_refuses_costs_no_one_else_their_message(runtime: 
     trigger_store(runtime.engine).put(CART_ONLY, None)
     add_shopper(runtime, "p-0", email="no address at all")  # decided first (profile id order)
     add_shopper(runtime, "p-1")
-    assert runner(runtime).run(T0 + HOUR) == {"undeliverable": 1, "fired": 1}
+    assert runner(runtime).run(T0 + HOUR).outcomes == {"undeliverable": 1, "fired": 1}
     decided = {r["profile_id"]: r for r in rows(runtime, trigger_decisions)}
     assert decided["p-0"]["outcome"] == "undeliverable" and decided["p-0"]["message_id"] is None
     assert decided["p-0"]["reason"] == "refused by the outbox: destination"  # no address in it
     (message,) = rows(runtime, outbox_messages)
     assert message["profile_id"] == "p-1"
-    assert runner(runtime).run(T0 + HOUR + MIN) == {}  # final: not retried every run
+    assert runner(runtime).run(T0 + HOUR + MIN).outcomes == {}  # final: not retried every run
 
 
 @pytest.fixture
@@ -202,13 +213,53 @@ def test_no_consent_and_quiet_are_recorded_without_a_message(backend_runtime: Ru
     add_shopper(runtime, "p-1", marketing=False)
     add_shopper(runtime, "p-2")
 
-    assert runner(runtime).run(T0 + HOUR) == {"no_consent": 1, "quiet": 1}
+    assert runner(runtime).run(T0 + HOUR).outcomes == {"no_consent": 1, "quiet": 1}
     assert rows(runtime, outbox_messages) == []
-    assert runner(runtime).run(T0 + HOUR + MIN) == {}  # waiting until 14:30
-    assert runner(runtime).run(T0 + 150 * MIN - 1) == {}
-    assert runner(runtime).run(T0 + 150 * MIN) == {"fired": 1}
+    assert runner(runtime).run(T0 + HOUR + MIN).outcomes == {}  # waiting until 14:30
+    assert runner(runtime).run(T0 + 150 * MIN - 1).outcomes == {}
+    assert runner(runtime).run(T0 + 150 * MIN).outcomes == {"fired": 1}
     outcomes = {(r["profile_id"], r["outcome"]) for r in rows(runtime, trigger_decisions)}
     assert outcomes == {("p-1", "no_consent"), ("p-2", "fired")}
+
+
+def wakeups(runtime: Runtime) -> dict[str, int]:
+    return {r["profile_id"]: r["wake_at"] for r in rows(runtime, trigger_wakeups)}
+
+
+def test_later_runs_decide_only_the_people_who_changed_or_wake_up(
+    backend_runtime: Runtime,
+) -> None:
+    runtime = backend_runtime
+    store = trigger_store(runtime.engine)
+    quiet = 'quiet_hours: {start: "12:30", end: "14:30"}'
+    store.put(CART_ONLY.replace("quiet_hours: null", quiet), None)
+    add_shopper(runtime, "p-1")  # due at 13:00, in the quiet hours
+    add_shopper(runtime, "p-2", at=T0 + 3 * HOUR)  # due at 16:00
+    add_shopper(runtime, "p-3", at=T0 - 24 * HOUR)  # its cart expires as the first run begins
+    one = runner(runtime, store=store)  # the same worker run after run
+
+    assert one.run(T0 + HOUR) == TriggerRun({"quiet": 1}, 3, True)  # the first run: everyone
+    assert wakeups(runtime) == {"p-1": T0 + 150 * MIN, "p-2": T0 + 4 * HOUR}
+    assert one.run(T0 + HOUR + MIN) == TriggerRun({}, 0, False)  # none changed, none due
+    assert one.run(T0 + 150 * MIN) == TriggerRun({"fired": 1}, 1, False)  # p-1's wait ends
+    assert wakeups(runtime) == {"p-2": T0 + 4 * HOUR}
+
+    (p3,) = [r for r in rows(runtime, profiles) if r["profile_id"] == "p-3"]
+    state = ProfileState.from_json(p3["state"])
+    state.carted = [[T0 + 150 * MIN, "m-new", "sku-1"]]  # p-3 fills a cart again
+    with runtime.engine.begin() as conn:  # written at the wall clock, as the consumer writes
+        conn.execute(
+            profiles.update()
+            .where(profiles.c.profile_id == "p-3")
+            .values(state=state.to_json(), updated_at=int(time.time() * 1000))
+        )
+    assert one.run(T0 + 151 * MIN) == TriggerRun({}, 1, False)
+    assert wakeups(runtime) == {"p-2": T0 + 4 * HOUR, "p-3": T0 + 210 * MIN}
+    assert one.run(T0 + 4 * HOUR).outcomes == {"fired": 2}
+    assert wakeups(runtime) == {}
+
+    store.put(CART_ONLY, None)  # another trigger set: what the wake-ups assumed may not hold
+    assert one.run(T0 + 4 * HOUR + MIN) == TriggerRun({}, 3, True)
 
 
 def test_the_worker_schedules_the_journeys_job(runtime: Runtime) -> None:
@@ -217,8 +268,8 @@ def test_the_worker_schedules_the_journeys_job(runtime: Runtime) -> None:
     add_shopper(runtime, at=int(time.time() * 1000) - HOUR - MIN)
     jobs = {job.name: job for job in worker_jobs(runtime, "popular", 60, 3600)}
     assert jobs["journeys"].every_seconds == 60
-    assert jobs["journeys"].run(quiet) == {"fired": 1}
-    assert jobs["journeys"].run(quiet) == {}
+    assert jobs["journeys"].run(quiet) == {"fired": 1, "people": 1, "full": True}
+    assert jobs["journeys"].run(quiet) == {"people": 0, "full": False}
     (message,) = rows(runtime, outbox_messages)
     payload = runtime.cipher.open_json(message["payload"])
     assert "Tea &lt;pot&gt;" in payload["html"] and "recommendation_id=" in payload["text"]
@@ -267,7 +318,7 @@ def test_preview_route_and_command(
     runtime: Runtime = client.app.runtime  # type: ignore[attr-defined]
     trigger_store(runtime.engine).put(CART_ONLY, None)
     add_shopper(runtime)
-    assert runner(runtime).run(T0 + HOUR) == {"fired": 1}
+    assert runner(runtime).run(T0 + HOUR).outcomes == {"fired": 1}
     (message,) = rows(runtime, outbox_messages)
 
     shown = client.get(f"/v1/messages/{message['id']}/preview", headers=admin_auth)
@@ -316,12 +367,46 @@ def test_price_drops_and_restocks_from_the_catalogs_changes(runtime: Runtime) ->
             profiles.update().where(profiles.c.profile_id == "p-1").values(state=state.to_json())
         )
     runtime.catalog.patch("sku-1", ProductPatch(sale_price=27))  # 10 % off: not enough
-    assert runner(runtime).run(now + MIN) == {}
+    assert runner(runtime).run(now + MIN).outcomes == {}
     runtime.catalog.patch("sku-1", ProductPatch(sale_price=21))  # 22 % below the last price
     runtime.catalog.patch("sku-2", ProductPatch(available=False))
     runtime.catalog.patch("sku-2", ProductPatch(available=True))  # nobody wanted it
-    assert runner(runtime).run(now + 2 * MIN) == {"fired": 1}
+    assert runner(runtime).run(now + 2 * MIN).outcomes == {"fired": 1}
     (decision,) = rows(runtime, trigger_decisions)
     assert decision["trigger"] == "price_drop" and decision["anchor"].startswith("change:")
     payload = runtime.cipher.open_json(rows(runtime, outbox_messages)[0]["payload"])
     assert "21.00 EUR" in payload["text"]
+
+
+def test_a_new_catalog_change_wakes_the_shoppers_who_viewed_the_product(runtime: Runtime) -> None:
+    trigger_store(runtime.engine).put(CATALOG_ONLY, None)
+    now = int(time.time() * 1000)
+    add_shopper(runtime, "p-1", at=now - HOUR)
+    add_shopper(runtime, "p-2", at=now - HOUR)
+    viewed = [now - HOUR, "v1", "sku-1"]
+    with runtime.engine.begin() as conn:  # p-1 viewed the teapot (its event and its profile)
+        conn.execute(
+            events.insert().values(
+                message_id="v1",
+                type="product_viewed",
+                user_id="user-p-1",
+                timestamp=viewed[0],
+                received_at=viewed[0],
+                product_id="sku-1",
+                context={},
+                properties={"product_id": "sku-1"},
+            )
+        )
+        state = ProfileState.from_json(rows(runtime, profiles)[0]["state"])
+        state.viewed = [viewed]
+        conn.execute(
+            profiles.update().where(profiles.c.profile_id == "p-1").values(state=state.to_json())
+        )
+    one = runner(runtime)
+    assert one.run(now) == TriggerRun({}, 2, True)
+    assert one.run(now + MIN) == TriggerRun({}, 0, False)
+    runtime.catalog.patch("sku-2", ProductPatch(sale_price=4))  # nobody looked at the cup
+    assert one.run(now + 2 * MIN) == TriggerRun({}, 0, False)
+    runtime.catalog.patch("sku-1", ProductPatch(sale_price=21))
+    assert one.run(now + 3 * MIN) == TriggerRun({"fired": 1}, 1, False)
+    assert one.run(now + 4 * MIN) == TriggerRun({}, 0, False)  # that change was looked at

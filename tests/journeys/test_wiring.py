@@ -17,7 +17,13 @@ from shopwise.cli import app
 from shopwise.journeys import Message, verify_signature
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
-from shopwise.store import outbox_attempts, outbox_messages, trigger_decisions, write_transaction
+from shopwise.store import (
+    outbox_attempts,
+    outbox_messages,
+    trigger_decisions,
+    trigger_wakeups,
+    write_transaction,
+)
 from shopwise.worker import Scheduler, worker_jobs
 
 runner = CliRunner()
@@ -39,7 +45,7 @@ def _count(engine: sa.Engine, table: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def test_erasure_deletes_the_persons_messages_and_log_and_export_lists_them(
+def test_erasure_deletes_the_persons_messages_log_and_wakeups_and_export_lists_them(
     runtime: Runtime, receiver: Receiver
 ) -> None:
     stored = runtime.collector.ingest([_view("a-mail", "u-mail"), _view("a-other", "u-other")])
@@ -70,6 +76,7 @@ def test_erasure_deletes_the_persons_messages_and_log_and_export_lists_them(
                     trigger_version=0,
                 )
             )
+            conn.execute(trigger_wakeups.insert().values(profile_id=profile.profile_id, wake_at=4))
     assert outbox.dispatch_due().delivered == 2
     exported = runtime.rights.export("u-mail", "test")
     [listed] = exported["messages"]
@@ -84,6 +91,9 @@ def test_erasure_deletes_the_persons_messages_and_log_and_export_lists_them(
     with runtime.engine.connect() as conn:
         decided = conn.execute(sa.select(trigger_decisions.c.profile_id)).scalars().all()
     assert decided == [kept.profile_id]
+    with runtime.engine.connect() as conn:
+        waking = conn.execute(sa.select(trigger_wakeups.c.profile_id)).scalars().all()
+    assert waking == [kept.profile_id]
     with runtime.engine.connect() as conn:
         left = conn.execute(sa.select(outbox_messages.c.profile_id)).scalar_one()
     assert left == kept.profile_id

@@ -73,9 +73,11 @@ from shopwise.journeys._triggers_engine import (
     Person,
     due,
     in_holdout,
+    next_look,
     quiet_until,
 )
 from shopwise.journeys._triggers_run import (
+    TriggerRun,
     TriggerRunner,
     idempotency_key,
     render_stored,
@@ -131,6 +133,7 @@ __all__ = [
     "Templates",
     "TriggerAudience",
     "TriggerConfig",
+    "TriggerRun",
     "TriggerRunner",
     "TriggerSet",
     "WebhookSender",
@@ -143,6 +146,7 @@ __all__ = [
     "in_holdout",
     "last_delivered",
     "message_id",
+    "next_look",
     "offer_of",
     "quiet_until",
     "render_stored",

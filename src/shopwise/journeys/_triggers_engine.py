@@ -241,13 +241,20 @@ def _restocked(change: CatalogChange) -> bool:
     return change.kind == "stock" and change.old is False and change.new is True
 
 
+def starts(trigger: TriggerConfig, change: CatalogChange) -> bool:
+    """Whether ``change`` starts ``trigger`` for the shoppers interested in its product: a drop
+    of at least ``min_drop`` for ``price_drop``, a restock for ``back_in_stock``."""
+    if trigger.kind == "price_drop":
+        return _dropped(trigger, change)
+    return trigger.kind == "back_in_stock" and _restocked(change)
+
+
 def _catalog(
     trigger: TriggerConfig, person: Person, changes: Sequence[CatalogChange]
 ) -> list[Anchor]:
-    wanted = _dropped if trigger.kind == "price_drop" else (lambda _t, c: _restocked(c))
     anchors = []
     for change in changes:
-        if wanted(trigger, change) and _interested(
+        if starts(trigger, change) and _interested(
             trigger, person, change.product_id, change.changed_at
         ):
             due = change.changed_at + int(trigger.delay_minutes * MINUTE_MS)
@@ -447,3 +454,40 @@ def due(
     else:
         decisions.append(_decision(winner, FIRED, None))
     return decisions
+
+
+def next_look(
+    person: Person,
+    triggers: TriggerSet,
+    now: int,
+    decisions: Sequence[Decision],
+    changes: Sequence[CatalogChange] = (),
+    interval_of: IntervalOf = lambda _p: None,
+) -> int | None:
+    """When :func:`due` must see ``person`` again if nothing about them changes, given the
+    ``decisions`` it made at ``now``: the earliest due time of an anchor still open (at or
+    before ``now`` for one it left for a later run) and the end of each wait for quiet hours it
+    would settle; ``None`` when no anchor waits. Only a change of the person (their profile,
+    scores or events) or of the catalog can bring an earlier one, and those are looked at anyway.
+    """
+    settled: dict[tuple[str, str], Known | Decision] = dict(person.known)
+    settled.update(((d.trigger, d.anchor), d) for d in decisions)
+    times: list[int] = []
+    for trigger in triggers.enabled():
+        anchors = anchors_of(trigger, person, changes, interval_of)
+        current = {anchor.key for anchor in anchors}
+        times += [  # superseded while waiting: cancelled when the wait ends
+            known.retry_at or 0
+            for (name, key), known in settled.items()
+            if name == trigger.name and key not in current and known.outcome == QUIET
+        ]
+        if not _audience(trigger, person):
+            continue
+        for anchor in anchors:
+            known = settled.get((trigger.name, anchor.key))
+            if known is None:
+                if now < anchor.due_at + int(trigger.expires_minutes * MINUTE_MS):
+                    times.append(anchor.due_at)
+            elif known.outcome == QUIET:
+                times.append(known.retry_at or 0)
+    return min(times, default=None)

@@ -1,18 +1,28 @@
 """One run of the triggers over the store: load people, ask the engine, record, enqueue.
 
-:meth:`TriggerRunner.run` reads the live trigger set, the catalog changes and the profiles changed
-within the triggers' horizon (plus, for win-back, those whose churn score reaches its threshold),
-builds each :class:`~shopwise.journeys._triggers_engine.Person` (consent, ``timezone`` trait,
-scores, recent checkouts and wish-list adds, earlier decisions) and records every decision of
-:func:`~shopwise.journeys._triggers_engine.due` in ``trigger_decisions``. A fired decision's
-message is composed first (serving picks its recommendations), then enqueued into the outbox in
-the same transaction that records the decision, so a crash leaves both or neither: the anchor is
-never fired twice and never lost. :func:`stored_message` and :func:`render_stored` serve previews.
+:meth:`TriggerRunner.run` reads the live trigger set and the catalog changes, loads the people
+who need deciding, builds each :class:`~shopwise.journeys._triggers_engine.Person` (consent,
+``timezone`` trait, scores, recent checkouts and wish-list adds, earlier decisions) and records
+every decision of :func:`~shopwise.journeys._triggers_engine.due` in ``trigger_decisions``. A
+fired decision's message is composed first (serving picks its recommendations), then enqueued
+into the outbox in the same transaction that records the decision, so a crash leaves both or
+neither: the anchor is never fired twice and never lost. :func:`stored_message` and
+:func:`render_stored` serve previews.
+
+Who needs deciding: the first run of a runner, and a run after the trigger set, the horizon or a
+product's repurchase interval changed, loads every profile changed within the triggers' horizon
+(plus, for win-back, those whose churn score reaches its threshold). Every later run loads only
+the profiles whose own data changed since the run before (profile, scores), those interested in
+a new catalog change that starts a trigger (they viewed or wish-listed its product), and those
+whose wake-up (``trigger_wakeups``, written with their decisions by
+:func:`~shopwise.journeys._triggers_engine.next_look`) has come: an anchor falling due, or quiet
+hours ending. A person left out would be decided exactly as before, nothing having changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,6 +50,8 @@ from shopwise.journeys._triggers_engine import (
     Known,
     Person,
     due,
+    next_look,
+    starts,
 )
 from shopwise.privacy import ConsentPolicy, PiiCipher, event_allows
 from shopwise.profiles import ProfileState
@@ -52,12 +64,16 @@ from shopwise.store import (
     profiles,
     shopper_events,
     trigger_decisions,
+    trigger_wakeups,
     write_transaction,
 )
 
 BATCH: Final = 500
 """Profiles loaded and decided together."""
 CATALOG_KINDS: Final = frozenset({"price_drop", "back_in_stock"})
+SETTLE_MS: Final = 120_000
+"""How long a write of a profile or of scores may take to commit: a run reads again what changed
+this long before the run before it began."""
 Enqueue = Callable[[sa.Connection, Message], Enqueued]
 
 
@@ -144,6 +160,38 @@ class _Loaded:
     user_id: str | None
 
 
+@dataclass(frozen=True)
+class TriggerRun:
+    """What one run did: the count of each outcome decided, the profiles loaded and decided, and
+    whether it loaded every profile within the horizon (see the module docstring)."""
+
+    outcomes: dict[str, int]
+    people: int
+    full: bool
+
+    def public(self) -> dict[str, Any]:
+        return {**self.outcomes, "people": self.people, "full": self.full}
+
+
+@dataclass(frozen=True)
+class _Basis:
+    """What a run's wake-ups assumed: the trigger set's version, the horizon and the products'
+    own repurchase intervals (a hash). Another basis makes the next run a full one."""
+
+    version: int
+    horizon: int
+    intervals: int
+
+
+def _basis(version: int, horizon: int, catalog: Mapping[str, Product]) -> _Basis:
+    intervals = frozenset(
+        (product_id, days)
+        for product_id, product in catalog.items()
+        if (days := repurchase_days(product)) is not None
+    )
+    return _Basis(version, horizon, hash(intervals))
+
+
 class TriggerRunner:
     """Runs the triggers over one store (see the module docstring).
 
@@ -165,6 +213,8 @@ class TriggerRunner:
         The outbox's enqueue, called on the decision's own connection and transaction.
     default_timezone
         The time zone of shoppers without a ``timezone`` trait.
+    clock
+        The clock the store's profiles and scores are written at (seconds since the epoch).
     """
 
     def __init__(
@@ -178,6 +228,7 @@ class TriggerRunner:
         templates: Templates,
         enqueue: Enqueue,
         default_timezone: str = "UTC",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._engine = engine
         self._triggers = triggers
@@ -188,29 +239,52 @@ class TriggerRunner:
         self._templates = templates
         self._enqueue = enqueue
         self._zone = ZoneInfo(default_timezone)
+        self._clock = clock
+        self._basis: _Basis | None = None
+        self._began = 0
+        self._handled: frozenset[int] = frozenset()
 
-    def run(self, now: int) -> dict[str, int]:
-        """Decide every due anchor at ``now`` (epoch ms); the count of each outcome."""
+    def run(self, now: int) -> TriggerRun:
+        """Decide every due anchor at ``now`` (epoch ms) for the people who need deciding."""
+        began = int(self._clock() * 1000)
         live = self._triggers.live()
         enabled = live.value.enabled()
         if not enabled:
-            return {}
+            self._basis = None
+            return TriggerRun({}, 0, False)
         catalog = self._catalog()
-        since = now - horizon_ms(enabled, catalog)
+        horizon = horizon_ms(enabled, catalog)
+        since = now - horizon
         changes: list[CatalogChange] = []
         if any(t.kind in CATALOG_KINDS for t in enabled):
             changes = self._changes(since, catalog)
+        basis = _basis(live.version, horizon, catalog)
+        full = basis != self._basis
+        if full:
+            candidates = self._everyone(since, enabled, now)
+        else:
+            candidates = self._changed(enabled, changes, now)
 
         def interval_of(product_id: str) -> float | None:
             return repurchase_days(catalog.get(product_id))
 
         counts: Counter[str] = Counter()
-        for chunk in _chunks(self._candidates(since, enabled), BATCH):
+        people = 0
+        for chunk in _chunks(candidates, BATCH):
+            wakes: dict[str, int] = {}
             for loaded in self._people(chunk, since, now):
                 person = loaded.person
-                for decision in due(person, live.value, now, changes, interval_of):
+                decisions = due(person, live.value, now, changes, interval_of)
+                for decision in decisions:
                     counts[self._record(loaded, decision, live.value, live.version, now)] += 1
-        return dict(counts)
+                wake = next_look(person, live.value, now, decisions, changes, interval_of)
+                if wake is not None:
+                    wakes[person.profile_id] = wake
+                people += 1
+            self._save_wakes(chunk, wakes)
+        self._basis, self._began = basis, began
+        self._handled = frozenset(change.id for change in changes)
+        return TriggerRun(dict(counts), people, full)
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -224,20 +298,41 @@ class TriggerRunner:
             rows = [dict(row) for row in conn.execute(query).mappings()]
         return _price_changes(rows, catalog)
 
-    def _candidates(self, since: int, enabled: Sequence[TriggerConfig]) -> list[str]:
-        found: set[str] = set()
-        recent = sa.select(profiles.c.profile_id).where(
-            profiles.c.merged_into.is_(None), profiles.c.updated_at >= since
-        )
+    def _everyone(self, since: int, enabled: Sequence[TriggerConfig], now: int) -> list[str]:
+        """Every profile changed within the horizon, scored for win-back, or waking up."""
         with self._engine.connect() as conn:
-            found.update(conn.execute(recent).scalars())
-            for t in enabled:
-                if t.kind == "win_back" and t.min_score is not None:
-                    scored = sa.select(customer_scores.c[Columns.PROFILE]).where(
-                        customer_scores.c.name == t.score, customer_scores.c.value >= t.min_score
-                    )
-                    found.update(conn.execute(scored).scalars())
+            found = _changed_profiles(conn, since) | _waking(conn, now)
+            found |= _scored(conn, enabled, None)
         return sorted(found)
+
+    def _changed(
+        self, enabled: Sequence[TriggerConfig], changes: Sequence[CatalogChange], now: int
+    ) -> list[str]:
+        """The profiles changed or scored since the run before, waking up, or interested in a
+        catalog change that run did not see."""
+        seen = self._began - SETTLE_MS
+        catalog_triggers = [t for t in enabled if t.kind in CATALOG_KINDS]
+        fresh = [
+            change
+            for change in changes
+            if change.id not in self._handled and any(starts(t, change) for t in catalog_triggers)
+        ]
+        with self._engine.connect() as conn:
+            found = _changed_profiles(conn, seen) | _waking(conn, now)
+            found |= _scored(conn, enabled, seen)
+            if fresh:
+                lookback = max(int(t.lookback_days * DAY_MS) for t in catalog_triggers)
+                found |= _interested(conn, fresh, lookback)
+        return sorted(found)
+
+    def _save_wakes(self, chunk: Sequence[str], wakes: Mapping[str, int]) -> None:
+        """Replace the wake-ups of ``chunk`` (merged and erased profiles' go)."""
+        c = trigger_wakeups.c
+        with write_transaction(self._engine) as conn:
+            conn.execute(trigger_wakeups.delete().where(c[Columns.PROFILE].in_(chunk)))
+            if wakes:
+                rows = [{Columns.PROFILE: p, "wake_at": at} for p, at in wakes.items()]
+                conn.execute(trigger_wakeups.insert(), rows)
 
     def _people(self, chunk: Sequence[str], since: int, now: int) -> list[_Loaded]:
         with self._engine.connect() as conn:
@@ -431,6 +526,52 @@ class TriggerRunner:
             purpose=Purpose.MARKETING,
         )
         return message, context
+
+
+def _changed_profiles(conn: sa.Connection, since: int) -> set[str]:
+    query = sa.select(profiles.c.profile_id).where(
+        profiles.c.merged_into.is_(None), profiles.c.updated_at >= since
+    )
+    return set(conn.execute(query).scalars())
+
+
+def _waking(conn: sa.Connection, now: int) -> set[str]:
+    c = trigger_wakeups.c
+    return set(conn.execute(sa.select(c[Columns.PROFILE]).where(c.wake_at <= now)).scalars())
+
+
+def _scored(conn: sa.Connection, enabled: Sequence[TriggerConfig], since: int | None) -> set[str]:
+    """Profiles whose win-back score reaches a trigger's threshold (scored since ``since``)."""
+    c = customer_scores.c
+    found: set[str] = set()
+    for t in enabled:
+        if t.kind != "win_back" or t.min_score is None:
+            continue
+        query = sa.select(c[Columns.PROFILE]).where(c.name == t.score, c.value >= t.min_score)
+        if since is not None:
+            query = query.where(c.scored_at >= since)
+        found.update(conn.execute(query).scalars())
+    return found
+
+
+def _interested(conn: sa.Connection, changes: Sequence[CatalogChange], lookback: int) -> set[str]:
+    """The canonical profiles that viewed or wish-listed a product of ``changes`` within
+    ``lookback`` before its change (a superset: the engine checks each change's own window)."""
+    e = events.c
+    query = sa.select(e[Columns.ANONYMOUS], e[Columns.USER]).where(
+        e[Columns.TYPE].in_([EventType.PRODUCT_VIEWED, EventType.WISHLIST_ADDED]),
+        e[Columns.ITEM].in_(sorted({change.product_id for change in changes})),
+        e[Columns.TIME] >= min(change.changed_at for change in changes) - lookback,
+        e[Columns.TIME] <= max(change.changed_at for change in changes),
+    )
+    keys: set[str] = set()
+    for anon, user in conn.execute(query):
+        keys.update(key for key in (anon and f"a:{anon}", user and f"u:{user}") if key)
+    found: set[str] = set()
+    for chunk in _chunks(sorted(keys), BATCH):
+        owners = sa.select(identities.c[Columns.PROFILE]).where(identities.c.id_key.in_(chunk))
+        found.update(conn.execute(owners).scalars())
+    return found
 
 
 def webhook_payload(

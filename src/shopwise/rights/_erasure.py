@@ -43,6 +43,7 @@ from shopwise.store import (
     profiles,
     segment_memberships,
     trigger_decisions,
+    trigger_wakeups,
     write_transaction,
 )
 
@@ -111,6 +112,7 @@ def _rows_of(person: Person) -> list[tuple[str, sa.Table, sa.ColumnElement[bool]
             trigger_decisions.c[Columns.PROFILE].in_(owned),
         ),
         ("candidate_lists", candidate_lists, candidate_lists.c[Columns.PROFILE].in_(owned)),
+        ("trigger_wakeups", trigger_wakeups, trigger_wakeups.c[Columns.PROFILE].in_(owned)),
     ]
 
 

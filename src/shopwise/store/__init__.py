@@ -46,6 +46,7 @@ from shopwise.store._tables import (
     shopper_events,
     suppressed_ids,
     trigger_decisions,
+    trigger_wakeups,
 )
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "shopper_events",
     "suppressed_ids",
     "trigger_decisions",
+    "trigger_wakeups",
     "upgrade",
     "write_gate",
     "write_transaction",

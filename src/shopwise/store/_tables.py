@@ -441,3 +441,13 @@ view, order or catalog change that started it) so nothing fires twice across res
 (``fired``, ``holdout``, ``capped``, ``quiet`` while it waits, ``cancelled``, ``no_consent``,
 ``skipped``), the outbox message of a fired one and the message's personalization (PII sealed),
 for previews. Personal (``profile_id``), so erasure removes a person's."""
+
+trigger_wakeups = sa.Table(
+    "trigger_wakeups",
+    metadata,
+    sa.Column(C.PROFILE, sa.String(40), primary_key=True),
+    sa.Column("wake_at", sa.BigInteger, nullable=False, index=True),
+)
+"""When the journeys' triggers must decide each profile again though nothing about it changed:
+the earliest due time of an anchor still open, or the end of the quiet hours one waits for,
+written with the profile's decisions. Personal (``profile_id``), so erasure removes a person's."""

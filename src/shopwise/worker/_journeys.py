@@ -60,9 +60,11 @@ class ServingPersonalizer:
         return Recommended(served.recommendation_id, served.answer.product_ids)
 
 
-def trigger_runner(runtime: Runtime, outbox: Outbox | None = None) -> TriggerRunner:
+def trigger_runner(
+    runtime: Runtime, outbox: Outbox | None = None, clock: Callable[[], float] = time.time
+) -> TriggerRunner:
     """The triggers over ``runtime``'s store, enqueueing into ``outbox`` (the settings' one by
-    default)."""
+    default), with ``clock`` the clock of the store's writes."""
     settings = runtime.settings
     if outbox is None:
         outbox = Outbox.from_settings(settings, runtime.engine, runtime.consent, runtime.cipher)
@@ -82,6 +84,7 @@ def trigger_runner(runtime: Runtime, outbox: Outbox | None = None) -> TriggerRun
         Templates.of_data_dir(settings.data_dir),
         outbox.enqueue,
         settings.journeys_timezone,
+        clock,
     )
 
 
@@ -91,10 +94,10 @@ def journeys_job(
     clock: Callable[[], float] = time.time,
 ) -> Job:
     """Run the triggers (:meth:`TriggerRunner.run`) at the clock's present."""
-    runner = trigger_runner(runtime)
+    runner = trigger_runner(runtime, clock=clock)
 
     def run(_progress: Progress) -> dict[str, Any]:
-        return runner.run(int(clock() * 1000))
+        return runner.run(int(clock() * 1000)).public()
 
     return Job(JOURNEYS_JOB, every_seconds, run)
 
