@@ -22,7 +22,7 @@ demo: install
 # Two pytest-xdist workers, each given whole files (module fixtures are built once) and one
 # thread for torch and BLAS, which would otherwise oversubscribe a two-core machine.
 test: install
-	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadfile --cov=shopwise --cov-report=term
+	OMP_NUM_THREADS=1 $(BIN)/pytest -q -n 2 --dist loadfile --durations=15 --cov=shopwise --cov-report=term
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

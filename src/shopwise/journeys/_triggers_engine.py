@@ -16,6 +16,9 @@ evaluated again. The steps, in order, for the anchors due now:
 5. ``capped``: the person had the day's or the week's messages already;
 6. ``holdout``: the person is in the trigger's holdout share (no message, for measurement);
 7. ``fired``: a message is sent.
+
+:func:`next_look` answers when a person must be decided again if nothing about them changes, so
+the runner can leave everyone else alone until then.
 """
 
 from __future__ import annotations
