@@ -6,14 +6,19 @@ shoppers, every minute; one that loads the profiles changed since the run before
 wake-up has come costs as much as the minute's traffic.
 
 This benchmark stores ``--profiles`` profiles into a fresh SQLite store (carts, views and orders
-spread over the 60 days before the start, marketing consent for most, an email address each, and
-a churn score for the buyers) with the shipped trigger set, then advances a simulated clock a
+spread over the 60 days before the start, marketing consent for most, an email address for
+``--email-share`` of them, the others anonymous visitors, and a churn score for the buyers) with
+the shipped trigger set (email triggers only), then advances a simulated clock a
 minute at a time for ``--minutes``: each minute ``--changes-per-minute`` shoppers view or cart a
 product (their profiles written at the clock) and one :class:`~shopwise.journeys.TriggerRunner`,
 the same from minute to minute as in the worker, runs and is timed. Every ``--full-every``
 minutes a new runner (a worker's first run, which is what every run did before the wake-ups) runs
 right after it at the same instant and is timed too: it should find nothing left to decide. The
 report gives the median of each and their ratio, measured in the same run.
+
+``--label`` names the code measured (default: the commit); results of other labels already in the
+JSON are kept, so the code before a change can be measured by running this script with
+``PYTHONPATH`` pointing at that code's ``src`` and another label.
 
 Messages are composed by the worker's own composer over serving (no model trained: serving's
 fallbacks) and enqueued into the real outbox, never sent.
@@ -32,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import sqlalchemy as sa
 
+import shopwise
 from _common import RESULTS, machine, temp_dir, write_report
 from kpi_memory import commit
 from shopwise.journeys import TriggerRun, default_triggers_text, trigger_store
@@ -62,7 +69,7 @@ class Clock:
 
 
 def shopper(
-    runtime: Runtime, n: int, rng: np.random.Generator, start: int
+    runtime: Runtime, n: int, rng: np.random.Generator, start: int, email_share: float
 ) -> tuple[ProfileState, int]:
     """Profile ``n``: its state and when it was last written."""
     last = start - int(rng.integers(0, HORIZON_DAYS * DAY_MS))
@@ -76,21 +83,22 @@ def shopper(
         state.purchased = [[at, f"o{n}", items[3]]]
         state.last_order_at = state.first_order_at = at
         state.counts["order_completed"] = 1
-    seal = runtime.cipher.seal
-    state.traits["email"] = [seal("email", f"s{n}@example.com"), last, "i", "identify", True]
+    if rng.random() < email_share:
+        address = runtime.cipher.seal("email", f"s{n}@example.com")
+        state.traits["email"] = [address, last, "i", "identify", True]
     state.consent["marketing"] = [bool(rng.random() < 0.85), last, "c"]
     return state, last
 
 
 def populate(
-    runtime: Runtime, count: int, rng: np.random.Generator, start: int
+    runtime: Runtime, count: int, rng: np.random.Generator, start: int, email_share: float
 ) -> dict[str, ProfileState]:
     """Store ``count`` profiles, their user ids and the buyers' churn scores."""
     states: dict[str, ProfileState] = {}
     rows, ids, scores = [], [], []
     for n in range(count):
         profile_id = f"p{n:07d}"
-        state, last = shopper(runtime, n, rng, start)
+        state, last = shopper(runtime, n, rng, start, email_share)
         states[profile_id] = state
         rows.append({"profile_id": profile_id, "state": state.to_json(), "updated_at": last})
         ids.append({"id_key": f"u:s{n}", "profile_id": profile_id, "created_at": last})
@@ -160,7 +168,7 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         ]
         runtime.catalog.upsert(products)
         trigger_store(runtime.engine).put(default_triggers_text(), None)
-        states = populate(runtime, args.profiles, rng, start)
+        states = populate(runtime, args.profiles, rng, start, args.email_share)
         runner = trigger_runner(runtime, clock=clock)
         first_s, first = timed(lambda: runner.run(clock.ms))
         steady: list[float] = []
@@ -182,6 +190,7 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
     finally:
         runtime.stop()
     return {
+        "shopwise": str(Path(shopwise.__file__).parent),
         "first_run_s": first_s,
         "first_run_people": first.people,
         "minute_runs_s": steady,
@@ -197,37 +206,40 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    host, setup, run = report["machine"], report["setup"], report["run"]
-    return "\n".join(
-        [
-            "# Journeys job: time of each minute's run",
-            "",
-            f"Machine: {host['cpu_model']}, {host['cores']} cores, {host['memory_gb']} GB. "
-            f"Command: `python benchmarks/journeys_runs.py` (commit {report['commit']}).",
-            "",
-            f"{setup['profiles']} profiles within the shipped triggers' 60-day horizon in a "
-            f"fresh SQLite store; {setup['minutes']} simulated minutes, "
-            f"{setup['changes_per_minute']} shoppers viewing or carting each minute, one run of "
-            "the job (the same runner) after each; every "
-            f"{setup['full_every']} minutes a new runner's first run (every profile within the "
-            "horizon: what each run did before the wake-ups) at the same instant.",
-            "",
-            "| run | median (s) | profiles loaded (median) | runs |",
-            "|---|---|---|---|",
-            f"| each minute, the same runner | {run['minute_median_s']} | "
-            f"{run['minute_median_people']} | {len(run['minute_runs_s'])} |",
-            f"| a new runner's first run | {run['full_median_s']} | {run['first_run_people']} | "
-            f"{len(run['full_runs_s'])} |",
-            "",
-            f"Ratio, first run over each minute's run: **{run['ratio']}x**. The runner's very "
-            f"first run (deciding the stored history) took {run['first_run_s']} s.",
-            "",
-            f"Decided over the minutes: {run['decided']}. Left for the new runners' first runs "
-            f"at the same instants (nothing, when the wake-ups miss nothing): "
-            f"{run['left_for_the_full_runs'] or 'nothing'}.",
-            "",
-        ]
-    )
+    host, setup = report["machine"], report["setup"]
+    lines = [
+        "# Journeys job: time of each minute's run",
+        "",
+        f"Machine: {host['cpu_model']}, {host['cores']} cores, {host['memory_gb']} GB. "
+        "Command: `python benchmarks/journeys_runs.py` (one label per code measured; "
+        "`PYTHONPATH=<src of that code>` and `--label` for code other than the checkout's).",
+        "",
+        f"{setup['profiles']} profiles within the shipped triggers' 60-day horizon in a fresh "
+        f"SQLite store, {setup['email_share']:.0%} of them with an email address (the others "
+        f"anonymous visitors); {setup['minutes']} simulated minutes, "
+        f"{setup['changes_per_minute']} shoppers viewing or carting each minute, one run of the "
+        f"job (the same runner) after each; every {setup['full_every']} minutes a new runner's "
+        "first run (every profile within the horizon: what each run did before the wake-ups) at "
+        "the same instant. Ratio: the first runs' median over the minute runs'.",
+        "",
+        "| code | minute run, median (s) | profiles read (median) | new runner's first run, "
+        "median (s) | ratio | the very first run (s) | all minute runs (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for label, run in report["runs"].items():
+        lines.append(
+            f"| {label} | {run['minute_median_s']} | {run['minute_median_people']} | "
+            f"{run['full_median_s']} | {run['ratio']}x | {run['first_run_s']} | "
+            f"{round(sum(run['minute_runs_s']), 1)} |"
+        )
+    lines.append("")
+    for label, run in report["runs"].items():
+        left = run["left_for_the_full_runs"] or "nothing"
+        lines.append(
+            f"- {label}: decided over the minutes {run['decided']}; left for the new runners' "
+            f"first runs at the same instants (nothing, when the wake-ups miss nothing): {left}."
+        )
+    return "\n".join(lines) + "\n"
 
 
 def main() -> int:
@@ -236,8 +248,11 @@ def main() -> int:
     parser.add_argument("--minutes", type=int, default=90)
     parser.add_argument("--changes-per-minute", type=int, default=100)
     parser.add_argument("--full-every", type=int, default=10)
+    parser.add_argument("--email-share", type=float, default=0.4)
+    parser.add_argument("--label", default=None, help="name of the code measured (commit)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    label = args.label or commit()
     with temp_dir("journeys-runs") as directory:
         run = measure(args, directory)
     setup = {
@@ -245,8 +260,11 @@ def main() -> int:
         "minutes": args.minutes,
         "changes_per_minute": args.changes_per_minute,
         "full_every": args.full_every,
+        "email_share": args.email_share,
     }
-    report = {"machine": machine(), "commit": commit(), "setup": setup, "run": run}
+    previous = orjson.loads(JSON_OUT.read_bytes()) if JSON_OUT.exists() else {}
+    runs = previous.get("runs", {}) if previous.get("setup") == setup else {}
+    report = {"machine": machine(), "setup": setup, "runs": {**runs, label: run}}
     print(write_report(JSON_OUT, report, markdown))
     return 0
 

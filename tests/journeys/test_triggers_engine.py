@@ -25,6 +25,7 @@ from shopwise.journeys import (
     in_holdout,
     next_look,
     quiet_until,
+    reachable,
 )
 from shopwise.profiles import ProfileState
 
@@ -453,3 +454,22 @@ def test_a_person_left_alone_until_their_wake_up_is_decided_the_same(
         assert due(lazy, triggers, now, changes) == decided
         lazy = _settle(lazy, decided, now)
         wake = next_look(lazy, triggers, now, decided, changes)
+
+
+@pytest.mark.parametrize("kind", list(SCENARIOS))
+def test_a_person_no_trigger_can_reach_gets_no_answer_at_all(kind: str) -> None:
+    """Without an address, email triggers have nothing to say, at any time, unless a wait for
+    quiet hours is to be settled; a webhook trigger reaches everyone."""
+    config, when = SCENARIOS[kind]
+    who, changes = scenario(kind)
+    unreachable = person(who.state, **_extras(who), email=False)
+    triggers = trigger_set(config)
+    assert not reachable(triggers, unreachable.state, False, unreachable.known)
+    for now in (when - HOUR, when, when + DAY):
+        assert due(unreachable, triggers, now, changes) == []
+        assert next_look(unreachable, triggers, now, [], changes) is None
+    waiting = {(kind, "old"): Known("quiet", when)}
+    assert reachable(triggers, unreachable.state, False, waiting)
+    hook = {"channel": "webhook", "destination": "https://tools.example/hook"}
+    hooked = TriggerConfig.model_validate({**config.model_dump(), **hook})
+    assert reachable(trigger_set(hooked), who.state, False, {})

@@ -75,6 +75,7 @@ from shopwise.journeys._triggers_engine import (
     in_holdout,
     next_look,
     quiet_until,
+    reachable,
 )
 from shopwise.journeys._triggers_run import (
     TriggerRun,
@@ -149,6 +150,7 @@ __all__ = [
     "next_look",
     "offer_of",
     "quiet_until",
+    "reachable",
     "render_stored",
     "sign",
     "smtp_config",

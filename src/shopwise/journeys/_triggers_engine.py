@@ -304,14 +304,25 @@ def conversion(anchor: Anchor, person: Person) -> str | None:
     return None
 
 
-def _audience(trigger: TriggerConfig, person: Person) -> bool:
+def _audience(trigger: TriggerConfig, state: ProfileState, email: bool) -> bool:
     audience = trigger.audience
-    orders = person.state.counts.get(EventType.ORDER_COMPLETED, 0)
+    orders = state.counts.get(EventType.ORDER_COMPLETED, 0)
     if audience.min_orders is not None and orders < audience.min_orders:
         return False
     if audience.max_orders is not None and orders > audience.max_orders:
         return False
-    return trigger.channel != "email" or person.email
+    return trigger.channel != "email" or email
+
+
+def reachable(
+    triggers: TriggerSet, state: ProfileState, email: bool, known: Mapping[Any, Known]
+) -> bool:
+    """Whether :func:`due` or :func:`next_look` could answer anything for a person: an enabled
+    trigger's audience holds them (``email``: they have an address), or a wait of theirs for
+    quiet hours is to be settled. For anyone else both answer nothing, whatever their history."""
+    if any(k.outcome == QUIET for k in known.values()):
+        return True
+    return any(_audience(t, state, email) for t in triggers.enabled())
 
 
 def _open(anchor: Anchor, person: Person, now: int) -> bool:
@@ -426,7 +437,7 @@ def due(
     anchors = [
         anchor
         for trigger in enabled
-        if _audience(trigger, person)
+        if _audience(trigger, person.state, person.email)
         for anchor in found[trigger.name]
         if _open(anchor, person, now)
     ]
@@ -484,7 +495,7 @@ def next_look(
             for (name, key), known in settled.items()
             if name == trigger.name and key not in current and known.outcome == QUIET
         ]
-        if not _audience(trigger, person):
+        if not _audience(trigger, person.state, person.email):
             continue
         for anchor in anchors:
             known = settled.get((trigger.name, anchor.key))

@@ -51,6 +51,7 @@ from shopwise.journeys._triggers_engine import (
     Person,
     due,
     next_look,
+    reachable,
     starts,
 )
 from shopwise.privacy import ConsentPolicy, PiiCipher, event_allows
@@ -162,8 +163,9 @@ class _Loaded:
 
 @dataclass(frozen=True)
 class TriggerRun:
-    """What one run did: the count of each outcome decided, the profiles loaded and decided, and
-    whether it loaded every profile within the horizon (see the module docstring)."""
+    """What one run did: the count of each outcome decided, the profiles read (those no trigger
+    can reach are read, not decided), and whether it read every profile within the horizon (see
+    the module docstring)."""
 
     outcomes: dict[str, int]
     people: int
@@ -272,7 +274,8 @@ class TriggerRunner:
         people = 0
         for chunk in _chunks(candidates, BATCH):
             wakes: dict[str, int] = {}
-            for loaded in self._people(chunk, since, now):
+            reached, read = self._people(chunk, live.value, since, now)
+            for loaded in reached:
                 person = loaded.person
                 decisions = due(person, live.value, now, changes, interval_of)
                 for decision in decisions:
@@ -280,7 +283,7 @@ class TriggerRunner:
                 wake = next_look(person, live.value, now, decisions, changes, interval_of)
                 if wake is not None:
                     wakes[person.profile_id] = wake
-                people += 1
+            people += read
             self._save_wakes(chunk, wakes)
         self._basis, self._began = basis, began
         self._handled = frozenset(change.id for change in changes)
@@ -334,9 +337,13 @@ class TriggerRunner:
                 rows = [{Columns.PROFILE: p, "wake_at": at} for p, at in wakes.items()]
                 conn.execute(trigger_wakeups.insert(), rows)
 
-    def _people(self, chunk: Sequence[str], since: int, now: int) -> list[_Loaded]:
+    def _people(
+        self, chunk: Sequence[str], triggers: TriggerSet, since: int, now: int
+    ) -> tuple[list[_Loaded], int]:
+        """The people of ``chunk`` the triggers could reach (see
+        :func:`~shopwise.journeys._triggers_engine.reachable`), and how many profiles were read."""
         with self._engine.connect() as conn:
-            states = {
+            read = {
                 row.profile_id: ProfileState.from_json(row.state)
                 for row in conn.execute(
                     sa.select(profiles.c.profile_id, profiles.c.state).where(
@@ -345,9 +352,22 @@ class TriggerRunner:
                 )
             }
             known, sent = self._known(conn, chunk, now)
-            scores = self._scores(conn, chunk)
-            ids = self._ids(conn, chunk)
+            states = {
+                profile_id: state
+                for profile_id, state in read.items()
+                if reachable(
+                    triggers, state, bool(_trait(state, "email")), known.get(profile_id, {})
+                )
+            }
+            if not states:
+                return [], len(read)
+            scores = self._scores(conn, list(states))
+            ids = self._ids(conn, list(states))
             checkouts, wishlist = self._intent(conn, ids, since)
+        users: dict[str, list[str]] = {}
+        for key, owner in ids.items():
+            if key.startswith("u:"):
+                users.setdefault(owner, []).append(key[2:])
         loaded = []
         for profile_id, state in states.items():
             personal = self._consent.allows(state.consent, Purpose.PERSONALIZATION)
@@ -363,9 +383,8 @@ class TriggerRunner:
                 sent=sent.get(profile_id, []),
                 known=known.get(profile_id, {}),
             )
-            users = sorted(i[2:] for i, p in ids.items() if p == profile_id and i[:2] == "u:")
-            loaded.append(_Loaded(person, users[0] if users else None))
-        return loaded
+            loaded.append(_Loaded(person, min(users.get(profile_id, []), default=None)))
+        return loaded, len(read)
 
     @staticmethod
     def _known(
