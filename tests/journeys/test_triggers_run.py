@@ -400,7 +400,8 @@ def test_a_new_catalog_change_wakes_the_shoppers_who_viewed_the_product(
                 properties={"product_id": "sku-1"},
             )
         )
-        state = ProfileState.from_json(rows(runtime, profiles)[0]["state"])
+        (p1,) = [r for r in rows(runtime, profiles) if r["profile_id"] == "p-1"]
+        state = ProfileState.from_json(p1["state"])
         state.viewed = [viewed]
         conn.execute(
             profiles.update().where(profiles.c.profile_id == "p-1").values(state=state.to_json())
