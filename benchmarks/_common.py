@@ -648,6 +648,30 @@ def write_report(
     return text
 
 
+def commit() -> str:
+    """The checkout's commit, as ``git describe --always --dirty`` names it."""
+    found = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
+    )
+    return found.stdout.strip() or "unknown"
+
+
+def write_labelled_run(
+    out: Path,
+    setup: dict[str, Any],
+    label: str,
+    run: dict[str, Any],
+    markdown: Callable[[dict[str, Any]], str],
+) -> str:
+    """:func:`write_report` of a report whose ``runs`` are keyed by the code measured: the runs
+    of other labels already in ``out`` are kept when they were measured with the same ``setup``,
+    so code before a change is measured by running the benchmark on that code's ``src``."""
+    previous = orjson.loads(out.read_bytes()) if out.exists() else {}
+    runs = previous.get("runs", {}) if previous.get("setup") == setup else {}
+    report = {"machine": machine(), "setup": setup, "runs": {**runs, label: run}}
+    return write_report(out, report, markdown)
+
+
 def code_variant(text: str) -> tuple[str, Path]:
     """A ``--variant LABEL=SRC`` of the variants benchmarks: a label and a ``src`` folder that
     holds ``shopwise`` (a ``git worktree``'s, or a copy of this checkout with one change undone)."""

@@ -37,12 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import sqlalchemy as sa
 
 import shopwise
-from _common import RESULTS, machine, temp_dir, write_report
-from kpi_memory import commit
+from _common import RESULTS, commit, temp_dir, write_labelled_run
 from shopwise.journeys import TriggerRun, default_triggers_text, trigger_store
 from shopwise.profiles import ProfileState
 from shopwise.runtime import Runtime
@@ -262,10 +260,7 @@ def main() -> int:
         "full_every": args.full_every,
         "email_share": args.email_share,
     }
-    previous = orjson.loads(JSON_OUT.read_bytes()) if JSON_OUT.exists() else {}
-    runs = previous.get("runs", {}) if previous.get("setup") == setup else {}
-    report = {"machine": machine(), "setup": setup, "runs": {**runs, label: run}}
-    print(write_report(JSON_OUT, report, markdown))
+    print(write_labelled_run(JSON_OUT, setup, label, run, markdown))
     return 0
 
 

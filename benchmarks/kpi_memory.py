@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import subprocess
 import time
 import tracemalloc
 from pathlib import Path
@@ -31,7 +30,7 @@ import orjson
 import sqlalchemy as sa
 
 import shopwise
-from _common import RESULTS, machine, temp_dir, write_report
+from _common import RESULTS, commit, machine, temp_dir, write_report
 from shopwise import store
 from shopwise.kpis import KpiRefresh
 from shopwise.privacy import ConsentPolicy
@@ -128,13 +127,6 @@ def measure(answers: int, directory: Path, seed: int) -> dict[str, Any]:
         "bytes_per_answer": round(peak / answers, 1),
         "seconds": round(seconds, 2),
     }
-
-
-def commit() -> str:
-    found = subprocess.run(
-        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True, check=False
-    )
-    return found.stdout.strip() or "unknown"
 
 
 def marginal(sizes: list[dict[str, Any]]) -> float:

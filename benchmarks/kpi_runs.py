@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 
 import shopwise
-from _common import RESULTS, machine, temp_dir, write_report
-from kpi_memory import DAY_START, INSERT_ROWS, PRODUCTS, commit, day_of_traffic, event_row
+from _common import RESULTS, commit, temp_dir, write_labelled_run
+from kpi_memory import DAY_START, INSERT_ROWS, PRODUCTS, day_of_traffic, event_row
 from shopwise import store
 from shopwise.kpis import KpiRefresh
 from shopwise.privacy import ConsentPolicy
@@ -146,10 +145,7 @@ def main() -> int:
         "answers_per_hour": args.answers_per_hour,
         "views_per_answer": args.views_per_answer,
     }
-    previous = orjson.loads(JSON_OUT.read_bytes()) if JSON_OUT.exists() else {}
-    runs = previous.get("runs", {}) if previous.get("setup") == setup else {}
-    report = {"machine": machine(), "setup": setup, "runs": {**runs, label: run}}
-    print(write_report(JSON_OUT, report, markdown))
+    print(write_labelled_run(JSON_OUT, setup, label, run, markdown))
     return 0
 
 

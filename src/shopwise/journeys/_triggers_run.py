@@ -177,21 +177,21 @@ class TriggerRun:
 
 @dataclass(frozen=True)
 class _Basis:
-    """What a run's wake-ups assumed: the trigger set's version, the horizon and the products'
-    own repurchase intervals (a hash). Another basis makes the next run a full one."""
+    """What a run's wake-ups assumed: the trigger set's version and the products' own repurchase
+    intervals (a hash; with the triggers they make the horizon). Another basis makes the next run
+    a full one."""
 
     version: int
-    horizon: int
     intervals: int
 
 
-def _basis(version: int, horizon: int, catalog: Mapping[str, Product]) -> _Basis:
+def _basis(version: int, catalog: Mapping[str, Product]) -> _Basis:
     intervals = frozenset(
         (product_id, days)
         for product_id, product in catalog.items()
         if (days := repurchase_days(product)) is not None
     )
-    return _Basis(version, horizon, hash(intervals))
+    return _Basis(version, hash(intervals))
 
 
 class TriggerRunner:
@@ -255,12 +255,11 @@ class TriggerRunner:
             self._basis = None
             return TriggerRun({}, 0, False)
         catalog = self._catalog()
-        horizon = horizon_ms(enabled, catalog)
-        since = now - horizon
+        since = now - horizon_ms(enabled, catalog)
         changes: list[CatalogChange] = []
         if any(t.kind in CATALOG_KINDS for t in enabled):
             changes = self._changes(since, catalog)
-        basis = _basis(live.version, horizon, catalog)
+        basis = _basis(live.version, catalog)
         full = basis != self._basis
         if full:
             candidates = self._everyone(since, enabled, now)
