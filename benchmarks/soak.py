@@ -334,7 +334,9 @@ class Sampler:
             for pid in descendants(parent):
                 command = _command_line(pid)
                 label = f"{name} child {pid}"
-                if "spawn_main" in command and name == "serve":
+                if "spawn_main" in command and name == "worker":
+                    continue  # a job's own process: its run records its peak (job_log)
+                if "spawn_main" in command:
                     label = f"uvicorn worker {pid}"
                 elif "resource_tracker" in command:
                     label = f"{name} resource tracker {pid}"
@@ -387,11 +389,15 @@ class Sampler:
 
 def job_log(database_url: str, origin: float) -> list[dict[str, Any]]:
     """Every run of the worker's jobs (``job_runs``): job, status, the minute of the run it
-    started in (from ``origin``, epoch seconds) and its seconds."""
+    started in (from ``origin``, epoch seconds), its seconds and, for a job run in a process of
+    its own, that process's peak resident memory."""
     import psycopg
 
     url = database_url.replace("postgresql+psycopg://", "postgresql://")
-    query = "SELECT job, status, started_at, finished_at FROM job_runs ORDER BY started_at"
+    query = (
+        "SELECT job, status, started_at, finished_at, detail->>'peak_rss_mib' FROM job_runs"
+        " ORDER BY started_at"
+    )
     with psycopg.connect(url, connect_timeout=5) as conn:
         rows = conn.execute(query).fetchall()
     return [
@@ -400,8 +406,9 @@ def job_log(database_url: str, origin: float) -> list[dict[str, Any]]:
             "status": status,
             "minute": round((started / 1000 - origin) / 60, 2),
             "seconds": None if finished is None else round((finished - started) / 1000, 2),
+            "peak_rss_mib": None if peak is None else float(peak),
         }
-        for job, status, started, finished in rows
+        for job, status, started, finished, peak in rows
     ]
 
 
@@ -421,6 +428,19 @@ def job_table(runs: list[dict[str, Any]]) -> list[str]:
         + ", ".join(f"{int(run['minute'])}: {run['seconds']}" for run in kpis)
         + ".",
     ]
+    own = [run for run in runs if run.get("peak_rss_mib") is not None]
+    for job in sorted({run["job"] for run in own}):
+        lines += [
+            "",
+            f"The `{job}` job runs in a process of its own; its runs (minute: seconds, the "
+            "process's peak resident memory): "
+            + ", ".join(
+                f"{int(run['minute'])}: {run['seconds']} s, {run['peak_rss_mib']} MiB"
+                for run in own
+                if run["job"] == job
+            )
+            + ".",
+        ]
     return lines
 
 
@@ -540,11 +560,14 @@ class ScaledServer(Server):
         return env
 
 
-def start_worker(server: ScaledServer, refresh_minutes: float) -> subprocess.Popen[bytes]:
+def start_worker(
+    server: ScaledServer, refresh_minutes: float, scores_minutes: float
+) -> subprocess.Popen[bytes]:
     """``shopwise worker`` with the server's environment, logging into its data dir."""
+    intervals = ["--refresh-minutes", str(refresh_minutes), "--scores-minutes", str(scores_minutes)]
     with (server.data_dir / "worker.log").open("ab") as log:
         return subprocess.Popen(
-            [*shopwise_command(), "worker", "--refresh-minutes", str(refresh_minutes)],
+            [*shopwise_command(), "worker", *intervals],
             env=server.env(),
             stdout=log,
             stderr=log,
@@ -578,7 +601,7 @@ def soak(args: argparse.Namespace, backends: dict[str, str], data_dir: Path) -> 
         str(server.port),
     ]
     server.start()
-    worker = start_worker(server, args.refresh_minutes)
+    worker = start_worker(server, args.refresh_minutes, args.scores_minutes)
     sampler: Sampler | None = None
     try:
         traffic = Traffic(
@@ -628,6 +651,7 @@ def soak(args: argparse.Namespace, backends: dict[str, str], data_dir: Path) -> 
             "sample_seconds": args.sample_seconds,
             "session_idle_minutes": args.session_idle_minutes,
             "refresh_minutes": args.refresh_minutes,
+            "scores_minutes": args.scores_minutes,
             "experiment": EXPERIMENT,
             "worker_exited_early": worker_exit,
         },
@@ -695,7 +719,9 @@ def render(result: dict[str, Any]) -> str:
         f"`SHOPWISE_SESSION_IDLE_MINUTES={setup['session_idle_minutes']}` (Redis keeps a "
         "session twice that, so the session keys reach their steady state within the "
         f"warm-up); the worker refreshes the candidates every {setup['refresh_minutes']} "
-        "minutes, so several refreshes fall in the run. An A/A test "
+        "minutes and the customer scores every "
+        f"{setup.get('scores_minutes', 60)} minutes, so several of each fall in the run. An A/A "
+        "test "
         f"(`{setup['experiment']['id']}`, holdout {setup['experiment']['holdout']:.0%}) runs on "
         "every placement, so every recommendation request is assigned. Warm-up: the first "
         f"{setup['warmup_minutes']} minutes. Memory sampled every {setup['sample_seconds']} s; "
@@ -763,6 +789,13 @@ def main() -> int:
         "off the KPI job's 5-minute beat, so a step in the worker's memory shows which job made it",
     )
     parser.add_argument(
+        "--scores-minutes",
+        type=float,
+        default=13.0,
+        help="the worker's customer score refresh interval: the job reads the whole population, "
+        "so several runs fall in the run as the store grows",
+    )
+    parser.add_argument(
         "--session-idle-minutes",
         type=int,
         default=2,
@@ -785,6 +818,7 @@ def main() -> int:
             ("rate", 60.0),
             ("workers", 2),
             ("refresh_minutes", 7.0),
+            ("scores_minutes", 13.0),
         )
         if getattr(args, option) != default
     )

@@ -133,9 +133,9 @@ def test_score_provider_feeds_decision_thresholds(trained_shop: TrainedShop) -> 
 
 def test_worker_job_refreshes_scores_without_retraining(trained_shop: TrainedShop) -> None:
     versions = {f: trained_shop.service.models.registries[f].versions() for f in FAMILIES}
-    jobs = customer_jobs(trained_shop.service)
+    jobs = customer_jobs(trained_shop.runtime.settings)
     detail = Scheduler(trained_shop.runtime.engine, jobs).run_once(jobs[0])
-    assert detail is not None and detail["scores"] > 0
+    assert detail is not None and detail["scores"] > 0 and detail["peak_rss_mib"] > 0
     assert {f: trained_shop.service.models.registries[f].versions() for f in FAMILIES} == versions
     run = recent_runs(trained_shop.runtime.engine, limit=1)[0]
     assert run["job"] == "refresh-customer-scores" and run["status"] == "succeeded"

@@ -158,6 +158,7 @@ def test_a_surge_is_learned_by_the_retrained_model_and_a_worse_one_is_refused(
         retrained = outcome.detail
         assert retrained["promoted"], retrained["gate"]
         second = retrained["version"]
+        runtime.champion.refresh()  # the job trained in its own process; this one reloads
         assert runtime.recommenders.champion() == second == runtime.champion.version
         gate = runtime.recommenders.meta(second)["gate"]
         assert gate["champion_version"] == first and gate["champion_scored"] == "as trained"

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 def worker(
     refresh_minutes: float = typer.Option(15.0, min=0.1, help="Candidate refresh interval."),
     retrain_hours: float = typer.Option(24.0, min=0.01, help="Recommender retraining interval."),
+    scores_minutes: float = typer.Option(
+        60.0, min=0.1, help="Customer score refresh interval (retraining when a day old)."
+    ),
     model: str = typer.Option("shopwise", help="Recommender the retraining job trains."),
     jobs_only: bool = typer.Option(
         False, "--jobs-only", help="Leave the bus consumers to 'shopwise serve'."
@@ -53,7 +56,9 @@ def worker(
                 stop,
                 consumers_only,
                 once,
-                lambda: worker_jobs(runtime, model, refresh_minutes * 60, retrain_hours * 3600),
+                lambda: worker_jobs(
+                    runtime, model, refresh_minutes * 60, retrain_hours * 3600, scores_minutes * 60
+                ),
             )
     except ShopwiseError as exc:
         fail(exc.message)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
-from shopwise.customers import CustomerIntelligence
 from shopwise.logs import Progress
+from shopwise.runtime import Runtime
+from shopwise.settings import Settings
+from shopwise.worker._isolated import in_own_process
 from shopwise.worker._scheduler import Job
 
 SCORE_REFRESH_SECONDS: Final = 60 * 60
@@ -13,7 +16,7 @@ TRAIN_SECONDS: Final = 24 * 60 * 60
 
 
 def customer_jobs(
-    customers: CustomerIntelligence,
+    settings: Settings,
     *,
     refresh_seconds: float = SCORE_REFRESH_SECONDS,
     train_seconds: float = TRAIN_SECONDS,
@@ -21,12 +24,25 @@ def customer_jobs(
     """The worker's customer-intelligence job: refresh scores every ``refresh_seconds``.
 
     One job (one lock), so a refresh never races a retraining: a run retrains every family first
-    when a champion is missing or older than ``train_seconds``, then stores fresh scores.
+    when a champion is missing or older than ``train_seconds``, then stores fresh scores. It reads
+    the whole population, so it runs in a process of its own (:func:`in_own_process`).
     """
+    task = functools.partial(refresh_customer_scores, train_seconds=train_seconds)
+    return [
+        Job(
+            name="refresh-customer-scores",
+            every_seconds=refresh_seconds,
+            run=in_own_process(settings, task),
+        )
+    ]
 
-    def run(progress: Progress) -> dict[str, Any]:
-        if customers.models.needs_training(train_seconds):
-            return customers.retrain(progress=progress)
-        return customers.scores.refresh(customers.frames(), progress)
 
-    return [Job(name="refresh-customer-scores", every_seconds=refresh_seconds, run=run)]
+def refresh_customer_scores(
+    runtime: Runtime, progress: Progress, *, train_seconds: float
+) -> dict[str, Any]:
+    """Retrain every customer family when a champion is missing or older than ``train_seconds``
+    (which stores fresh scores too), else store fresh scores with the champions."""
+    customers = runtime.customers
+    if customers.models.needs_training(train_seconds):
+        return customers.retrain(progress=progress)
+    return customers.scores.refresh(customers.frames(), progress)

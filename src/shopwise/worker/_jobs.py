@@ -7,7 +7,7 @@ from typing import Any, Final
 from shopwise.kpis import KpiRefresh
 from shopwise.logs import Progress
 from shopwise.runtime import Runtime
-from shopwise.worker._customers import customer_jobs
+from shopwise.worker._customers import SCORE_REFRESH_SECONDS, customer_jobs
 from shopwise.worker._deliver import deliver_job
 from shopwise.worker._drift import drift_job
 from shopwise.worker._journeys import audiences_job, journeys_job
@@ -22,13 +22,18 @@ KPI_SECONDS: Final = 300.0
 
 
 def worker_jobs(
-    runtime: Runtime, model: str, refresh_seconds: float, retrain_seconds: float
+    runtime: Runtime,
+    model: str,
+    refresh_seconds: float,
+    retrain_seconds: float,
+    scores_seconds: float = SCORE_REFRESH_SECONDS,
 ) -> list[Job]:
-    """The recommender's jobs (candidate refresh, retraining ``model``), the customer job, the
-    privacy job (pending erasures), the retention job (expired events and dead letters), the
-    online KPIs, the drift check (which requests the retraining when it finds drift), the
-    journeys' triggers, the delivery of the journeys' outbox messages and, when
-    ``audience_webhook_url`` is set, the delivery of the acquisition audiences."""
+    """The recommender's jobs (candidate refresh, retraining ``model``), the customer job (every
+    ``scores_seconds``, in a process of its own), the privacy job (pending erasures), the
+    retention job (expired events and dead letters), the online KPIs, the drift check (which
+    requests the retraining when it finds drift), the journeys' triggers, the delivery of the
+    journeys' outbox messages and, when ``audience_webhook_url`` is set, the delivery of the
+    acquisition audiences."""
     jobs = recommender_jobs(runtime, model, refresh_seconds, retrain_seconds)
     retrain = next(job.name for job in jobs if job.lane == "long")
     settings = runtime.settings
@@ -37,7 +42,7 @@ def worker_jobs(
         jobs.append(audiences_job(runtime, str(settings.audience_webhook_url), hours * 3600))
     return [
         *jobs,
-        *customer_jobs(runtime.customers),
+        *customer_jobs(settings, refresh_seconds=scores_seconds),
         privacy_job(runtime),
         retention_job(runtime),
         kpis_job(runtime),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from shopwise.recommend.training import train_recommender
 from shopwise.registry import ModelRegistry
 from shopwise.runtime import Runtime
 from shopwise.worker._gate import gate
+from shopwise.worker._isolated import in_own_process
 from shopwise.worker._refresh import refresh_precomputed
 from shopwise.worker._scheduler import Job
 
@@ -41,6 +43,11 @@ def train_recommenders(runtime: Runtime, model: str, progress: Progress) -> dict
     runtime.champion.refresh()
     refreshed = refresh_candidates(runtime, progress)
     return {**result, "precomputed_profiles": refreshed["profiles"]}
+
+
+def _retrain(runtime: Runtime, progress: Progress, *, model: str) -> dict[str, Any]:
+    """:func:`train_recommenders` in the argument order of a job's own process."""
+    return train_recommenders(runtime, model, progress)
 
 
 def refresh_candidates(runtime: Runtime, progress: Progress) -> dict[str, Any]:
@@ -80,6 +87,9 @@ def recommender_jobs(
     A champion saved outside the scheduler (``shopwise train recommenders``, the demo) counts as
     the last retraining, and its precomputed lists as the last refresh, so a worker started right
     after a training does not train again. The refresh waits for a champion (a ``skipped`` run).
+    The retraining reads every consented event, so it runs in a process of its own
+    (:func:`in_own_process`); this process's champion and lists pick its result up from the
+    registry as every serving process does.
     """
     return [
         Job(
@@ -92,7 +102,7 @@ def recommender_jobs(
         Job(
             f"retrain-{model}",
             retrain_seconds,
-            lambda p: train_recommenders(runtime, model, p),
+            in_own_process(runtime.settings, functools.partial(_retrain, model=model)),
             lane="long",
             last_done=lambda: champion_saved_at(runtime.recommenders),
         ),
