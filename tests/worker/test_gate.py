@@ -157,6 +157,7 @@ def test_a_surge_is_learned_by_the_retrained_model_and_a_worse_one_is_refused(
         assert outcome.status == "succeeded", outcome.detail
         retrained = outcome.detail
         assert retrained["promoted"], retrained["gate"]
+        assert retrained["peak_rss_mib"] > 0  # trained in a process of its own
         second = retrained["version"]
         runtime.champion.refresh()  # the job trained in its own process; this one reloads
         assert runtime.recommenders.champion() == second == runtime.champion.version
