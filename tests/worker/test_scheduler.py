@@ -5,6 +5,7 @@ Each test runs on a real migrated SQLite store; where time matters the scheduler
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -398,3 +400,28 @@ def test_a_worker_started_after_the_demo_trained_runs_neither_retrain_nor_refres
         )
         refreshed = later.run_due(jobs["refresh-candidates"])
         assert refreshed.status == "succeeded" and refreshed.detail["model_version"] == version
+
+
+class _Cycle:
+    """An object in a reference cycle: freed only by a garbage collection."""
+
+    def __init__(self) -> None:
+        self.me = self
+
+
+def test_a_run_leaves_none_of_its_cyclic_garbage_behind(engine: sa.Engine) -> None:
+    """The bug: with the worker's rare full passes, every journeys run added its cycles to the
+    worker's memory."""
+    left: list[weakref.ref[_Cycle]] = []
+
+    def run(_progress: Progress) -> dict[str, Any]:
+        left.append(weakref.ref(_Cycle()))
+        return {}
+
+    job = Job("cycles", 60.0, run)
+    gc.disable()  # as rare as the worker's full passes
+    try:
+        Scheduler(engine, [job], "w").run_once(job)
+        assert left[0]() is None
+    finally:
+        gc.enable()

@@ -12,6 +12,7 @@ data in either window is no drift: the run records why nothing was compared.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
@@ -23,6 +24,7 @@ from shopwise.logs import Progress
 from shopwise.runtime import Runtime
 from shopwise.schema import Purpose
 from shopwise.store import write_transaction
+from shopwise.worker._isolated import in_own_process
 from shopwise.worker._scheduler import Job, request_run
 
 DRIFT_SECONDS: Final = 60 * 60.0
@@ -117,16 +119,22 @@ def check_drift(
 
 def drift_job(runtime: Runtime, retrain_job: str, every_seconds: float = DRIFT_SECONDS) -> Job:
     """Check for drift every ``every_seconds``; on drift, request ``retrain_job`` and notify.
-    Waits for a recommender champion (its training window is the reference)."""
-    monitor = drift_monitor(runtime)
-    notify = drift_notifier(runtime)
+
+    Waits for a recommender champion (its training window is the reference). A check reads
+    every event of the recent window, so it runs in a process of its own (:func:`in_own_process`).
+    """
 
     def waits_for() -> str | None:
         if runtime.recommenders.champion() is None:
             return "no recommender champion yet (nothing to compare the recent events with)"
         return None
 
-    def run(progress: Progress) -> dict[str, Any]:
-        return check_drift(monitor, retrain_job, notify, progress)
+    task = functools.partial(_check, retrain_job=retrain_job)
+    return Job(
+        DRIFT_JOB, every_seconds, in_own_process(runtime.settings, task), waits_for=waits_for
+    )
 
-    return Job(DRIFT_JOB, every_seconds, run, waits_for=waits_for)
+
+def _check(runtime: Runtime, progress: Progress, *, retrain_job: str) -> dict[str, Any]:
+    """One drift check over ``runtime`` (in the job's own process)."""
+    return check_drift(drift_monitor(runtime), retrain_job, drift_notifier(runtime), progress)

@@ -21,6 +21,11 @@ Lanes: a job declares the ``long`` lane (training) or the ``short`` one (everyth
 candidate refresh or the KPIs. A job that needs what is not there yet (:attr:`Job.waits_for`: a
 trained model) records a ``skipped`` run with the reason and is due again an interval later.
 
+Memory: a run ends with a full garbage collection. A long-lived worker makes full passes rare
+(:func:`shopwise.runtime.long_lived_gc`), so the cyclic garbage a job leaves (frames, states,
+rows) would otherwise stay until one came, and every run of a job that reads many profiles would
+add to the worker's memory. What the collection walks is what is not frozen, so it is short.
+
 Out of schedule: :func:`request_run` (a drift check asking for a retraining) records a
 ``requested`` run, which makes the job due at once; the next run of the job (or skip) consumes
 every request made before it, marking it ``consumed`` with the id of the run that answered it, in
@@ -30,6 +35,7 @@ for requests every :data:`REQUEST_POLL_SECONDS` even while their jobs are not du
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import socket
@@ -380,6 +386,7 @@ class Scheduler:
                     .where(job_runs.c.id == run_id)
                     .values(status=status, finished_at=now, heartbeat_at=now, detail=detail)
                 )
+            gc.collect()
         return Outcome(status, detail, run_id)
 
     def _progress(self, job: Job, run_id: int, message: str) -> None:
