@@ -2,11 +2,10 @@
 
 A job that reads the whole population (the customer scores read every consented event, score
 every profile and write every score) needs memory in proportion to the store. Run inside the
-long-lived worker, that memory stays with the worker after the job: the allocator keeps the
-freed pages, and the worker's garbage collector runs full passes rarely
-(:func:`shopwise.runtime.long_lived_gc`). :func:`in_own_process` runs such a job in a freshly
-spawned process with its own :class:`~shopwise.runtime.Runtime` built from the worker's settings;
-the operating system takes all of its memory back when it exits.
+long-lived worker, much of it stays with the worker after the job: the allocator keeps freed
+pages to reuse, and the job's peak becomes the worker's size. :func:`in_own_process` runs such a
+job in a freshly spawned process with its own :class:`~shopwise.runtime.Runtime` built from the
+worker's settings; the operating system takes all of its memory back when it exits.
 
 The worker still holds the job's lock and records its run (:class:`~shopwise.worker.Scheduler`):
 the job's progress messages come back over a pipe and renew the lease as they would in-process,
