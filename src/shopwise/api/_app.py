@@ -96,6 +96,4 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> ShopwiseAp
     app.include_router(sdk.router)
     install_dashboard(app)
     install_docs(app)
-    # the remembered shopper queries hold shoppers' ids: an erasure clears them
-    rt.rights.add_cache("shopper queries", serving.page_request.cache_clear)
     return app

@@ -3,15 +3,15 @@
 ``GET /v1/recommendations`` is the hottest read of the API (every page asks it), so, like the
 ingestion route, it is a plain Starlette route on the event loop, with no dependency resolution, no
 thread-pool hop and no response-model serialisation: the body is the answer's JSON, rendered once
-per cached answer, with the response's recommendation id spliced in (``Served.json``), and its
-checked query is remembered by its text (:func:`page_request`). Serving itself never waits on I/O
-once the shopper's profile is cached (see ``Profiles.current``). Every route that takes a shopper
-checks its query with one model, :class:`ShopperQuery` (``/v1/decide`` through FastAPI, which lists
-it in the OpenAPI schema; the plain route through :func:`parse_query`). Errors keep the app's
-format: 400 ``invalid_request`` with the offending field named (a bad query is refused before the
-key is checked), 401/403/429 from the key, and 404 ``unknown_product`` on the similar and
-complementary routes for a product the catalog does not hold (the page-slot routes ignore such a
-``product_id`` as context and flag it in ``degraded``; see :mod:`shopwise.serving`).
+per cached answer, with the response's recommendation id spliced in (``Served.json``). Serving
+itself never waits on I/O once the shopper's profile is cached (see ``Profiles.current``). Every
+route that takes a shopper checks its query with one model, :class:`ShopperQuery`
+(``/v1/decide`` through FastAPI, which lists it in the OpenAPI schema; the plain route through
+:func:`parse_query`). Errors keep the app's format: 400 ``invalid_request`` with the offending
+field named (a bad query is refused before the key is checked), 401/403/429 from the key, and
+404 ``unknown_product`` on the similar and complementary routes for a product the catalog does
+not hold (the page-slot routes ignore such a ``product_id`` as context and flag it in
+``degraded``; see :mod:`shopwise.serving`).
 
 A write key lives in every shopper's browser, so its answers are a browser's (see
 :func:`allowed`): a ``user_id`` only with that user's valid ``user_hash``, personalization only
@@ -20,7 +20,6 @@ from what the browser owns or was verified to, and coarse public reason codes.
 
 from __future__ import annotations
 
-import functools
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl
 
@@ -147,19 +146,6 @@ def allowed(
     return request._replace(browser=True)
 
 
-@functools.lru_cache(maxsize=20_000)
-def page_request(query_string: bytes) -> tuple[RecommendationRequest, str | None]:
-    """:func:`serving_request` of a raw query string, with its ``user_hash``, remembered for the
-    last 20,000 distinct ones: a shopper's pages ask for the same slots again (the premise of the
-    answer cache), and checking a query is a measurable share of a request
-    (``benchmarks/serve_tricks.py``). The result is immutable and depends on the text alone (the
-    key's right to it, and the hash, are checked on every request); refusals are raised again
-    each time, never remembered.
-    """
-    query = parse_query(query_string)
-    return serving_request(query), query.user_hash
-
-
 async def recommendations(request: Request) -> Response:
     """Products for a placement, ranked for this shopper, with reason codes.
 
@@ -169,7 +155,8 @@ async def recommendations(request: Request) -> Response:
     ``category``, ``query``.
     """
     rt = runtime(request)
-    req, user_hash = page_request(request.scope["query_string"])
+    query = parse_query(request.scope["query_string"])
+    req, user_hash = serving_request(query), query.user_hash
     key = grant(rt, bearer_token(request), Scope.RECOMMEND_OWN, request)
     served = rt.recommendations.recommend(allowed(rt, key, req, user_hash))
     metrics_of(request).answered(served.answer.fields)

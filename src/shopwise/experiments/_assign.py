@@ -11,9 +11,10 @@ in batches (a request never writes), so a later weight change moves nobody alrea
 hash gives every unit its variant again in every process, so memory holds only what the hash
 would now get wrong: the stored (or pending) assignments that differ from the variant under the
 current weights, which exist only after a weight change and are loaded in full when a process
-first sees the experiment or sees its split change; plus an LRU of the units assigned here lately
-(:data:`RECENT_UNITS`), so a shopper's repeated requests do not queue the same row again (one
-that has dropped out is queued again, and the store keeps the first). Another process's
+first sees the experiment or sees its split change; plus the units assigned here lately (at most
+:data:`RECENT_UNITS`, each until it goes unused for :data:`shopwise.recent.IDLE_SECONDS`), so a
+shopper's repeated requests do not queue the same row again (one that has dropped out is queued
+again, and the store keeps the first). Another process's
 assignments arrive with the next refresh, and where two processes disagree (a weight change
 between their first answers) the stored one wins. A bandit's arm is drawn per request by ``draw``
 (Thompson sampling, learning from the answers) and is not stored; its holdout is hashed like any
@@ -26,7 +27,6 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Final
@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from shopwise.experiments._model import HOLDOUT, Experiment
 from shopwise.experiments._service import Experiments
 from shopwise.periodic import Periodic
+from shopwise.recent import Recent
 from shopwise.schema import Columns
 from shopwise.serving import Treatment
 from shopwise.store import experiment_assignments, insert_once, write_transaction
@@ -51,7 +52,7 @@ OVERLAP_MS: Final = 60_000
 """How far back each refresh reads assignments again, so rows written by another process with a
 slightly slower clock, or committed late, are not missed."""
 RECENT_UNITS: Final = 20_000
-"""Units assigned here that are remembered (LRU) so their next requests queue no row."""
+"""Most units assigned here that are remembered so their next requests queue no row."""
 Split = tuple[str, float, tuple[tuple[str, float], ...]]
 """What decides a unit's hashed variant: salt, holdout share, and each variant's weight."""
 
@@ -132,8 +133,7 @@ class ExperimentAssigner:
         self._draw = draw
         self._state = _State()
         self._pending: list[dict[str, object]] = []
-        self._recent: OrderedDict[tuple[str, str], None] = OrderedDict()
-        self._recent_units = recent_units
+        self._recent: Recent[tuple[str, str], bool] = Recent(recent_units)
         self._lock = threading.Lock()
         self._reloading = threading.Lock()
         self._refresh_seconds = refresh_seconds
@@ -167,12 +167,9 @@ class ExperimentAssigner:
             if kept is not None:
                 return kept
             hashed = hashed_variant(_current(state, experiment), unit)
-            if key in self._recent:
-                self._recent.move_to_end(key)
+            if self._recent.get(key):
                 return hashed
-            self._recent[key] = None
-            if len(self._recent) > self._recent_units:
-                self._recent.popitem(last=False)
+            self._recent.put(key, True)
             self._pending.append(
                 {
                     "experiment": experiment.id,
@@ -271,8 +268,8 @@ class ExperimentAssigner:
             for units in self._state.overrides.values():
                 for unit in gone & units.keys():
                     del units[unit]
-            for key in [key for key in self._recent if key[1] in gone]:
-                del self._recent[key]
+            for key in [key for key in self._recent.kept() if key[1] in gone]:
+                self._recent.pop(key)
 
     def holds(self, profile_ids: Iterable[str]) -> bool:
         """Whether any of ``profile_ids`` has an assignment held or pending here."""
@@ -280,7 +277,7 @@ class ExperimentAssigner:
         with self._lock:
             if any(row[Columns.PROFILE] in wanted for row in self._pending):
                 return True
-            if any(unit in wanted for _experiment, unit in self._recent):
+            if any(unit in wanted for _experiment, unit in self._recent.kept()):
                 return True
             return any(wanted & units.keys() for units in self._state.overrides.values())
 

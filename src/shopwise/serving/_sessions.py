@@ -1,9 +1,10 @@
 """Request-time session candidates, remembered per history.
 
 Scoring the session model ranks the whole catalog for one history; the same shopper asking again
-before anything new happened has the same history, so the ranked candidates are kept (LRU) for
-the current champion artifact and reused. A new event, cart item or product page changes the
-history, hence the key, so fresh behaviour always reaches the answer. A replaced champion is
+before anything new happened has the same history, so the ranked candidates are kept for the
+current champion artifact and reused while the history is asked for
+(:class:`shopwise.recent.Recent`). A new event, cart item or product page changes the history,
+hence the key, so fresh behaviour always reaches the answer. A replaced champion is
 handed to :meth:`SessionCandidates.retire` by the thread that swapped it out, which drops its
 lists there, not in the first request for the new one.
 """
@@ -12,7 +13,8 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections import OrderedDict
+
+from shopwise.recent import Recent
 
 Scored = list[tuple[str, float]]
 """(product id, score), best first."""
@@ -22,12 +24,9 @@ class SessionCandidates:
     """Scored session candidates by history, for one artifact at a time (a new one clears)."""
 
     def __init__(self, max_histories: int = 4096) -> None:
-        if max_histories < 1:
-            raise ValueError("max_histories must be at least 1")
-        self._max = max_histories
         self._artifact: weakref.ref[object] | None = None
         """Weak: a replaced champion is freed, not kept alive by its cached candidates."""
-        self._lists: OrderedDict[tuple[str, ...], Scored] = OrderedDict()
+        self._lists: Recent[tuple[str, ...], Scored] = Recent(max_histories)
         self._lock = threading.Lock()
 
     def get(self, artifact: object, history: tuple[str, ...]) -> Scored | None:
@@ -35,10 +34,7 @@ class SessionCandidates:
         with self._lock:
             if self._artifact is None or self._artifact() is not artifact:
                 return None
-            found = self._lists.get(history)
-            if found is not None:
-                self._lists.move_to_end(history)
-            return found
+            return self._lists.get(history)
 
     def put(self, artifact: object, history: tuple[str, ...], scored: Scored) -> None:
         """Remember ``scored`` for ``artifact`` and ``history``.
@@ -50,9 +46,7 @@ class SessionCandidates:
             if self._artifact is None or self._artifact() is not artifact:
                 self._artifact = weakref.ref(artifact)
                 self._lists.clear()
-            self._lists[history] = scored
-            while len(self._lists) > self._max:
-                self._lists.popitem(last=False)
+            self._lists.put(history, scored)
 
     def clear(self) -> None:
         """Forget every history (an erasure: a history is the erased person's behaviour)."""
