@@ -11,7 +11,11 @@ spread over the 60 days before the start, marketing consent for most, an email a
 the shipped trigger set (email triggers only), then advances a simulated clock a
 minute at a time for ``--minutes``: each minute ``--changes-per-minute`` shoppers view or cart a
 product (their profiles written at the clock) and one :class:`~shopwise.journeys.TriggerRunner`,
-the same from minute to minute as in the worker, runs and is timed. Every ``--full-every``
+the same from minute to minute as in the worker, runs and is timed. Every ``--score-every``
+minutes, before the shoppers move, every buyer's churn score is written again in one transaction
+with the clock as its ``scored_at``, as the customer-score job writes the whole population's;
+the report gives the profiles read by the runs of that minute and the two after it (the settle
+time). Every ``--full-every``
 minutes a new runner (a worker's first run, which is what every run did before the wake-ups) runs
 right after it at the same instant and is timed too: it should find nothing left to decide. The
 report gives the median of each and their ratio, measured in the same run.
@@ -119,6 +123,28 @@ def populate(
     return states
 
 
+def rescore(runtime: Runtime, rng: np.random.Generator, now: int) -> None:
+    """The customer-score job's write: every churn score again (moved a little), in one
+    transaction, all with ``now`` as their ``scored_at``."""
+    c = customer_scores.c
+    with write_transaction(runtime.engine) as conn:
+        old = conn.execute(sa.select(c.profile_id, c.value)).all()
+        conn.execute(customer_scores.delete())
+        rows = [
+            {
+                "profile_id": profile_id,
+                "name": "churn_90d",
+                "value": float(np.clip(value + rng.normal(0, 0.02), 0, 1)),
+                "model_version": "bench",
+                "as_of": now - DAY_MS,
+                "scored_at": now,
+            }
+            for profile_id, value in old
+        ]
+        for first in range(0, len(rows), INSERT_ROWS):
+            conn.execute(customer_scores.insert(), rows[first : first + INSERT_ROWS])
+
+
 def touch(
     runtime: Runtime,
     states: dict[str, ProfileState],
@@ -176,6 +202,8 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         decided: Counter[str] = Counter(first.outcomes)
         for minute in range(1, args.minutes + 1):
             clock.ms = start + minute * MINUTE_MS
+            if minute % args.score_every == 0:
+                rescore(runtime, rng, clock.ms)
             touch(runtime, states, args.changes_per_minute, rng, clock.ms)
             seconds, run = timed(lambda: runner.run(clock.ms))
             steady.append(seconds)
@@ -195,6 +223,10 @@ def measure(args: argparse.Namespace, directory: Path) -> dict[str, Any]:
         "minute_runs_people": people,
         "minute_median_s": round(statistics.median(steady), 3),
         "minute_median_people": statistics.median(people),
+        "after_scoring_people": [
+            people[minute - 1 : minute + 2]
+            for minute in range(args.score_every, args.minutes - 1, args.score_every)
+        ],
         "full_runs_s": full,
         "full_median_s": round(statistics.median(full), 3),
         "ratio": round(statistics.median(full) / statistics.median(steady), 1),
@@ -218,17 +250,23 @@ def markdown(report: dict[str, Any]) -> str:
         f"{setup['changes_per_minute']} shoppers viewing or carting each minute, one run of the "
         f"job (the same runner) after each; every {setup['full_every']} minutes a new runner's "
         "first run (every profile within the horizon: what each run did before the wake-ups) at "
-        "the same instant. Ratio: the first runs' median over the minute runs'.",
+        "the same instant. Ratio: the first runs' median over the minute runs'. Every "
+        f"{setup['score_every']} minutes every buyer's churn score is written again, as the "
+        "customer-score job writes it.",
         "",
         "| code | minute run, median (s) | profiles read (median) | new runner's first run, "
-        "median (s) | ratio | the very first run (s) | all minute runs (s) |",
-        "|---|---|---|---|---|---|---|",
+        "median (s) | ratio | the very first run (s) | all minute runs (s) | profiles read by "
+        "the three runs from each score refresh |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, run in report["runs"].items():
+        scored = " / ".join(
+            ", ".join(str(n) for n in runs) for runs in run.get("after_scoring_people", [])
+        )
         lines.append(
             f"| {label} | {run['minute_median_s']} | {run['minute_median_people']} | "
             f"{run['full_median_s']} | {run['ratio']}x | {run['first_run_s']} | "
-            f"{round(sum(run['minute_runs_s']), 1)} |"
+            f"{round(sum(run['minute_runs_s']), 1)} | {scored} |"
         )
     lines.append("")
     for label, run in report["runs"].items():
@@ -246,6 +284,7 @@ def main() -> int:
     parser.add_argument("--minutes", type=int, default=90)
     parser.add_argument("--changes-per-minute", type=int, default=100)
     parser.add_argument("--full-every", type=int, default=10)
+    parser.add_argument("--score-every", type=int, default=30)
     parser.add_argument("--email-share", type=float, default=0.4)
     parser.add_argument("--label", default=None, help="name of the code measured (commit)")
     parser.add_argument("--seed", type=int, default=7)
@@ -258,6 +297,7 @@ def main() -> int:
         "minutes": args.minutes,
         "changes_per_minute": args.changes_per_minute,
         "full_every": args.full_every,
+        "score_every": args.score_every,
         "email_share": args.email_share,
     }
     print(write_labelled_run(JSON_OUT, setup, label, run, markdown))

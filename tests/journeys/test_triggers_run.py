@@ -37,6 +37,7 @@ from shopwise.profiles import ProfileState
 from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 from shopwise.store import (
+    customer_scores,
     events,
     identities,
     outbox_messages,
@@ -263,6 +264,64 @@ def test_later_runs_decide_only_the_people_who_changed_or_wake_up(
 
     store.put(CART_ONLY, None)  # another trigger set: what the wake-ups assumed may not hold
     assert one.run(T0 + 4 * HOUR + MIN) == TriggerRun({}, 3, True)
+
+
+WIN_BACK_ONLY = """
+caps: {per_day: 2, per_week: 5}
+quiet_hours: null
+triggers:
+  - name: win_back
+    kind: win_back
+    delay_minutes: 43200
+    expires_minutes: 43200
+    score: churn_90d
+    min_score: 0.7
+    subject: "We miss you"
+    recommendations: 2
+"""
+
+
+def score(runtime: Runtime, values: dict[str, float], scored_at: int) -> None:
+    """One scoring write: every row in one transaction, with one ``scored_at``."""
+    with runtime.engine.begin() as conn:
+        conn.execute(customer_scores.delete().where(customer_scores.c.profile_id.in_(values)))
+        conn.execute(
+            customer_scores.insert(),
+            [
+                {
+                    "profile_id": profile,
+                    "name": "churn_90d",
+                    "value": value,
+                    "model_version": "v1",
+                    "as_of": scored_at,
+                    "scored_at": scored_at,
+                }
+                for profile, value in values.items()
+            ],
+        )
+
+
+def test_a_scoring_write_is_decided_once_not_at_every_run_of_its_settle_time(
+    backend_runtime: Runtime,
+) -> None:
+    """A score refresh rewrites every profile's score; the runs within the settle time after it
+    read those profiles once, and again only for another write or a changed count."""
+    runtime = backend_runtime
+    store = trigger_store(runtime.engine)
+    store.put(WIN_BACK_ONLY, None)
+    for profile in ("p-1", "p-2", "p-3"):
+        add_shopper(runtime, profile)  # long before the horizon: only their scores bring them
+    now = int(time.time() * 1000)
+    score(runtime, {"p-1": 0.9, "p-2": 0.8, "p-3": 0.1}, now)
+    one = runner(runtime, store=store)
+
+    assert one.run(now).people == 2  # the first run: every score at the threshold
+    score(runtime, {"p-1": 0.95, "p-2": 0.9, "p-3": 0.2}, now + 1)  # the hourly refresh
+    assert one.run(now + MIN).people == 2
+    assert one.run(now + 2 * MIN).people == 0  # the same write, still within the settle time
+    score(runtime, {"p-3": 0.75}, now + 1)  # a write with the same stamp changes the count
+    assert one.run(now + 3 * MIN).people == 3
+    assert one.run(now + 4 * MIN).people == 0
 
 
 def test_the_worker_schedules_the_journeys_job(runtime: Runtime) -> None:

@@ -14,11 +14,10 @@ current weights, which exist only after a weight change and are loaded in full w
 first sees the experiment or sees its split change; plus the units assigned here lately (at most
 :data:`RECENT_UNITS`, each until it goes unused for :data:`shopwise.recent.IDLE_SECONDS`), so a
 shopper's repeated requests do not queue the same row again (one that has dropped out is queued
-again, and the store keeps the first). Another process's
-assignments arrive with the next refresh, and where two processes disagree (a weight change
-between their first answers) the stored one wins. A bandit's arm is drawn per request by ``draw``
-(Thompson sampling, learning from the answers) and is not stored; its holdout is hashed like any
-other.
+again, and the store keeps the first). Another process's assignments arrive with the next
+refresh, and where two processes disagree (a weight change between their first answers) the
+stored one wins. A bandit's arm is drawn per request by ``draw`` (Thompson sampling, learning
+from the answers) and is not stored; its holdout is hashed like any other.
 """
 
 from __future__ import annotations

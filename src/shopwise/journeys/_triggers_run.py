@@ -16,7 +16,11 @@ the profiles whose own data changed since the run before (profile, scores), thos
 a new catalog change that starts a trigger (they viewed or wish-listed its product), and those
 whose wake-up (``trigger_wakeups``, written with their decisions by
 :func:`~shopwise.journeys._triggers_engine.next_look`) has come: an anchor falling due, or quiet
-hours ending. A person left out would be decided exactly as before, nothing having changed.
+hours ending. A person left out would be decided exactly as before, nothing having changed. A
+run rereads what was written within :data:`SETTLE_MS` before the run before it began, since a
+write may commit late; a scoring write (a whole population's scores, in one transaction with one
+``scored_at``) is decided by the first run that reads it, and later runs skip it while its count
+of profiles at a threshold is the same.
 """
 
 from __future__ import annotations
@@ -76,6 +80,9 @@ SETTLE_MS: Final = 120_000
 """How long a write of a profile or of scores may take to commit: a run reads again what changed
 this long before the run before it began."""
 Enqueue = Callable[[sa.Connection, Message], Enqueued]
+Scorings = dict[tuple[str, int], int]
+"""(win-back trigger, a scoring write's ``scored_at``) -> how many of its profiles reach the
+trigger's threshold."""
 
 
 def zone(name: Any, default: ZoneInfo) -> ZoneInfo:
@@ -245,6 +252,8 @@ class TriggerRunner:
         self._basis: _Basis | None = None
         self._began = 0
         self._handled: frozenset[int] = frozenset()
+        self._scorings: Scorings = {}
+        """The scoring writes within the settle time that a run has decided, by their row count."""
 
     def run(self, now: int) -> TriggerRun:
         """Decide every due anchor at ``now`` (epoch ms) for the people who need deciding."""
@@ -262,9 +271,9 @@ class TriggerRunner:
         basis = _basis(live.version, catalog)
         full = basis != self._basis
         if full:
-            candidates = self._everyone(since, enabled, now)
+            candidates, scorings = self._everyone(since, enabled, now)
         else:
-            candidates = self._changed(enabled, changes, now)
+            candidates, scorings = self._changed(enabled, changes, now)
 
         def interval_of(product_id: str) -> float | None:
             return repurchase_days(catalog.get(product_id))
@@ -286,6 +295,7 @@ class TriggerRunner:
             self._save_wakes(chunk, wakes)
         self._basis, self._began = basis, began
         self._handled = frozenset(change.id for change in changes)
+        self._scorings = {key: n for key, n in scorings.items() if key[1] >= began - SETTLE_MS}
         return TriggerRun(dict(counts), people, full)
 
     # -- loading ---------------------------------------------------------------------------
@@ -300,18 +310,23 @@ class TriggerRunner:
             rows = [dict(row) for row in conn.execute(query).mappings()]
         return _price_changes(rows, catalog)
 
-    def _everyone(self, since: int, enabled: Sequence[TriggerConfig], now: int) -> list[str]:
-        """Every profile changed within the horizon, scored for win-back, or waking up."""
+    def _everyone(
+        self, since: int, enabled: Sequence[TriggerConfig], now: int
+    ) -> tuple[list[str], Scorings]:
+        """Every profile changed within the horizon, scored for win-back, or waking up; and the
+        scoring writes read."""
         with self._engine.connect() as conn:
             found = _changed_profiles(conn, since) | _waking(conn, now)
-            found |= _scored(conn, enabled, None)
-        return sorted(found)
+            scored = _scored(conn, enabled, None)
+        found.update(*scored.values())
+        return sorted(found), _counts(scored)
 
     def _changed(
         self, enabled: Sequence[TriggerConfig], changes: Sequence[CatalogChange], now: int
-    ) -> list[str]:
-        """The profiles changed or scored since the run before, waking up, or interested in a
-        catalog change that run did not see."""
+    ) -> tuple[list[str], Scorings]:
+        """The profiles changed since the run before, scored by a write no run has decided,
+        waking up, or interested in a catalog change that run did not see; and the scoring
+        writes read."""
         seen = self._began - SETTLE_MS
         catalog_triggers = [t for t in enabled if t.kind in CATALOG_KINDS]
         fresh = [
@@ -321,11 +336,15 @@ class TriggerRunner:
         ]
         with self._engine.connect() as conn:
             found = _changed_profiles(conn, seen) | _waking(conn, now)
-            found |= _scored(conn, enabled, seen)
+            scored = _scored(conn, enabled, seen)
             if fresh:
                 lookback = max(int(t.lookback_days * DAY_MS) for t in catalog_triggers)
                 found |= _interested(conn, fresh, lookback)
-        return sorted(found)
+        counts = _counts(scored)
+        for key, ids in scored.items():
+            if self._scorings.get(key) != counts[key]:
+                found |= ids
+        return sorted(found), counts
 
     def _save_wakes(self, chunk: Sequence[str], wakes: Mapping[str, int]) -> None:
         """Replace the wake-ups of ``chunk`` (merged and erased profiles' go)."""
@@ -558,18 +577,29 @@ def _waking(conn: sa.Connection, now: int) -> set[str]:
     return set(conn.execute(sa.select(c[Columns.PROFILE]).where(c.wake_at <= now)).scalars())
 
 
-def _scored(conn: sa.Connection, enabled: Sequence[TriggerConfig], since: int | None) -> set[str]:
-    """Profiles whose win-back score reaches a trigger's threshold (scored since ``since``)."""
+def _scored(
+    conn: sa.Connection, enabled: Sequence[TriggerConfig], since: int | None
+) -> dict[tuple[str, int], set[str]]:
+    """Profiles whose win-back score reaches a trigger's threshold (scored since ``since``), by
+    trigger name and scoring write: a scoring run writes its rows in one transaction, all with
+    one ``scored_at``, so a run that read one of them read all of them."""
     c = customer_scores.c
-    found: set[str] = set()
+    found: dict[tuple[str, int], set[str]] = {}
     for t in enabled:
         if t.kind != "win_back" or t.min_score is None:
             continue
-        query = sa.select(c[Columns.PROFILE]).where(c.name == t.score, c.value >= t.min_score)
+        query = sa.select(c[Columns.PROFILE], c.scored_at).where(
+            c.name == t.score, c.value >= t.min_score
+        )
         if since is not None:
             query = query.where(c.scored_at >= since)
-        found.update(conn.execute(query).scalars())
+        for profile, scored_at in conn.execute(query):
+            found.setdefault((t.name, scored_at), set()).add(profile)
     return found
+
+
+def _counts(scored: Mapping[tuple[str, int], set[str]]) -> Scorings:
+    return {key: len(ids) for key, ids in scored.items()}
 
 
 def _interested(conn: sa.Connection, changes: Sequence[CatalogChange], lookback: int) -> set[str]:

@@ -51,8 +51,9 @@ def in_own_process(settings: Settings, task: Task) -> Callable[[Progress], dict[
     """A job function that runs ``task`` in a spawned process (see the module docstring)."""
 
     def run(progress: Progress) -> dict[str, Any]:
-        receiver, sender = multiprocessing.get_context("spawn").Pipe(duplex=False)
-        process = multiprocessing.get_context("spawn").Process(
+        spawn = multiprocessing.get_context("spawn")
+        receiver, sender = spawn.Pipe(duplex=False)
+        process = spawn.Process(
             target=_child, args=(settings, task, sender, os.getpid()), daemon=True
         )
         process.start()
