@@ -1,8 +1,8 @@
 """What a process remembers of the shoppers it served lately, bounded by count and by time.
 
-A per-shopper memo bounded by count alone fills at the traffic's pace: at a few new shoppers a
-second it keeps growing for an hour or more before its cap holds, so the memory a process holds
-follows how long it has run, not how busy it is. :class:`Recent` also drops what was not used for
+A per-shopper memo bounded by count alone fills at the pace of new shoppers: at a modest rate it
+keeps growing long after start-up until its cap holds, so the memory a process holds follows how
+long it has run, not how busy it is. :class:`Recent` also drops what was not used for
 ``seconds``, so a process at steady traffic reaches its steady size within that time, and one
 that is busier hits the count bound first.
 """
