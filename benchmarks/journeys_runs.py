@@ -15,10 +15,10 @@ the same from minute to minute as in the worker, runs and is timed. Every ``--sc
 minutes, before the shoppers move, every buyer's churn score is written again in one transaction
 with the clock as its ``scored_at``, as the customer-score job writes the whole population's;
 the report gives the profiles read by the runs of that minute and the two after it (the settle
-time). Every ``--full-every``
-minutes a new runner (a worker's first run, which is what every run did before the wake-ups) runs
-right after it at the same instant and is timed too: it should find nothing left to decide. The
-report gives the median of each and their ratio, measured in the same run.
+time). Every ``--full-every`` minutes a new runner (a worker's first run, which is what every run
+did before the wake-ups) runs right after it at the same instant and is timed too: it should
+find nothing left to decide. The report gives the median of each and their ratio, measured in
+the same run.
 
 ``--label`` names the code measured (default: the commit); results of other labels already in the
 JSON are kept, so the code before a change can be measured by running this script with
