@@ -16,7 +16,9 @@ Redis ``INFO memory`` ``used_memory``, the number of keys under the prefix and t
 each stream. The first ``--warmup-minutes`` are warm-up (caches filling, first refresh); growth
 is measured from the last sample of the warm-up to the last sample of the run, and a linear fit
 over the samples after the warm-up gives the slope. A process passes when its growth stays
-under :data:`MAX_GROWTH`.
+under :data:`MAX_GROWTH`. Each sample also reads the machine's CPU accounting (busy and steal
+time), so the report can set the recommendation latency of each stretch of the run beside what
+else used the machine then (:func:`latency_blocks`).
 
 The backends come from the environment, like every shopwise process's: an empty PostgreSQL
 database in ``SHOPWISE_DATABASE_URL``, ``SHOPWISE_REDIS_URL`` and ``SHOPWISE_REDIS_PREFIX``
@@ -24,7 +26,8 @@ database in ``SHOPWISE_DATABASE_URL``, ``SHOPWISE_REDIS_URL`` and ``SHOPWISE_RED
 
 Run: ``SHOPWISE_DATABASE_URL=postgresql+psycopg://postgres@127.0.0.1:5432/soak
 SHOPWISE_REDIS_URL=redis://127.0.0.1:6379/13 SHOPWISE_REDIS_PREFIX=soak
-.venv/bin/python benchmarks/soak.py [--minutes M] [--rate R]``
+.venv/bin/python benchmarks/soak.py [--minutes M] [--rate R]``; ``--markdown-only`` rewrites the
+report of a committed run from its JSON.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -71,6 +75,10 @@ from _common import (
 
 MAX_GROWTH = 0.05
 """Largest resident-memory growth after the warm-up that passes (issue 28)."""
+BLOCK_MINUTES = 10
+"""Minutes of the run summarized together in the latency table."""
+LONG_JOB_SECONDS = 1.0
+"""A job run at least this long counts as load on the machine in the latency table."""
 MIX = {"event": 0.45, "batch": 0.10, "recommend": 0.35, "identify": 0.10}
 """Share of the requests of each kind."""
 BATCH_SIZE = 10
@@ -306,6 +314,20 @@ def rss_bytes(pid: int) -> int | None:
     return None
 
 
+def machine_cpu_seconds() -> dict[str, float]:
+    """The machine's CPU seconds since boot from ``/proc/stat``, all cores together: ``busy``
+    (user, nice, system, irq, softirq), ``steal`` (time the hypervisor gave other guests of a
+    shared virtual machine, during which this one's runnable work waits) and ``all``."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    tick = os.sysconf("SC_CLK_TCK")
+    return {
+        "busy": (user + nice + system + irq + softirq) / tick,
+        "steal": steal / tick,
+        "all": (user + nice + system + idle + iowait + irq + softirq + steal) / tick,
+    }
+
+
 def _command_line(pid: int) -> str:
     with contextlib.suppress(OSError):
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
@@ -361,6 +383,7 @@ class Sampler:
             "redis_stream_entries": sum(streams.values()),
             "redis_streams": streams,
             "profiles": self.profiles(),
+            "machine_cpu": machine_cpu_seconds(),
         }
 
     def profiles(self) -> int | None:
@@ -441,6 +464,90 @@ def job_table(runs: list[dict[str, Any]]) -> list[str]:
             )
             + ".",
         ]
+    return lines
+
+
+def latency_blocks(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each :data:`BLOCK_MINUTES` of the run: the recommendation p50 and p99 (medians of the
+    minutes), the p99 of the minutes no job ran in for :data:`LONG_JOB_SECONDS` or more, and
+    what the machine did meanwhile: the API processes' CPU a request (every kind of request
+    counted), the worker's and the machine's busy and steal share, the seconds jobs ran and the
+    profiles in the store at the block's end. Machine shares are absent for runs whose samples
+    predate them."""
+    samples = run["samples"]
+    times = np.array([s["t"] for s in samples], dtype=float)
+    api = [sum(v for k, v in s["cpu_seconds"].items() if k.startswith("uvicorn")) for s in samples]
+    worker = [s["cpu_seconds"].get("worker", np.nan) for s in samples]
+    profiles = [np.nan if s["profiles"] is None else s["profiles"] for s in samples]
+    machine = [s.get("machine_cpu") for s in samples]
+    minutes, jobs = run["per_minute"], run.get("job_runs", [])
+    blocks = []
+    for first in range(0, len(minutes), BLOCK_MINUTES):
+        block = minutes[first : first + BLOCK_MINUTES]
+        start, end = (block[0]["minute"] - 1) * 60.0, block[-1]["minute"] * 60.0
+
+        def spent(series: list[float], start: float = start, end: float = end) -> float:
+            return float(np.interp(end, times, series) - np.interp(start, times, series))
+
+        quiet = [
+            m["recommend"]["p99_ms"]
+            for m in block
+            if _job_seconds(jobs, (m["minute"] - 1) * 60.0, m["minute"] * 60.0) < LONG_JOB_SECONDS
+        ]
+        requests = sum(m[kind]["requests"] for m in block for kind in MIX)
+        row: dict[str, Any] = {
+            "minutes": f"{block[0]['minute']}-{block[-1]['minute']}",
+            "p50_ms": float(np.median([m["recommend"]["p50_ms"] for m in block])),
+            "p99_ms": float(np.median([m["recommend"]["p99_ms"] for m in block])),
+            "quiet_minutes": len(quiet),
+            "quiet_p99_ms": float(np.median(quiet)) if quiet else None,
+            "api_cpu_us_per_request": spent(api) / max(requests, 1) * 1e6,
+            "worker_cpu_pct": spent(worker) / (end - start) * 100,
+            "job_seconds": _job_seconds(jobs, start, end),
+            "profiles_at_end": float(np.interp(end, times, profiles)),
+        }
+        if all(m is not None for m in machine):
+            elapsed = spent([m["all"] for m in machine])
+            for name in ("busy", "steal"):
+                row[f"machine_{name}_pct"] = spent([m[name] for m in machine]) / elapsed * 100
+        blocks.append(row)
+    return blocks
+
+
+def _job_seconds(jobs: list[dict[str, Any]], start: float, end: float) -> float:
+    """Seconds of ``[start, end)`` (seconds of the run) that jobs of a second or more ran in,
+    added up over the jobs."""
+    total = 0.0
+    for job in jobs:
+        seconds = job["seconds"]
+        if seconds is None or seconds < LONG_JOB_SECONDS:
+            continue
+        began = job["minute"] * 60.0
+        total += max(0.0, min(began + seconds, end) - max(began, start))
+    return total
+
+
+def latency_table(run: dict[str, Any]) -> list[str]:
+    """:func:`latency_blocks` as Markdown lines."""
+    blocks = latency_blocks(run)
+    machine = bool(blocks) and "machine_busy_pct" in blocks[0]
+    head = "| minutes | p50 ms | p99 ms | p99 ms, minutes without a job (count) "
+    head += "| API CPU us a request | worker CPU % of a core | seconds of jobs | profiles at end |"
+    rule = "|---|---|---|---|---|---|---|---|"
+    if machine:
+        head += " machine busy % | steal % |"
+        rule += "---|---|"
+    lines = [head, rule]
+    for b in blocks:
+        quiet = "n/a" if b["quiet_p99_ms"] is None else f"{b['quiet_p99_ms']:.1f}"
+        line = (
+            f"| {b['minutes']} | {b['p50_ms']:.2f} | {b['p99_ms']:.1f} "
+            f"| {quiet} ({b['quiet_minutes']}) | {b['api_cpu_us_per_request']:.0f} "
+            f"| {b['worker_cpu_pct']:.0f} | {b['job_seconds']:.0f} | {b['profiles_at_end']:.0f} |"
+        )
+        if machine:
+            line += f" {b['machine_busy_pct']:.0f} | {b['machine_steal_pct']:.1f} |"
+        lines.append(line)
     return lines
 
 
@@ -760,6 +867,13 @@ def render(result: dict[str, Any]) -> str:
         "",
         *job_table(run.get("job_runs", [])),
         "",
+        f"Recommendation latency over the run, {BLOCK_MINUTES} minutes at a time, beside what "
+        "else the machine did (the API processes' CPU a request counts every kind of request "
+        "and their background threads; busy and steal are the whole machine's, all cores; "
+        "steal is time the hypervisor gave other guests):",
+        "",
+        *latency_table(run),
+        "",
         "Per minute (requests, errors, p50 / p99 ms):",
         "",
         "| minute | " + " | ".join(MIX) + " |",
@@ -804,7 +918,16 @@ def main() -> int:
     )
     parser.add_argument("--seed", type=int, default=28)
     parser.add_argument("--name", default="soak", help="results/<name>.{json,md,png}")
+    parser.add_argument(
+        "--markdown-only",
+        action="store_true",
+        help="rewrite results/<name>.md from results/<name>.json without running",
+    )
     args = parser.parse_args()
+    if args.markdown_only:
+        written = json.loads((RESULTS / f"{args.name}.json").read_text())
+        (RESULTS / f"{args.name}.md").write_text(render(written))
+        return 0
     names = ("SHOPWISE_DATABASE_URL", "SHOPWISE_REDIS_URL", "SHOPWISE_REDIS_PREFIX")
     missing = [n for n in names if not os.environ.get(n)]
     if missing:
