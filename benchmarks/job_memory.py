@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import shutil
 import statistics
 import time
@@ -35,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import RESULTS, commit, machine, temp_dir, write_report
+from _common import RESULTS, commit, machine, rss_bytes, temp_dir, write_report
 from journeys_runs import PRODUCTS, populate
 from shopwise.journeys import default_triggers_text, trigger_store
 from shopwise.logs import Progress
@@ -71,9 +72,9 @@ def process_cost(settings: Settings, starts: int) -> dict[str, Any]:
 
 
 def rss_mib() -> float:
-    status = Path("/proc/self/status").read_text()
-    kib = next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS:"))
-    return round(int(kib) / 1024, 1)
+    resident = rss_bytes(os.getpid())
+    assert resident is not None  # this process
+    return round(resident / 2**20, 1)
 
 
 def journeys_runs(data_dir: str, runs: int, collect: bool) -> dict[str, Any]:

@@ -67,6 +67,7 @@ from _common import (
     machine,
     percentile_ms,
     process_cpu_seconds,
+    rss_bytes,
     run_async,
     shopwise_command,
     temp_dir,
@@ -301,17 +302,6 @@ async def drive(traffic: Traffic, rate: float, seconds: float, minutes: Minutes)
     await asyncio.gather(*in_flight)
     pool.close()
     return start
-
-
-def rss_bytes(pid: int) -> int | None:
-    """Resident memory of ``pid`` (``VmRSS``), ``None`` when it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
 
 
 def machine_cpu_seconds() -> dict[str, float]:

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from tests._clock import Clock
 
 from shopwise.recent import Recent
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_an_entry_unused_for_its_time_is_gone_and_a_used_one_stays() -> None:

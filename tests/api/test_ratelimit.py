@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from tests._clock import Clock
 
 from shopwise.auth import RateLimiter
 from shopwise.errors import RateLimited
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_a_key_may_spend_its_burst_then_waits_for_the_rate_to_refill_it() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(rate=2.0, burst=3, clock=clock)
     for _ in range(3):
         limiter.take("k")
@@ -31,7 +24,7 @@ def test_a_key_may_spend_its_burst_then_waits_for_the_rate_to_refill_it() -> Non
 
 
 def test_an_idle_key_refills_to_its_burst_and_no_further() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(rate=10.0, burst=2, clock=clock)
     limiter.take("k")
     limiter.take("k")
@@ -43,7 +36,7 @@ def test_an_idle_key_refills_to_its_burst_and_no_further() -> None:
 
 
 def test_keys_have_their_own_buckets() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(rate=1.0, burst=1, clock=clock)
     limiter.take("a")
     limiter.take("b")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from tests._clock import Clock
 
 from shopwise.api import create_app
 from shopwise.auth import KeyKind, RateLimiter
@@ -16,16 +17,8 @@ from shopwise.runtime import Runtime
 from shopwise.settings import Settings
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_idle_buckets_are_dropped_when_the_cap_is_reached() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(rate=1.0, burst=2, clock=clock, max_buckets=4)
     for shopper in "abc":
         limiter.take(shopper)
@@ -40,7 +33,7 @@ def test_idle_buckets_are_dropped_when_the_cap_is_reached() -> None:
 
 
 def test_a_flood_of_busy_buckets_stays_within_the_cap() -> None:
-    clock = Clock()
+    clock = Clock(100.0)
     limiter = RateLimiter(rate=1.0, burst=5, clock=clock, max_buckets=100)
     for i in range(1000):
         clock.now += 0.001

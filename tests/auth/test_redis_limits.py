@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from tests._clock import Clock
 from tests.conftest import REDIS_DB
 
 from shopwise.api import create_app
@@ -40,14 +41,6 @@ def prefix(redis_url: str) -> Iterator[str]:
             client.delete(*keys)
     finally:
         client.close()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _settings(tmp_path: Path, **fields: object) -> Settings:
@@ -156,7 +149,7 @@ def test_redis_unreachable_falls_back_in_process_and_returns(
 ) -> None:
     port = _free_port()
     settings = _settings(tmp_path, rate_limit_per_second=0.01, rate_limit_burst=2)
-    clock = Clock()
+    clock = Clock(1000.0)
     limits = shared_rate_limits(
         settings, f"redis://127.0.0.1:{port}/{REDIS_DB}", prefix="down", clock=clock
     )

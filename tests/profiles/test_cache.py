@@ -7,18 +7,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from tests._clock import Clock
 
 from shopwise.profiles import ProfileCache, ProfileState
 from shopwise.profiles._cache import IDLE
 from shopwise.runtime import Runtime
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def state(viewed: str | None = None, events: int = 1) -> ProfileState:

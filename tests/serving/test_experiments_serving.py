@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from tests._clock import Clock
 
 from shopwise.decide import RuleSet, VersionedStore
 from shopwise.privacy import ConsentPolicy
@@ -358,14 +359,6 @@ def test_the_popular_variant_reports_no_model_version(shop: Shop) -> None:
     assert exposure_rows(logged)[0]["properties"].get("model_version") is None
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class FlakyRegistry:
     """A registry holding ``v1``, whose first load fails; counts how often it is asked."""
 
@@ -391,7 +384,7 @@ def test_missing_and_broken_model_versions_are_remembered_for_a_while(shop: Shop
     _client, runtime, _keys = shop
     champion = runtime.champion.get()
     assert champion is not None
-    clock = Clock()
+    clock = Clock(1000.0)
     registry = FlakyRegistry(champion)
     models = ModelVersions(registry, retry_seconds=30, clock=clock)  # type: ignore[arg-type]
     assert models("v1") is None and models("v1") is None  # broken: not read again at once
@@ -405,7 +398,7 @@ def test_missing_and_broken_model_versions_are_remembered_for_a_while(shop: Shop
 def test_a_missing_rule_version_is_remembered_for_a_while_and_a_put_ends_it(shop: Shop) -> None:
     """Review 12: a missing rule or content version queried the store on every request."""
     _client, runtime, _keys = shop
-    clock = Clock()
+    clock = Clock(1000.0)
     store = VersionedStore(runtime.engine, "rules", RuleSet, miss_seconds=30, clock=clock)
     upcoming = runtime.rules.put("rules: []\n", None).version + 1
     assert store.get(upcoming) is None

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests._clock import Clock
+
 from shopwise.bus import StoredEvent
 from shopwise.serving import OnlineState
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _event(number: int, anon: str, product: str, **context: Any) -> StoredEvent:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests._clock import Clock
 from tests.conftest import quick_demo
 
 from shopwise import store
@@ -29,16 +30,6 @@ from shopwise.settings import Settings
 from shopwise.worker import RETRY_SECONDS, Job, Scheduler, recommender_jobs, worker_jobs
 
 HOUR = 3600.0
-
-
-class Clock:
-    """A clock the test moves by hand (epoch seconds)."""
-
-    def __init__(self, start: float | None = None) -> None:
-        self.now = time.time() if start is None else start
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -78,7 +69,7 @@ def _runs(engine: sa.Engine, job: str) -> list[tuple[str, str]]:
 
 
 def test_a_restart_within_the_schedule_runs_nothing_that_is_not_due(engine: sa.Engine) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     job, calls = _counting("nightly", every=24 * HOUR)
     assert Scheduler(engine, [job], "first", clock=clock).run_due(job).status == "succeeded"
     clock.now += HOUR  # the worker restarts an hour later
@@ -226,7 +217,7 @@ def test_the_lease_is_renewed_while_a_job_runs_longer_than_it(engine: sa.Engine)
 
 
 def test_progress_renews_the_lease_and_is_recorded(engine: sa.Engine) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     seen: list[tuple[int, str]] = []
 
     def run(progress: Progress) -> dict[str, Any]:
@@ -248,7 +239,7 @@ def test_progress_renews_the_lease_and_is_recorded(engine: sa.Engine) -> None:
 def test_a_stale_running_row_is_marked_abandoned_when_the_job_is_next_taken(
     engine: sa.Engine,
 ) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
     old = int(clock.now * 1000) - 120_000
     with engine.begin() as conn:
         conn.execute(
@@ -299,7 +290,7 @@ def test_a_long_job_never_delays_a_short_one(engine: sa.Engine) -> None:
 
 
 def test_a_failed_run_records_its_error_and_waits_its_interval(engine: sa.Engine) -> None:
-    clock = Clock()
+    clock = Clock(time.time())
 
     def broken(_progress: Progress) -> dict[str, Any]:
         raise RuntimeError("disk full")
@@ -316,7 +307,7 @@ def test_a_failed_run_records_its_error_and_waits_its_interval(engine: sa.Engine
 
 def test_a_failed_daily_job_is_retried_sooner_and_then_waits_a_day(engine: sa.Engine) -> None:
     """A retraining that failed (no events yet) must not wait a whole day to try again."""
-    clock = Clock()
+    clock = Clock(time.time())
     failures = [RuntimeError("no events yet")]
 
     def train(_progress: Progress) -> dict[str, Any]:
@@ -338,7 +329,7 @@ def test_a_failed_daily_job_is_retried_sooner_and_then_waits_a_day(engine: sa.En
 
 def test_the_first_refresh_waits_for_a_model(built: Runtime) -> None:
     """The bug: on a fresh store the first refresh ran before any model existed and failed."""
-    clock = Clock()
+    clock = Clock(time.time())
     refresh, retrain = recommender_jobs(built, "transition", 900, 86400)
     assert (refresh.lane, retrain.lane) == ("short", "long")
     scheduler = Scheduler(built.engine, [refresh, retrain], "w", clock=clock)
