@@ -859,8 +859,9 @@ def render(result: dict[str, Any]) -> str:
         "",
         f"Recommendation latency over the run, {BLOCK_MINUTES} minutes at a time, beside what "
         "else the machine did (the API processes' CPU a request counts every kind of request "
-        "and their background threads; busy and steal are the whole machine's, all cores; "
-        "steal is time the hypervisor gave other guests):",
+        "and their background threads; the worker's leaves out the jobs run in processes of "
+        "their own; busy and steal are the whole machine's, all cores, steal being time the "
+        "hypervisor gave other guests):",
         "",
         *latency_table(run),
         "",
