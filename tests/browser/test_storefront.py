@@ -154,16 +154,23 @@ def _viewed(store: Store, page: Any, any_id: str, expected: set[str]) -> list[di
     asynchronously, mixed with page views and exposures)."""
 
     def views() -> list[dict[str, Any]] | None:
-        try:
-            events = store.profile_events(any_id)
-        except urllib.error.HTTPError:
-            return None
+        events = _events_so_far(store, any_id)
         seen = {e["properties"]["product_id"] for e in events if e["type"] == "product_viewed"}
         return events if seen == expected else None
 
     events: list[dict[str, Any]] | None = _until(page, views)
     assert events is not None, f"{any_id} never had exactly these product views: {expected}"
     return events
+
+
+def _events_so_far(store: Store, any_id: str) -> list[dict[str, Any]]:
+    """The profile's events, or none while the profile does not exist yet (a 404)."""
+    try:
+        return store.profile_events(any_id)
+    except urllib.error.HTTPError as error:
+        if error.code != 404:
+            raise
+        return []
 
 
 def _open(page: Any, url: str) -> None:
@@ -303,7 +310,7 @@ def test_a_shopper_back_to_a_left_cart_is_reminded_of_it(store: Store, visit: Vi
         },
     )
     assert answer["accepted"] == 1, answer
-    assert _until(page, lambda: "product_added" in _types(store.profile_events(anonymous_id)))
+    assert _until(page, lambda: "product_added" in _types(_events_so_far(store, anonymous_id)))
     _open(page, store.url + "/demo")
     reminder = page.wait_for_selector("[data-announcements] .shopwise-message")
     assert "Still thinking it over?" in reminder.text_content()
