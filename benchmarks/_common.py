@@ -127,11 +127,12 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def rss_bytes(pid: int) -> int | None:
-    """Resident memory of ``pid`` (``VmRSS`` from Linux ``/proc``), ``None`` when it is gone."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int | None:
+    """Resident memory of ``pid`` (``VmRSS`` from Linux ``/proc``; ``VmHWM`` for its peak),
+    ``None`` when it is gone."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) * 1024
     except OSError:
         return None

@@ -110,3 +110,22 @@ def test_an_empty_store_gives_empty_frames_with_the_declared_columns(runtime: Ru
     check_events(frames.events)
     check_orders(frames.orders)
     assert frames.events.empty and frames.orders.empty and frames.latest is None
+
+
+def test_a_text_repeated_across_events_is_one_object_in_the_frame(runtime: Runtime) -> None:
+    """Sessions, products, categories and brands repeat across events: the frame holds each
+    distinct text once, so its memory follows the distinct values, not the events."""
+    viewed = {"product_id": "p1", "category": "Home > Kitchen", "brand": "Acme"}
+    _ingest(
+        runtime,
+        [
+            _event("product_viewed", minutes, anonymous_id="a1", properties=dict(viewed))
+            for minutes in range(4)
+        ],
+    )
+    events = store_frames(runtime.engine, runtime.consent).events
+    assert len(events) == 4
+    for name in (Columns.SESSION, Columns.ITEM, Columns.CATEGORY, Columns.BRAND):
+        values = list(events[name])
+        assert isinstance(values[0], str) and values[0] == viewed.get(name, values[0])
+        assert all(value is values[0] for value in values), name

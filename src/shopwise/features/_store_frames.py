@@ -64,6 +64,10 @@ def _price(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+_OBJECT_COLUMNS = frozenset({Columns.SESSION, Columns.ITEM, Columns.CATEGORY, Columns.BRAND})
+"""Built as Python objects straight away: a string column would copy each shared text."""
+
+
 class _Rows:
     """Column lists for the two frames, filled event by event."""
 
@@ -72,21 +76,28 @@ class _Rows:
         self.events: dict[str, list[Any]] = {name: [] for name in EVENT_COLUMNS}
         self.orders: dict[str, dict[str, Any]] = {}
         self.refunds: dict[str, int] = {}
+        self.texts: dict[str, str] = {}
+        """One string object per distinct text: ids, types and categories repeat across events."""
+
+    def shared(self, value: str | None) -> str | None:
+        """``value`` as the one object of the frames that holds the same text."""
+        return None if value is None else self.texts.setdefault(value, value)
 
     def add_event(self, row: ConsentedEvent, product: str | None, props: dict[str, Any]) -> None:
         category, brand = _text(props.get(Columns.CATEGORY)), _text(props.get(Columns.BRAND))
         if product is not None and (category is None or brand is None) and self.item_info:
             known_category, known_brand = self.item_info(product)
             category, brand = category or known_category, brand or known_brand
+        shared = self.shared
         values = (
-            row.profile,
-            row.type,
+            shared(row.profile),
+            shared(row.type),
             row.timestamp,
-            row.session_id,
-            product,
+            shared(row.session_id),
+            shared(product),
             _price(props.get(Columns.PRICE)),
-            category,
-            brand,
+            shared(category),
+            shared(brand),
         )
         for name, value in zip(EVENT_COLUMNS, values, strict=True):
             self.events[name].append(value)
@@ -112,13 +123,16 @@ class _Rows:
         self.add_event(row, row.product_id, props)
 
     def frames(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        frame = pd.DataFrame(self.events)
+        frame = pd.DataFrame(
+            {
+                name: pd.Series(values, dtype=object) if name in _OBJECT_COLUMNS else values
+                for name, values in self.events.items()
+            }
+        )
         frame[Columns.TIME] = pd.to_datetime(
             frame[Columns.TIME].astype("int64"), unit="ms", utc=True
         )
         frame[Columns.PRICE] = frame[Columns.PRICE].astype(float)
-        for name in (Columns.SESSION, Columns.ITEM, Columns.CATEGORY, Columns.BRAND):
-            frame[name] = frame[name].astype(object)
         orders = pd.DataFrame(
             [{Columns.ORDER: order, **fields} for order, fields in self.orders.items()],
             columns=[
