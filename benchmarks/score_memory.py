@@ -4,9 +4,9 @@ The worker's ``refresh-customer-scores`` job reads every consented event of the 
 every profile and writes every score, in a process of its own
 (``shopwise.worker._isolated.in_own_process``) whose peak resident memory the soak records
 (``benchmarks/soak.py``): there it grew with the store. This measures that peak on demo shops of
-``--customers`` sizes, each built once as ``shopwise demo`` builds its shop (``shopwise.simulate``
-with seed 0, loaded through the collector while the profiles are folded, then every customer
-model trained), so the peak can be read against the events and profiles behind it.
+``--customers`` sizes, each built once (``shopwise.simulate`` with seed 0, loaded through the
+collector while the profiles are folded, then every customer model trained), so the peak can be
+read against the events and profiles behind it.
 
 For each shop, the job (``refresh_customer_scores``, the models being fresh, so no retraining)
 runs in a fresh Python process per variant per round, the variants taking turns, each with its

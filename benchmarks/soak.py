@@ -17,8 +17,10 @@ each stream. The first ``--warmup-minutes`` are warm-up (caches filling, first r
 is measured from the last sample of the warm-up to the last sample of the run, and a linear fit
 over the samples after the warm-up gives the slope. A process passes when its growth stays
 under :data:`MAX_GROWTH`. Each sample also reads the machine's CPU accounting (busy and steal
-time), so the report can set the recommendation latency of each stretch of the run beside what
-else used the machine then (:func:`latency_blocks`).
+time) and its speed (:class:`SpeedProbe`: the CPU time of fixed work in a process of its own),
+so the report can set the recommendation latency of each stretch of the run beside what else
+used the machine then (:func:`latency_blocks`), and the API's CPU a request in the minutes
+without jobs beside the worker's and the machine's speed (:func:`speed_lines`).
 
 The backends come from the environment, like every shopwise process's: an empty PostgreSQL
 database in ``SHOPWISE_DATABASE_URL``, ``SHOPWISE_REDIS_URL`` and ``SHOPWISE_REDIS_PREFIX``
@@ -324,6 +326,65 @@ def _command_line(pid: int) -> str:
     return ""
 
 
+PROBE = """
+import sys, time
+import numpy as np
+
+LOOP = 200_000
+block = np.ones(8 * 2**20)
+
+
+def cpu_seconds(work):
+    began = time.process_time()
+    work()
+    return time.process_time() - began
+
+
+def loop():
+    total = 0
+    for i in range(LOOP):
+        total += i
+
+
+for _ in sys.stdin:
+    loops = sorted(cpu_seconds(loop) for _ in range(3))
+    sweeps = sorted(cpu_seconds(block.sum) for _ in range(3))
+    print(loops[1] * 1e9 / LOOP, sweeps[1] * 1e3, flush=True)
+"""
+"""The machine's speed, asked at every sample: the CPU time of a fixed pure-Python loop (ns an
+iteration) and of summing a 64 MiB array (ms), medians of three; in a process of its own, so
+the traffic's event loop never waits for it."""
+
+
+SPEED = ("loop_ns", "sweep_ms")
+"""The readings of :data:`PROBE`."""
+
+
+class SpeedProbe:
+    """Runs :data:`PROBE` in a child process and asks it for a reading."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", PROBE],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    def read(self) -> dict[str, float]:
+        """``loop_ns`` and ``sweep_ms`` now."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write("\n")
+        self.process.stdin.flush()
+        loop_ns, sweep_ms = (float(v) for v in self.process.stdout.readline().split())
+        return {"loop_ns": round(loop_ns, 3), "sweep_ms": round(sweep_ms, 3)}
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
 @dataclass
 class Sampler:
     """Samples the processes' RSS and Redis's memory every ``interval`` seconds in a thread."""
@@ -356,7 +417,7 @@ class Sampler:
                 found[label] = pid
         return found
 
-    def sample(self, client: Any) -> dict[str, Any]:
+    def sample(self, client: Any, probe: SpeedProbe) -> dict[str, Any]:
         processes = self.processes()
         rss = {label: rss_bytes(pid) for label, pid in processes.items()}
         keys = list(client.scan_iter(match=f"{self.prefix}:*", count=1000))
@@ -374,6 +435,7 @@ class Sampler:
             "redis_streams": streams,
             "profiles": self.profiles(),
             "machine_cpu": machine_cpu_seconds(),
+            "speed": probe.read(),
         }
 
     def profiles(self) -> int | None:
@@ -390,13 +452,15 @@ class Sampler:
         import redis
 
         client = redis.Redis.from_url(self.redis_url)
+        probe = SpeedProbe()
         try:
             while True:
-                self.samples.append(self.sample(client))
+                self.samples.append(self.sample(client, probe))
                 if self.stop.wait(self.interval):
-                    self.samples.append(self.sample(client))
+                    self.samples.append(self.sample(client, probe))
                     return
         finally:
+            probe.close()
             client.close()
 
 
@@ -465,9 +529,7 @@ def latency_blocks(run: dict[str, Any]) -> list[dict[str, Any]]:
     profiles in the store at the block's end. Machine shares are absent for runs whose samples
     predate them."""
     samples = run["samples"]
-    times = np.array([s["t"] for s in samples], dtype=float)
-    api = [sum(v for k, v in s["cpu_seconds"].items() if k.startswith("uvicorn")) for s in samples]
-    worker = [s["cpu_seconds"].get("worker", np.nan) for s in samples]
+    times, api, worker = _cpu_series(samples)
     profiles = [np.nan if s["profiles"] is None else s["profiles"] for s in samples]
     machine = [s.get("machine_cpu") for s in samples]
     minutes, jobs = run["per_minute"], run.get("job_runs", [])
@@ -477,7 +539,7 @@ def latency_blocks(run: dict[str, Any]) -> list[dict[str, Any]]:
         start, end = (block[0]["minute"] - 1) * 60.0, block[-1]["minute"] * 60.0
 
         def spent(series: list[float], start: float = start, end: float = end) -> float:
-            return float(np.interp(end, times, series) - np.interp(start, times, series))
+            return _spent(times, series, start, end)
 
         quiet = [
             m["recommend"]["p99_ms"]
@@ -500,8 +562,54 @@ def latency_blocks(run: dict[str, Any]) -> list[dict[str, Any]]:
             elapsed = spent([m["all"] for m in machine])
             for name in ("busy", "steal"):
                 row[f"machine_{name}_pct"] = spent([m[name] for m in machine]) / elapsed * 100
+        row |= speed_between(samples, start, end)
         blocks.append(row)
     return blocks
+
+
+def speed_between(samples: list[dict[str, Any]], start: float, end: float) -> dict[str, float]:
+    """The medians of the :class:`SpeedProbe` readings of the samples taken between ``start``
+    and ``end`` (none for runs that predate the probe)."""
+    readings = [s["speed"] for s in samples if "speed" in s and start <= s["t"] <= end]
+    if not readings:
+        return {}
+    return {name: float(np.median([r[name] for r in readings])) for name in SPEED}
+
+
+def quiet_minutes(run: dict[str, Any]) -> list[dict[str, float]]:
+    """The minutes of the run in which no job of :data:`LONG_JOB_SECONDS` or more ran, nor in
+    the minute before: the API processes' CPU a request and the worker's CPU share in each, when
+    the worker did only its steady work (folding the steady traffic's events, and jobs shorter
+    than that), with the machine's speed then (:func:`speed_between`)."""
+    times, api, worker = _cpu_series(run["samples"])
+    jobs, rows = run.get("job_runs", []), []
+    for minute in run["per_minute"]:
+        start, end = (minute["minute"] - 1) * 60.0, minute["minute"] * 60.0
+        if _job_seconds(jobs, start - 60.0, end) > 0:
+            continue
+        requests = sum(minute[kind]["requests"] for kind in MIX)
+        rows.append(
+            {
+                "minute": minute["minute"],
+                "api_cpu_us_per_request": _spent(times, api, start, end) / requests * 1e6,
+                "worker_cpu_pct": _spent(times, worker, start, end) / (end - start) * 100,
+                **speed_between(run["samples"], start, end),
+            }
+        )
+    return rows
+
+
+def _cpu_series(samples: list[dict[str, Any]]) -> tuple[np.ndarray, list[float], list[float]]:
+    """The samples' times, the API processes' CPU seconds added up, and the worker's."""
+    times = np.array([s["t"] for s in samples], dtype=float)
+    api = [sum(v for k, v in s["cpu_seconds"].items() if k.startswith("uvicorn")) for s in samples]
+    worker = [s["cpu_seconds"].get("worker", np.nan) for s in samples]
+    return times, api, worker
+
+
+def _spent(times: np.ndarray, series: list[float], start: float, end: float) -> float:
+    """How much a cumulative ``series`` sampled at ``times`` grew between ``start`` and ``end``."""
+    return float(np.interp(end, times, series) - np.interp(start, times, series))
 
 
 def _job_seconds(jobs: list[dict[str, Any]], start: float, end: float) -> float:
@@ -524,8 +632,12 @@ def latency_table(run: dict[str, Any]) -> list[str]:
     head = "| minutes | p50 ms | p99 ms | p99 ms, minutes without a job (count) "
     head += "| API CPU us a request | worker CPU % of a core | seconds of jobs | profiles at end |"
     rule = "|---|---|---|---|---|---|---|---|"
+    speed = bool(blocks) and "loop_ns" in blocks[0]
     if machine:
         head += " machine busy % | steal % |"
+        rule += "---|---|"
+    if speed:
+        head += " loop ns | sweep ms |"
         rule += "---|---|"
     lines = [head, rule]
     for b in blocks:
@@ -537,8 +649,30 @@ def latency_table(run: dict[str, Any]) -> list[str]:
         )
         if machine:
             line += f" {b['machine_busy_pct']:.0f} | {b['machine_steal_pct']:.1f} |"
+        if speed:
+            line += f" {b['loop_ns']:.1f} | {b['sweep_ms']:.2f} |"
         lines.append(line)
     return lines
+
+
+def speed_lines(run: dict[str, Any]) -> list[str]:
+    """What the API's CPU a request followed in the minutes without jobs: the worker's CPU share
+    and the machine's speed (none for runs that predate the probe)."""
+    quiet = [m for m in quiet_minutes(run) if "loop_ns" in m]
+    if len(quiet) < 3:
+        return []
+    cost = [m["api_cpu_us_per_request"] for m in quiet]
+
+    def r(name: str) -> str:
+        return f"{np.corrcoef(cost, [m[name] for m in quiet])[0, 1]:.2f}"
+
+    return [
+        "",
+        f"Over the {len(quiet)} minutes without jobs (no job of a second or more in the minute "
+        "or the one before it), the API processes' CPU a request against the worker's CPU "
+        f"share: r = {r('worker_cpu_pct')}; against the probe's loop: {r('loop_ns')}; against "
+        f"its sweep: {r('sweep_ms')}.",
+    ]
 
 
 def growth(samples: list[tuple[float, float]], warmup: float) -> dict[str, Any]:
@@ -861,9 +995,12 @@ def render(result: dict[str, Any]) -> str:
         "else the machine did (the API processes' CPU a request counts every kind of request "
         "and their background threads; the worker's leaves out the jobs run in processes of "
         "their own; busy and steal are the whole machine's, all cores, steal being time the "
-        "hypervisor gave other guests):",
+        "hypervisor gave other guests; loop and sweep are the machine's speed, the CPU time "
+        "of a fixed pure-Python loop an iteration and of summing a 64 MiB array, read by a "
+        "probe process at every sample):",
         "",
         *latency_table(run),
+        *speed_lines(run),
         "",
         "Per minute (requests, errors, p50 / p99 ms):",
         "",

@@ -1,13 +1,16 @@
 """Soak runs side by side: what the recommendation latency followed over each committed hour.
 
-Reads ``benchmarks/results/soak.json`` as each given commit holds it (``git show``), cuts every
-run into the ten-minute blocks of :func:`soak.latency_blocks` and reports, per run, the p99 and
+Reads ``benchmarks/results/soak.json`` as each given commit holds it (``git show``; or the
+result of another name), cuts every run into the ten-minute blocks of
+:func:`soak.latency_blocks` and reports, per run, the p99 and
 the API processes' CPU a request in the first and last block with the correlation of that CPU
-with the profiles in the store and with the worker's CPU share; then the same correlations over
-all the blocks together, and of the latency with the API's CPU. Writes
+with the profiles in the store and with the worker's CPU share, and that last correlation again
+over the run's minutes without jobs (:func:`soak.quiet_minutes`); then the same correlations
+over all the blocks (and quiet minutes) together, and of the latency with the API's CPU. Writes
 ``benchmarks/results/soak_runs.{json,md}``.
 
-Usage: ``python benchmarks/soak_runs.py RUN=COMMIT ...`` (for example ``12=HEAD``).
+Usage: ``python benchmarks/soak_runs.py RUN=COMMIT[:NAME] ...`` (for example ``12=428d69f``;
+``:NAME`` reads ``results/NAME.json`` instead, a run committed under another ``--name``).
 """
 
 from __future__ import annotations
@@ -24,18 +27,21 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import RESULTS, write_report
-from soak import latency_blocks
+from soak import latency_blocks, quiet_minutes
 
 
-def blocks_at(commit: str) -> list[dict[str, Any]]:
-    """The latency blocks of the soak run that ``commit`` holds."""
+def run_at(source: str) -> dict[str, Any]:
+    """The soak run (its ``results``) that ``source`` names: ``COMMIT`` for the
+    ``results/soak.json`` of that commit, ``COMMIT:NAME`` for its ``results/NAME.json``."""
+    commit, _, name = source.partition(":")
     text = subprocess.run(
-        ["git", "show", f"{commit}:benchmarks/results/soak.json"],
+        ["git", "show", f"{commit}:benchmarks/results/{name or 'soak'}.json"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return latency_blocks(json.loads(text)["results"])
+    run: dict[str, Any] = json.loads(text)["results"]
+    return run
 
 
 def _r(rows: list[dict[str, Any]], left: str, right: str) -> float:
@@ -44,10 +50,12 @@ def _r(rows: list[dict[str, Any]], left: str, right: str) -> float:
 
 def compare(runs: dict[str, str]) -> dict[str, Any]:
     """Per run and over every block: the figures :func:`markdown` shows."""
-    per_run, every = [], []
+    per_run, every, every_quiet = [], [], []
     for label, commit in runs.items():
-        blocks = blocks_at(commit)
+        run = run_at(commit)
+        blocks, quiet = latency_blocks(run), quiet_minutes(run)
         every += blocks
+        every_quiet += quiet
         first, last = blocks[0], blocks[-1]
         per_run.append(
             {
@@ -60,6 +68,8 @@ def compare(runs: dict[str, str]) -> dict[str, Any]:
                 ],
                 "r_api_profiles": _r(blocks, "api_cpu_us_per_request", "profiles_at_end"),
                 "r_api_worker": _r(blocks, "api_cpu_us_per_request", "worker_cpu_pct"),
+                "quiet_minutes": len(quiet),
+                "r_api_worker_quiet": _r(quiet, "api_cpu_us_per_request", "worker_cpu_pct"),
             }
         )
     named = {
@@ -69,7 +79,8 @@ def compare(runs: dict[str, str]) -> dict[str, Any]:
         "profiles": "profiles_at_end",
     }
     overall = {name: _r(every, key, "api_cpu_us_per_request") for name, key in named.items()}
-    return {"runs": per_run, "blocks": len(every), "overall": overall}
+    overall["worker_quiet"] = _r(every_quiet, "worker_cpu_pct", "api_cpu_us_per_request")
+    return {"runs": per_run, "blocks": len(every), "quiet": len(every_quiet), "overall": overall}
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -81,14 +92,16 @@ def markdown(report: dict[str, Any]) -> str:
         "committed `soak.json`; r: Pearson correlation over a run's blocks).",
         "",
         "| run | p99 ms, first / last block | API CPU us a request, first / last "
-        "| r, API CPU vs profiles | r, API CPU vs worker CPU share |",
-        "|---|---|---|---|---|",
+        "| r, API CPU vs profiles | r, API CPU vs worker CPU share "
+        "| minutes without jobs | r, the same in those minutes |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in report["runs"]:
         lines.append(
             f"| {r['run']} | {r['p99_ms'][0]} / {r['p99_ms'][1]} "
             f"| {r['api_cpu_us_per_request'][0]:,} / {r['api_cpu_us_per_request'][1]:,} "
-            f"| {r['r_api_profiles']} | {r['r_api_worker']} |"
+            f"| {r['r_api_profiles']} | {r['r_api_worker']} "
+            f"| {r['quiet_minutes']} | {r['r_api_worker_quiet']} |"
         )
     o = report["overall"]
     lines += [
@@ -96,13 +109,20 @@ def markdown(report: dict[str, Any]) -> str:
         f"Over all {report['blocks']} blocks, the API processes' CPU a request against the "
         f"recommendation p50: r = {o['p50']}; p99: {o['p99']}; the worker's CPU share: "
         f"{o['worker']}; the profiles in the store: {o['profiles']}.",
+        "",
+        f"Over the {report['quiet']} minutes without jobs (no job of a second or more in the "
+        "minute or the one before it: the worker folded the steady traffic's events and ran only "
+        "jobs shorter than a second), "
+        f"the API's CPU a request against the worker's CPU share: r = {o['worker_quiet']}.",
     ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("runs", nargs="+", help="RUN=COMMIT, the run's label and its commit")
+    parser.add_argument(
+        "runs", nargs="+", help="RUN=COMMIT[:NAME], the run's label, its commit and result name"
+    )
     args = parser.parse_args()
     runs = dict(item.split("=", 1) for item in args.runs)
     print(write_report(RESULTS / "soak_runs.json", compare(runs), markdown))
