@@ -576,27 +576,31 @@ def speed_between(samples: list[dict[str, Any]], start: float, end: float) -> di
     return {name: float(np.median([r[name] for r in readings])) for name in SPEED}
 
 
-def quiet_minutes(run: dict[str, Any]) -> list[dict[str, float]]:
-    """The minutes of the run in which no job of :data:`LONG_JOB_SECONDS` or more ran, nor in
-    the minute before: the API processes' CPU a request and the worker's CPU share in each, when
-    the worker did only its steady work (folding the steady traffic's events, and jobs shorter
-    than that), with the machine's speed then (:func:`speed_between`)."""
+def minute_costs(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every minute of the run: the API processes' CPU a request, the worker's CPU share, the
+    machine's speed then (:func:`speed_between`), and whether the minute was quiet: no job of
+    :data:`LONG_JOB_SECONDS` or more ran in it or in the minute before, so the worker did only
+    its steady work (folding the steady traffic's events, and jobs shorter than that)."""
     times, api, worker = _cpu_series(run["samples"])
     jobs, rows = run.get("job_runs", []), []
     for minute in run["per_minute"]:
         start, end = (minute["minute"] - 1) * 60.0, minute["minute"] * 60.0
-        if _job_seconds(jobs, start - 60.0, end) > 0:
-            continue
         requests = sum(minute[kind]["requests"] for kind in MIX)
         rows.append(
             {
                 "minute": minute["minute"],
+                "quiet": _job_seconds(jobs, start - 60.0, end) == 0,
                 "api_cpu_us_per_request": _spent(times, api, start, end) / requests * 1e6,
                 "worker_cpu_pct": _spent(times, worker, start, end) / (end - start) * 100,
                 **speed_between(run["samples"], start, end),
             }
         )
     return rows
+
+
+def quiet_minutes(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """The quiet minutes of :func:`minute_costs`."""
+    return [minute for minute in minute_costs(run) if minute["quiet"]]
 
 
 def _cpu_series(samples: list[dict[str, Any]]) -> tuple[np.ndarray, list[float], list[float]]:
@@ -656,23 +660,35 @@ def latency_table(run: dict[str, Any]) -> list[str]:
 
 
 def speed_lines(run: dict[str, Any]) -> list[str]:
-    """What the API's CPU a request followed in the minutes without jobs: the worker's CPU share
-    and the machine's speed (none for runs that predate the probe)."""
-    quiet = [m for m in quiet_minutes(run) if "loop_ns" in m]
-    if len(quiet) < 3:
-        return []
-    cost = [m["api_cpu_us_per_request"] for m in quiet]
-
-    def r(name: str) -> str:
-        return f"{np.corrcoef(cost, [m[name] for m in quiet])[0, 1]:.2f}"
-
-    return [
-        "",
-        f"Over the {len(quiet)} minutes without jobs (no job of a second or more in the minute "
-        "or the one before it), the API processes' CPU a request against the worker's CPU "
-        f"share: r = {r('worker_cpu_pct')}; against the probe's loop: {r('loop_ns')}; against "
-        f"its sweep: {r('sweep_ms')}.",
-    ]
+    """What the API's CPU a request followed minute by minute, over every minute and over the
+    quiet ones: the worker's CPU share and the machine's speed (none for runs that predate the
+    probe)."""
+    minutes = [m for m in minute_costs(run) if "loop_ns" in m]
+    lines = []
+    quiet = [m for m in minutes if m["quiet"]]
+    named = (
+        (minutes, f"all {len(minutes)} minutes"),
+        (
+            quiet,
+            f"the {len(quiet)} quiet minutes (no job of a second or more in the minute or "
+            "the one before it)",
+        ),
+    )
+    for rows, which in named:
+        if len(rows) < 3:
+            continue
+        cost = [m["api_cpu_us_per_request"] for m in rows]
+        r = {
+            name: f"{np.corrcoef(cost, [m[name] for m in rows])[0, 1]:.2f}"
+            for name in ("worker_cpu_pct", *SPEED)
+        }
+        lines += [
+            "",
+            f"Over {which}, the API processes' CPU a request against the "
+            f"worker's CPU share: r = {r['worker_cpu_pct']}; against the probe's loop: "
+            f"{r['loop_ns']}; against its sweep: {r['sweep_ms']}.",
+        ]
+    return lines
 
 
 def growth(samples: list[tuple[float, float]], warmup: float) -> dict[str, Any]:

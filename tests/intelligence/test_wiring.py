@@ -8,10 +8,12 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 import typer
 from fastapi.testclient import TestClient
 from tests.intelligence.conftest import TrainedShop
@@ -23,8 +25,10 @@ from shopwise.api.scores import router
 from shopwise.auth import KeyKind
 from shopwise.cli.intelligence import register
 from shopwise.customers import FAMILIES
+from shopwise.customers import _scores as scores_module
 from shopwise.journeys import AudienceDelivery, deliver_audiences, last_delivered
 from shopwise.runtime import Runtime
+from shopwise.store import customer_scores, segment_memberships
 from shopwise.worker import Scheduler, audiences_job, customer_jobs, recent_runs
 
 __all__ = ["receiver"]  # the journeys tests' local webhook endpoint, a fixture here too
@@ -254,3 +258,38 @@ def test_the_audiences_reach_a_webhook_as_changes_under_consent(
     with runtime.engine.connect() as conn:
         delivered = last_delivered(conn)
     assert len(delivered) == 20 + detail["entered"] and leaver not in delivered
+
+
+def _stored_scores(runtime: Runtime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    with runtime.engine.connect() as conn:
+        scores = conn.execute(
+            sa.select(
+                customer_scores.c.profile_id,
+                customer_scores.c.name,
+                customer_scores.c.value,
+                customer_scores.c.model_version,
+            )
+        ).all()
+        members = conn.execute(
+            sa.select(
+                segment_memberships.c.profile_id,
+                segment_memberships.c.kind,
+                segment_memberships.c.segment,
+            )
+        ).all()
+    return sorted(tuple(row) for row in scores), sorted(tuple(row) for row in members)
+
+
+def test_a_refresh_written_in_small_parts_stores_every_row(
+    trained_shop: TrainedShop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rows are built and inserted a part at a time; every part lands, none twice."""
+    service, runtime = trained_shop.service, trained_shop.runtime
+    frames = service.frames()
+    whole = service.scores.refresh(frames)
+    expected = _stored_scores(runtime)
+    assert len(expected[0]) == whole["scores"] > 7 and len(expected[1]) == whole["memberships"]
+    monkeypatch.setattr(scores_module, "INSERT_ROWS", 7)
+    parts = service.scores.refresh(frames)
+    assert (parts["scores"], parts["memberships"]) == (whole["scores"], whole["memberships"])
+    assert _stored_scores(runtime) == expected

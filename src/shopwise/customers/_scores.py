@@ -11,8 +11,8 @@ removes the rows.
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
-from typing import Any
+from collections.abc import Callable, Collection
+from typing import Any, Final
 
 import pandas as pd
 import sqlalchemy as sa
@@ -26,6 +26,9 @@ from shopwise.privacy import ConsentPolicy, profile_consent
 from shopwise.profiles import Profiles
 from shopwise.schema import Columns, Purpose
 from shopwise.store import customer_scores, segment_memberships, segment_sizes, write_transaction
+
+INSERT_ROWS: Final = 5000
+"""Score or membership rows built and inserted at a time."""
 
 
 def _ms(stamp: pd.Timestamp) -> int:
@@ -89,37 +92,44 @@ class ScoreStore:
         now = int(time.time() * 1000)
         stamp = _ms(as_of)
         version_of = {name: versions.get(score_family(name), "") for name in scores.columns}
-        score_rows = [
-            {
-                Columns.PROFILE: str(row[0]),
-                "name": str(row[1]),
-                "value": float(row[2]),
-                "model_version": version_of[str(row[1])],
-                "as_of": stamp,
-                "scored_at": now,
-            }
-            for row in long.itertuples(index=False)
-        ]
-        member_rows = [
-            {
-                Columns.PROFILE: str(row[0]),
-                "kind": str(row[1]),
-                SEGMENT: str(row[2]),
-                "as_of": stamp,
-                "scored_at": now,
-            }
-            for row in members.itertuples(index=False)
-        ]
+
+        def score_rows(part: pd.DataFrame) -> list[dict[str, Any]]:
+            return [
+                {
+                    Columns.PROFILE: str(row[0]),
+                    "name": str(row[1]),
+                    "value": float(row[2]),
+                    "model_version": version_of[str(row[1])],
+                    "as_of": stamp,
+                    "scored_at": now,
+                }
+                for row in part.itertuples(index=False)
+            ]
+
+        def member_rows(part: pd.DataFrame) -> list[dict[str, Any]]:
+            return [
+                {
+                    Columns.PROFILE: str(row[0]),
+                    "kind": str(row[1]),
+                    SEGMENT: str(row[2]),
+                    "as_of": stamp,
+                    "scored_at": now,
+                }
+                for row in part.itertuples(index=False)
+            ]
+
         with write_transaction(self.engine) as conn:
-            _replace(conn, only, score_rows, member_rows)
+            _delete(conn, only)
+            _insert(conn, customer_scores, long, score_rows)
+            _insert(conn, segment_memberships, members, member_rows)
             if only is None and len(members):
                 rows = size_rows(members, stamp, versions.get("segments"), now)
                 conn.execute(segment_sizes.insert(), rows)
         return {
             "as_of": as_of.isoformat(),
             "profiles": int(long[Columns.PROFILE].nunique()),
-            "scores": len(score_rows),
-            "memberships": len(member_rows),
+            "scores": len(long),
+            "memberships": len(members),
             "versions": versions,
         }
 
@@ -196,18 +206,22 @@ class ScoreStore:
             ]
 
 
-def _replace(
-    conn: sa.Connection,
-    only: Collection[str] | None,
-    score_rows: list[dict[str, Any]],
-    member_rows: list[dict[str, Any]],
-) -> None:
+def _delete(conn: sa.Connection, only: Collection[str] | None) -> None:
+    """Delete the stored scores and memberships of ``only`` (of every profile when ``None``)."""
     for table in (customer_scores, segment_memberships):
         delete = table.delete()
         if only is not None:
             delete = delete.where(table.c[Columns.PROFILE].in_(list(only)))
         conn.execute(delete)
-    if score_rows:
-        conn.execute(customer_scores.insert(), score_rows)
-    if member_rows:
-        conn.execute(segment_memberships.insert(), member_rows)
+
+
+def _insert(
+    conn: sa.Connection,
+    table: sa.Table,
+    frame: pd.DataFrame,
+    rows: Callable[[pd.DataFrame], list[dict[str, Any]]],
+) -> None:
+    """Insert ``rows`` of ``frame``, :data:`INSERT_ROWS` at a time: the rows of one part exist
+    at once, not those of the whole population."""
+    for first in range(0, len(frame), INSERT_ROWS):
+        conn.execute(table.insert(), rows(frame.iloc[first : first + INSERT_ROWS]))
